@@ -1,0 +1,17 @@
+"""The TF2 SavedModel format adapter, as a plugin."""
+
+from __future__ import annotations
+
+from registry.hookspecs import hookimpl
+
+from adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
+
+
+@hookimpl
+def register_adapters(register):
+    register(TF2SavedModelAdapter)
+
+
+@hookimpl
+def claim_directory(path):
+    return TF2SavedModelAdapter.format if TF2SavedModelAdapter.detect(path) else None

@@ -1,0 +1,112 @@
+"""The TF2 SavedModel adapter: load, fine-tune and create, in both modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from registry.adapter import ArtifactInfo, FormatAdapter
+from registry.matrix import Cell
+
+from adapters.tf2_saved_model import signatures as sigs
+
+FORMAT = "tf2_saved_model"
+
+MATRIX = (
+    Cell(FORMAT, "load", "tf1", True, "tf.compat.v1.saved_model.load_v2 inside the graph; "
+         "run tf.compat.v1.global_variables_initializer() and tables_initializer() before use"),
+    Cell(FORMAT, "load", "tf2", True, "tf.saved_model.load: the restored object, callable, with .signatures"),
+    Cell(FORMAT, "fine_tune", "tf1", True, "as a tf_keras KerasLayer(trainable=True) trained with Model.fit "
+         "inside a tf.Graph; Estimator-based fine-tuning needs TensorFlow <= 2.15"),
+    Cell(FORMAT, "fine_tune", "tf2", True, "a GradientTape loop over the restored object's trainable_variables, "
+         "or registry.KerasLayer(handle, trainable=True) in a Keras 3 model"),
+    Cell(FORMAT, "create", "tf1", True, "tf.saved_model.save in TF1 compatibility mode"),
+    Cell(FORMAT, "create", "tf2", True, "tf.saved_model.save of a tf.Module or Keras model"),
+)
+
+
+class TF2SavedModelAdapter(FormatAdapter):
+    """A directory with ``saved_model.pb`` and no ``tfhub_module.pb``."""
+
+    format = FORMAT
+    description = "TF2 SavedModel (reusable SavedModel API: __call__, variables, regularization_losses)"
+    matrix = MATRIX
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        path = Path(path)
+        return (path / "saved_model.pb").is_file() and not (path / "tfhub_module.pb").exists()
+
+    def inspect(self, path: Path) -> ArtifactInfo:
+        proto = sigs.read_saved_model_proto(path)
+        signatures = []
+        tag_sets = []
+        for meta_graph in proto.meta_graphs:
+            tags = frozenset(t for t in meta_graph.meta_info_def.tags if t != "serve")
+            tag_sets.append(tags)
+            signatures += sigs.signature_defs(meta_graph, tags)
+        details: dict[str, Any] = {}
+        call, takes_training = self._inspect_object(path)
+        if call is not None:
+            signatures.append(call["signature"])
+            details["reusable_api"] = call["api"]
+            details["call_accepts_training"] = takes_training
+        return ArtifactInfo(format=FORMAT, tag_sets=tuple(tag_sets) or (frozenset(),),
+                            signatures=tuple(signatures), metadata=details)
+
+    def _inspect_object(self, path: Path):
+        """Restore the object to read its call signature, never adding ops to a graph the user is building."""
+        import tensorflow as tf
+
+        with tf.init_scope():  # the outermost context: eager in any TF2 program, even inside tf.Graph()
+            if tf.executing_eagerly():
+                return self._inspect_eager(path)
+        with tf.Graph().as_default():  # v2 behaviour disabled globally: a throwaway graph
+            return self._inspect_eager(path)
+
+    def _inspect_eager(self, path: Path):
+        import tensorflow as tf
+
+        obj = tf.saved_model.load(str(path))
+        signature, takes_training = sigs.call_signature(obj)
+        if signature is None:
+            return None, False
+        api = {
+            "__call__": True,
+            "variables": len(getattr(obj, "variables", []) or []),
+            "trainable_variables": len(getattr(obj, "trainable_variables", []) or []),
+            "regularization_losses": len(getattr(obj, "regularization_losses", []) or []),
+            "has_variables": hasattr(obj, "variables"),
+            "has_trainable_variables": hasattr(obj, "trainable_variables"),
+            "has_regularization_losses": hasattr(obj, "regularization_losses"),
+        }
+        return {"signature": signature, "api": api}, takes_training
+
+    def load(self, path: Path, *, mode: str, tags=None, **options: Any) -> Any:
+        import tensorflow as tf
+
+        if options:
+            raise TypeError(f"unexpected options for loading a TF2 SavedModel: {', '.join(options)}")
+        if mode == "tf1":
+            # Builds the restored functions and variables into the current graph.
+            return tf.compat.v1.saved_model.load_v2(str(path), tags=tags)
+        return tf.saved_model.load(str(path), tags=tags)
+
+    def fine_tune(self, path: Path, *, mode: str, **options: Any) -> Any:
+        if mode == "tf1":
+            from registry.keras.tf_keras import KerasLayer
+
+            return KerasLayer(str(path), trainable=True, **options)
+        # In TF2 a restored object's variables are trainable: train it with a GradientTape loop.
+        return self.load(path, mode=mode, **options)
+
+    def accepts(self, obj: Any) -> bool:
+        from adapters.tf2_saved_model.export import can_save
+
+        return can_save(obj)
+
+    def create(self, obj: Any, path: Path, *, mode: str, **options: Any) -> None:
+        from adapters.tf2_saved_model.export import save_reusable
+
+        save_reusable(obj, Path(path), **options)
+

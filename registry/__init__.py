@@ -1,0 +1,72 @@
+"""A model registry for TensorFlow models: load, fine-tune and create models by string handle.
+
+    import registry
+    model = registry.load("vision/mobilenet-tiny/3", mode="tf2")
+
+Names are imported lazily, so ``import registry`` (and the CLI) stays fast and
+TensorFlow is imported only when a model is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from registry.errors import (  # noqa: F401  (errors are cheap and always wanted)
+    ArtifactError,
+    ArtifactNotFound,
+    CatalogError,
+    FormatError,
+    HandleError,
+    IntegrityError,
+    ModeError,
+    ModelNotFound,
+    OfflineError,
+    PluginError,
+    RegistryError,
+    SchemaError,
+    SignatureError,
+    UnsafeArchive,
+    UnsupportedOperation,
+    VersionNotFound,
+)
+from registry.hookspecs import hookimpl  # noqa: F401
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute"
+_LAZY = {
+    "Registry": "registry.api:Registry",
+    "default_registry": "registry.api:default_registry",
+    "publish": "registry.api:publish",
+    "load": "registry.api:load",
+    "fine_tune": "registry.api:fine_tune",
+    "resolve": "registry.api:resolve",
+    "get_version": "registry.api:get_version",
+    "list_models": "registry.api:list_models",
+    "list_versions": "registry.api:list_versions",
+    "set_alias": "registry.api:set_alias",
+    "remove_alias": "registry.api:remove_alias",
+    "delete_version": "registry.api:delete_version",
+    "lineage": "registry.api:lineage",
+    "compatibility_matrix": "registry.api:compatibility_matrix",
+    "FormatAdapter": "registry.adapter:FormatAdapter",
+    "ArtifactInfo": "registry.adapter:ArtifactInfo",
+    "SignatureInfo": "registry.adapter:SignatureInfo",
+    "TensorInfo": "registry.adapter:TensorInfo",
+    "Cell": "registry.matrix:Cell",
+}
+
+
+def __getattr__(name: str):
+    try:
+        target = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'registry' has no attribute {name!r}") from None
+    module_name, attr = target.split(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

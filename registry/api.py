@@ -1,0 +1,263 @@
+"""The public API: a ``Registry`` object, and module-level functions that use a default one.
+
+A ``Registry`` ties the parts together: the catalog (what exists), the artifact
+store (where bytes live), the cache (what is local), the adapters (how a format
+is read) and the compatibility matrix (what may be done in which mode). Every
+load, fine-tune and create passes ``Registry.check`` before an adapter runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterable
+
+from registry.config import Settings
+from registry.handles import CatalogHandle, parse, parse_model_name
+from registry.matrix import Cell, CompatibilityMatrix
+from registry.modes import resolve_mode
+
+ProgressFactory = Callable[[str, "int | None"], ContextManager["Callable[[int], None] | None"]]
+
+
+class Registry:
+    """One catalog, one storage location and one cache. Cheap to create; parts are opened on first use."""
+
+    def __init__(self, database_url: str | None = None, storage_url: str | None = None,
+                 cache_dir: str | Path | None = None, offline: bool | None = None, *,
+                 settings: Settings | None = None, plugin_manager=None,
+                 progress_factory: ProgressFactory | None = None):
+        base = settings or Settings.from_env()
+        self.settings = Settings(
+            database_url=database_url or base.database_url,
+            storage_url=str(storage_url or base.storage_url),
+            cache_dir=Path(cache_dir).expanduser() if cache_dir else base.cache_dir,
+            offline=base.offline if offline is None else offline,
+        )
+        self._plugin_manager = plugin_manager
+        #: Called as ``factory(label, total_bytes)``; a context manager yielding ``update(n_bytes)``.
+        self.progress_factory = progress_factory
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"Registry(database_url={_redact(s.database_url)!r}, storage_url={s.storage_url!r}, cache_dir='{s.cache_dir}')"
+
+    # -- parts --------------------------------------------------------------------------------
+
+    @property
+    def plugin_manager(self):
+        if self._plugin_manager is None:
+            from registry.plugins import get_plugin_manager
+
+            self._plugin_manager = get_plugin_manager()
+        return self._plugin_manager
+
+    @cached_property
+    def adapters(self):
+        from registry.plugins import AdapterSet
+
+        return AdapterSet(self.plugin_manager)
+
+    @property
+    def matrix(self) -> CompatibilityMatrix:
+        return self.adapters.matrix
+
+    @cached_property
+    def catalog(self):
+        from registry.catalog.store import Catalog
+
+        return Catalog(self.settings.database_url)
+
+    @cached_property
+    def store(self):
+        from registry.storage.remote import ArtifactStore
+
+        return ArtifactStore(self.settings.storage_url, offline=self.settings.offline)
+
+    @cached_property
+    def cache(self):
+        from registry.storage.cache import ModelCache
+
+        return ModelCache(self.settings.cache_dir)
+
+    @cached_property
+    def _resolver(self):
+        from registry.resolver import Resolver
+
+        return Resolver(self)
+
+    @property
+    def catalog_identity(self) -> str:
+        """Names this catalog in cache refs, so two catalogs' ``pub/model/1`` never mix."""
+        return _redact(self.settings.database_url)
+
+    def progress(self, label: str, total: int | None):
+        if self.progress_factory is None:
+            return contextlib.nullcontext(None)
+        return self.progress_factory(label, total)
+
+    # -- the matrix gate ------------------------------------------------------------------------
+
+    def check(self, format: str, operation: str, mode: str) -> Cell:
+        """Return the matrix cell, or raise ``UnsupportedOperation`` naming it and the alternative."""
+        return self.matrix.check(format, operation, mode)
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def resolve(self, handle) -> str:
+        """The local directory of a handle's model, downloading and caching it if needed."""
+        return str(self._resolver.resolve(handle).path)
+
+    def resolve_path(self, handle) -> Path:
+        return self._resolver.resolve(handle).path
+
+    def format_of(self, handle) -> tuple[Path, str]:
+        """(local directory, format name) of a handle's model."""
+        resolved = self._resolver.resolve(handle)
+        fmt = resolved.format or self.adapters.detect(resolved.path).format
+        return resolved.path, fmt
+
+    def _gated(self, handle, operation: str, mode: str | None):
+        """Resolve a handle and pass the matrix gate; for catalog handles, before downloading anything."""
+        mode = resolve_mode(mode)
+        parsed = parse(handle)
+        if isinstance(parsed, CatalogHandle) and not (parsed.pinned and self.settings.offline):
+            record = self.catalog.get_version(parsed)
+            self.check(record.format, operation, mode)
+            resolved = self._resolver.resolve_version(record)
+        else:
+            resolved = self._resolver.resolve(parsed)
+        fmt = resolved.format or self.adapters.detect(resolved.path).format
+        self.check(fmt, operation, mode)
+        return self.adapters.get(fmt), resolved.path, mode
+
+    def load(self, handle, *, mode: str | None = None, **options: Any) -> Any:
+        """Load a model for inference. ``mode`` defaults to TensorFlow's current mode (tf2 when eager)."""
+        adapter, path, mode = self._gated(handle, "load", mode)
+        return adapter.load(path, mode=mode, **options)
+
+    def fine_tune(self, handle, *, mode: str | None = None, **options: Any) -> Any:
+        """Load a model with trainable variables, ready for a training loop in ``mode``."""
+        adapter, path, mode = self._gated(handle, "fine_tune", mode)
+        return adapter.fine_tune(path, mode=mode, **options)
+
+    def publish(self, source: Any, *, name: str, description: str = "", parent: str | None = None,
+                tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any):
+        """Publish a model directory, a ``.tar.gz``, or an in-memory model as the next version of ``name``."""
+        from registry.publishing import publish
+
+        return publish(self, source, name=name, description=description, parent=parent, tasks=tasks,
+                       mode=mode, **create_options)
+
+    # -- catalog --------------------------------------------------------------------------------
+
+    def get_version(self, handle, *, include_deleted: bool = False):
+        parsed = parse(handle)
+        if not isinstance(parsed, CatalogHandle):
+            from registry.errors import HandleError
+
+            raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]')")
+        return self.catalog.get_version(parsed, include_deleted=include_deleted)
+
+    def list_models(self, *, publisher: str | None = None):
+        return self.catalog.list_models(publisher=publisher)
+
+    def list_versions(self, name: str, *, include_deleted: bool = False):
+        publisher, model = parse_model_name(name)
+        return self.catalog.list_versions(publisher=publisher, name=model, include_deleted=include_deleted)
+
+    def lineage(self, handle):
+        return self.catalog.lineage(parse(handle))
+
+    def set_alias(self, name: str, alias: str, version: int):
+        publisher, model = parse_model_name(name)
+        return self.catalog.set_alias(publisher=publisher, name=model, alias=alias, version=int(version))
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        publisher, model = parse_model_name(name)
+        self.catalog.remove_alias(publisher=publisher, name=model, alias=alias)
+
+    def delete_version(self, handle):
+        record = self.get_version(handle)
+        return self.catalog.delete_version(publisher=record.publisher, name=record.model, version=record.version)
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> Registry:
+    """The registry configured from the environment, created on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Registry()
+        return _default
+
+
+def reset_default_registry() -> None:
+    """Forget the default registry, so the next call re-reads the environment (tests, after config changes)."""
+    global _default
+    with _default_lock:
+        _default = None
+
+
+def publish(source: Any, *, name: str, **kwargs: Any):
+    return default_registry().publish(source, name=name, **kwargs)
+
+
+def load(handle, *, mode: str | None = None, **options: Any):
+    return default_registry().load(handle, mode=mode, **options)
+
+
+def fine_tune(handle, *, mode: str | None = None, **options: Any):
+    return default_registry().fine_tune(handle, mode=mode, **options)
+
+
+def resolve(handle) -> str:
+    return default_registry().resolve(handle)
+
+
+def get_version(handle, **kwargs: Any):
+    return default_registry().get_version(handle, **kwargs)
+
+
+def list_models(**kwargs: Any):
+    return default_registry().list_models(**kwargs)
+
+
+def list_versions(name: str, **kwargs: Any):
+    return default_registry().list_versions(name, **kwargs)
+
+
+def set_alias(name: str, alias: str, version: int):
+    return default_registry().set_alias(name, alias, version)
+
+
+def remove_alias(name: str, alias: str) -> None:
+    default_registry().remove_alias(name, alias)
+
+
+def delete_version(handle):
+    return default_registry().delete_version(handle)
+
+
+def lineage(handle):
+    return default_registry().lineage(handle)
+
+
+def compatibility_matrix() -> CompatibilityMatrix:
+    return default_registry().matrix

@@ -1,0 +1,80 @@
+"""The registry's typed errors.
+
+Every error a user can cause is one of these. Each class also subclasses the
+built-in exception it refines, so callers that catch ``ValueError`` or
+``LookupError`` keep working, and each message says what to do next. The CLI
+prints ``str(error)`` on one line and exits non-zero; no traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class HandleError(RegistryError, ValueError):
+    """A string is not a handle this registry understands."""
+
+
+class ModelNotFound(RegistryError, LookupError):
+    """The catalog has no model of that publisher and name."""
+
+
+class VersionNotFound(RegistryError, LookupError):
+    """The model exists, but not that version or alias (or the version was deleted)."""
+
+
+class UnsupportedOperation(RegistryError, NotImplementedError):
+    """A cell of the compatibility matrix that is not supported was asked for."""
+
+    def __init__(self, message: str, *, format: str, operation: str, mode: str, alternative: str | None = None):
+        super().__init__(message)
+        self.format = format
+        self.operation = operation
+        self.mode = mode
+        self.alternative = alternative
+
+
+class ModeError(RegistryError, RuntimeError):
+    """The TensorFlow execution mode does not match the mode asked for (graph vs. eager)."""
+
+
+class FormatError(RegistryError, ValueError):
+    """A directory is not a model in any registered format, or its format files are invalid."""
+
+
+class SignatureError(RegistryError, ValueError):
+    """Inputs do not match a signature, or a model does not implement a signature it claims."""
+
+
+class IntegrityError(RegistryError, ValueError):
+    """Downloaded or cached bytes do not match the recorded sha256."""
+
+
+class ArtifactError(RegistryError, OSError):
+    """An artifact cannot be read: corrupt, truncated or not a model archive."""
+
+
+class ArtifactNotFound(ArtifactError, FileNotFoundError):
+    """The storage has no artifact at the recorded or given location."""
+
+
+class UnsafeArchive(ArtifactError):
+    """An archive member would escape the extraction directory (absolute path, '..', link, device)."""
+
+
+class OfflineError(RegistryError, ConnectionError):
+    """Offline mode is on and the handle is not in the local cache."""
+
+
+class CatalogError(RegistryError, ValueError):
+    """A catalog operation that the catalog's rules forbid (a reserved alias, a bad parent...)."""
+
+
+class SchemaError(RegistryError, RuntimeError):
+    """The catalog database's schema is not the one this code expects."""
+
+
+class PluginError(RegistryError, RuntimeError):
+    """A plugin misbehaved: two adapters claim one format name, a hook returned nonsense."""

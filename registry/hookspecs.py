@@ -1,0 +1,32 @@
+"""The hooks plugins implement. Keyword arguments only; one docstring each."""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("model_registry")
+hookimpl = pluggy.HookimplMarker("model_registry")
+
+
+@hookspec
+def register_adapters(register):
+    """Register format adapters: call ``register(AdapterClass)`` for each."""
+
+
+@hookspec(firstresult=True)
+def claim_directory(path):
+    """Return the format name of the model directory ``path`` if this plugin's adapter reads it, else None."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands or command groups to the ``model-registry`` Click group ``cli``."""
+
+
+@hookspec
+def inspect_version(path, info, adapter, claimed_tasks):
+    """Before a publish is recorded: examine the model directory and its ``ArtifactInfo``.
+
+    Return a dict of facts to record with the version (or None). Raise a
+    ``RegistryError`` to refuse the publish; nothing has been written yet.
+    """

@@ -1,0 +1,45 @@
+"""The two modes of the compatibility matrix and how to tell which one code runs in.
+
+``tf1`` is TF1 compatibility mode: ops are added to a ``tf.Graph`` and run in a
+session. ``tf2`` is eager TensorFlow 2. The mode of a call is the mode
+TensorFlow is in at that moment, unless the caller names one.
+"""
+
+from __future__ import annotations
+
+from registry.errors import ModeError
+from registry.matrix import MODES
+
+
+def current_mode() -> str:
+    """"tf2" when TensorFlow executes eagerly, "tf1" inside a graph (``tf.Graph().as_default()``, ``tf.function`` tracing excluded)."""
+    import tensorflow as tf
+
+    # Tracing a tf.function builds a FuncGraph, which is TF2 code even though it is not eager.
+    if tf.executing_eagerly() or tf.inside_function():
+        return "tf2"
+    return "tf1"
+
+
+def resolve_mode(mode: str | None) -> str:
+    """The mode to use: the one asked for (checked against TensorFlow's state), else the current one."""
+    if mode is None:
+        return current_mode()
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    require_mode(mode)
+    return mode
+
+
+def require_mode(mode: str) -> None:
+    """Raise ``ModeError`` unless TensorFlow is in ``mode`` right now."""
+    actual = current_mode()
+    if actual == mode:
+        return
+    if mode == "tf1":
+        raise ModeError(
+            "mode tf1 builds into a TF1 graph, but TensorFlow is executing eagerly: call it inside "
+            "`with tf.Graph().as_default():` (or after tf.compat.v1.disable_v2_behavior()), or use mode='tf2'")
+    raise ModeError(
+        "mode tf2 needs eager execution, but a TF1 graph is being built: call it outside "
+        "`tf.Graph().as_default()`, or use mode='tf1'")

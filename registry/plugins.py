@@ -1,0 +1,139 @@
+"""The plugin manager: built-in plugins and third-party ones, loaded once, lazily.
+
+Built-in adapters and plugins are listed in ``DEFAULT_PLUGINS`` and registered
+exactly as a third-party package registered through the ``model_registry``
+entry-point group would be. ``MODEL_REGISTRY_LOAD_PLUGINS`` (comma-separated
+names) loads only the named ones, which tests use to ignore whatever else is
+installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from importlib.metadata import entry_points
+
+import pluggy
+
+from registry import hookspecs
+from registry.adapter import FormatAdapter
+from registry.config import plugins_to_load
+from registry.errors import FormatError, PluginError
+from registry.matrix import CompatibilityMatrix
+
+ENTRY_POINT_GROUP = "model_registry"
+
+#: Module paths of the built-in plugins; each is registered under its module path.
+DEFAULT_PLUGINS = (
+    "adapters.tf2_saved_model",
+    "adapters.tf1_hub",
+)
+
+_lock = threading.Lock()
+_manager: pluggy.PluginManager | None = None
+
+
+def make_plugin_manager(*, load_defaults: bool = True, load_entry_points: bool = True,
+                        only: set[str] | None = None) -> pluggy.PluginManager:
+    """A fresh plugin manager; ``only`` limits it to plugins of those names."""
+    pm = pluggy.PluginManager("model_registry")
+    pm.add_hookspecs(hookspecs)
+    if load_defaults:
+        for module_path in DEFAULT_PLUGINS:
+            if only is not None and module_path not in only:
+                continue
+            pm.register(importlib.import_module(module_path), name=module_path)
+    if load_entry_points:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if only is not None and ep.name not in only:
+                continue
+            if pm.get_plugin(ep.name) is not None:
+                continue
+            pm.register(ep.load(), name=ep.name)
+    return pm
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, built on first use."""
+    global _manager
+    with _lock:
+        if _manager is None:
+            _manager = make_plugin_manager(only=plugins_to_load())
+        return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the process-wide manager (tests; after installing a plugin at run time)."""
+    global _manager
+    with _lock:
+        _manager = None
+
+
+class AdapterSet:
+    """The adapters registered through a plugin manager, by format name, and their matrix."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self.pm = pm
+        self._adapters: dict[str, FormatAdapter] = {}
+        self._sources: dict[str, str] = {}
+
+        for impl in pm.hook.register_adapters.get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(adapter_cls, *, _plugin=plugin_name):
+                self._add(adapter_cls, _plugin)
+
+            impl.function(register=register)
+        self.matrix = CompatibilityMatrix(cell for a in self._adapters.values() for cell in a.matrix)
+
+    def _add(self, adapter_cls, plugin_name: str) -> None:
+        if not (isinstance(adapter_cls, type) and issubclass(adapter_cls, FormatAdapter)):
+            raise PluginError(f"plugin {plugin_name} registered {adapter_cls!r}, which is not a FormatAdapter subclass")
+        name = adapter_cls.format
+        if name in self._adapters:
+            raise PluginError(
+                f"format {name!r} is registered by both {self._sources[name]} and {plugin_name}; "
+                f"uninstall one or limit plugins with MODEL_REGISTRY_LOAD_PLUGINS")
+        for cell in adapter_cls.matrix:
+            if cell.format != name:
+                raise PluginError(f"adapter for {name!r} from {plugin_name} declares a matrix cell for {cell.format!r}")
+        self._adapters[name] = adapter_cls()
+        self._sources[name] = plugin_name
+
+    def __contains__(self, format: str) -> bool:
+        return format in self._adapters
+
+    def __iter__(self):
+        return iter(self._adapters.values())
+
+    @property
+    def formats(self) -> list[str]:
+        return sorted(self._adapters)
+
+    def source(self, format: str) -> str:
+        return self._sources[format]
+
+    def get(self, format: str) -> FormatAdapter:
+        try:
+            return self._adapters[format]
+        except KeyError:
+            raise FormatError(
+                f"no adapter is registered for format {format!r} (registered: {', '.join(self.formats) or 'none'}); "
+                f"install the plugin that provides it") from None
+
+    def detect(self, path) -> FormatAdapter:
+        """The adapter whose plugin claims the model directory ``path``."""
+        format = self.pm.hook.claim_directory(path=path)
+        if format is None:
+            raise FormatError(
+                f"{path} is not a model directory in any registered format ({', '.join(self.formats)}): "
+                f"expected saved_model.pb (TF2 SavedModel) or saved_model.pb with tfhub_module.pb (TF1 Hub format)")
+        return self.get(format)
+
+    def for_object(self, obj) -> FormatAdapter:
+        """The adapter that can create a model directory from the in-memory ``obj``."""
+        for adapter in self._adapters.values():
+            if adapter.accepts(obj):
+                return adapter
+        raise FormatError(f"no registered adapter can save an object of type {type(obj).__name__}; "
+                          f"pass a tf.Module, a Keras model, a module spec or a model directory")
