@@ -69,7 +69,7 @@ class Resolver:
             with self.registry.progress(f"Downloading {record.handle}", record.size) as update:
                 _, path = self.cache.fetch(
                     lambda: open_stream(record.artifact_uri), source=record.artifact_uri,
-                    sha256=record.sha256, progress=update)
+                    sha256=record.sha256, size=record.size, progress=update)
         key = self._pinned_key(CatalogHandle(record.publisher, record.model, record.version))
         if self.cache.lookup_ref(key) is None:
             self.cache.write_ref(key, record.sha256, format=record.format)

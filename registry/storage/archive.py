@@ -152,6 +152,7 @@ def extract_stream(
     dest: Path,
     *,
     expected_sha256: str | None = None,
+    expected_size: int | None = None,
     progress: Progress | None = None,
     source: str = "archive",
 ) -> ExtractResult:
@@ -167,7 +168,8 @@ def extract_stream(
     dest = Path(dest)
     read_errors = (tarfile.TarError, EOFError, zlib.error, OSError, *_network_errors())
     try:
-        with tarfile.open(fileobj=reader, mode="r|gz") as tar:
+        gz = gzip.GzipFile(fileobj=reader, mode="rb")
+        with tarfile.open(fileobj=gz, mode="r|") as tar:
             for member in tar:
                 rel = member_path(member)
                 if rel is None:
@@ -178,11 +180,14 @@ def extract_stream(
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 files[rel] = _write_member(tar, member, target)
+        while gz.read(CHUNK):  # reading to the end of the gzip stream checks its CRC and length
+            pass
         reader.drain()
     except UnsafeArchive:
         raise
     except read_errors as error:
-        _raise_unreadable(reader, error, expected_sha256, source, read_errors)
+        _raise_unreadable(reader, error, expected_sha256, expected_size, source, read_errors)
+    _check_size(reader, expected_size, source)
     sha = reader.hash.hexdigest()
     if expected_sha256 and sha != expected_sha256:
         raise IntegrityError(
@@ -209,7 +214,15 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -
     return {"size": written, "sha256": digest.hexdigest()}
 
 
-def _raise_unreadable(reader: HashingReader, error: BaseException, expected_sha256, source, read_errors):
+def _check_size(reader: HashingReader, expected_size: int | None, source: str) -> None:
+    if expected_size is not None and reader.size != expected_size:
+        what = "truncated" if reader.size < expected_size else "longer than recorded"
+        raise ArtifactError(f"{source}: archive {what}: {reader.size} bytes where {expected_size} were recorded; "
+                            f"the download was interrupted or the stored artifact is damaged")
+
+
+def _raise_unreadable(reader: HashingReader, error: BaseException, expected_sha256, expected_size, source,
+                      read_errors):
     """Tell a corrupt artifact (bytes differ from the record) from an interrupted read or a broken upload."""
     if expected_sha256:
         try:
@@ -217,6 +230,7 @@ def _raise_unreadable(reader: HashingReader, error: BaseException, expected_sha2
         except read_errors:
             raise ArtifactError(f"{source}: download interrupted or archive truncated "
                                 f"after {reader.size} bytes ({error})") from error
+        _check_size(reader, expected_size, source)
         if reader.hash.hexdigest() != expected_sha256:
             raise IntegrityError(
                 f"{source}: the bytes do not match the recorded sha256 ({reader.size} bytes read; "

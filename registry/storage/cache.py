@@ -84,7 +84,7 @@ class ModelCache:
     # -- filling ---------------------------------------------------------------------------
 
     def fetch(self, open_stream: Callable[[], BinaryIO], *, source: str, sha256: str | None = None,
-              progress: Progress | None = None) -> tuple[str, Path]:
+              size: int | None = None, progress: Progress | None = None) -> tuple[str, Path]:
         """Stream an archive into the cache (once per content hash) and return (sha256, directory)."""
         if sha256:
             hit = self.get(sha256)
@@ -94,14 +94,15 @@ class ModelCache:
                 hit = self.get(sha256)
                 if hit is not None:
                     return sha256, hit
-                return self._fetch_unlocked(open_stream, source=source, sha256=sha256, progress=progress)
-        return self._fetch_unlocked(open_stream, source=source, sha256=None, progress=progress)
+                return self._fetch_unlocked(open_stream, source=source, sha256=sha256, size=size, progress=progress)
+        return self._fetch_unlocked(open_stream, source=source, sha256=None, size=size, progress=progress)
 
-    def _fetch_unlocked(self, open_stream, *, source, sha256, progress) -> tuple[str, Path]:
+    def _fetch_unlocked(self, open_stream, *, source, sha256, size, progress) -> tuple[str, Path]:
         work = self._workdir()
         try:
             with open_stream() as stream:
-                result = extract_stream(stream, work, expected_sha256=sha256, progress=progress, source=source)
+                result = extract_stream(stream, work, expected_sha256=sha256, expected_size=size,
+                                        progress=progress, source=source)
             return result.sha256, self._install(work, result, source)
         finally:
             shutil.rmtree(work, ignore_errors=True)
