@@ -1,0 +1,92 @@
+"""SQLAlchemy engines for the catalog, set up so concurrent writers never fail.
+
+SQLite serialises writers with a file lock. Python's ``sqlite3`` starts
+transactions lazily with a plain (deferred) ``BEGIN``, so two processes can
+both read and then both try to write: one gets "database is locked" at once,
+without waiting. We take transaction control away from ``sqlite3``
+(``isolation_level=None``) and emit ``BEGIN`` ourselves: ``BEGIN IMMEDIATE``
+for write transactions, so a writer waits (up to the busy timeout) for the
+write lock *before* reading anything. WAL lets readers run alongside a writer.
+
+PostgreSQL needs nothing special: the version counter row is locked by the
+``UPDATE`` that increments it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.pool import StaticPool
+
+#: Execution option naming how a transaction starts on SQLite: "DEFERRED" (reads) or "IMMEDIATE" (writes).
+BEGIN_OPTION = "sqlite_begin"
+#: How long an SQLite writer waits for another to finish before giving up, in seconds.
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
+def normalize_url(database_url: str | URL) -> URL:
+    """Parse a database URL; plain ``postgresql://`` means psycopg 3, the driver this package depends on."""
+    url = make_url(database_url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return normalize_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of an SQLite URL, or ``None`` for an in-memory database."""
+    url = normalize_url(url)
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def make_engine(database_url: str | URL, **options) -> Engine:
+    """An engine for ``database_url``; on SQLite with WAL, a busy timeout and our own ``BEGIN``."""
+    url = normalize_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **options)
+    path = sqlite_path(url)
+    if path is None:
+        # One shared connection, or every checkout would see a different empty database.
+        options.setdefault("poolclass", StaticPool)
+        options.setdefault("connect_args", {"check_same_thread": False})
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
+    engine = create_engine(url, **options)
+    _install_sqlite_transaction_control(engine, wal=path is not None)
+    return engine
+
+
+def write_engine(engine: Engine) -> Engine:
+    """A view of ``engine`` whose transactions take the SQLite write lock up front (no-op elsewhere)."""
+    return engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+
+
+def _install_sqlite_transaction_control(engine: Engine, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            if wal:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        mode = connection.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError(f"{BEGIN_OPTION} must be DEFERRED, IMMEDIATE or EXCLUSIVE, not {mode!r}")
+        connection.exec_driver_sql(f"BEGIN {mode}")

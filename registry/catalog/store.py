@@ -1,0 +1,331 @@
+"""The catalog's data access: models, their numbered versions, aliases and lineage.
+
+Version numbers are handed out by the database, never computed in Python: the
+model row's ``last_version`` is incremented with ``UPDATE ... RETURNING`` in
+the same transaction that inserts the version, so concurrent publishers queue
+on that row and each gets the next number. A number is never reused, even
+after its version is deleted (deleting only hides a version).
+
+Every method takes keyword arguments, returns the ``*Public`` records from
+``registry.catalog.models`` (plain values, safe to keep after the call) and
+raises ``ModelNotFound``, ``VersionNotFound`` or ``CatalogError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine.url import URL
+from sqlmodel import Session, col, select
+
+from registry.catalog import records
+from registry.catalog.engine import make_engine, write_engine
+from registry.catalog.models import (
+    Alias,
+    ModelPublic,
+    ModelVersion,
+    RegisteredModel,
+    Signature,
+    VersionPublic,
+    VersionTask,
+    utcnow,
+)
+from registry.catalog.schema import check_schema
+from registry.errors import CatalogError, HandleError, ModelNotFound, VersionNotFound
+from registry.handles import LATEST, CatalogHandle, parse, validate_name
+
+if TYPE_CHECKING:
+    from registry.adapter import SignatureInfo
+
+Pair = tuple[ModelVersion, RegisteredModel]
+
+
+class Catalog:
+    """The catalog in one database (SQLite file or PostgreSQL); checks the schema when opened."""
+
+    def __init__(self, database_url: str | URL):
+        self.database_url = database_url
+        self.engine = make_engine(database_url)
+        self._writer = write_engine(self.engine)
+        try:
+            check_schema(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Close the pooled connections (the catalog reconnects if used again)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- writes -------------------------------------------------------------------------------------------------
+
+    def create_version(
+        self, *, publisher: str, name: str, format: str, artifact_uri: str, sha256: str, size: int,
+        tag_sets: list[list[str]], signatures: Sequence["SignatureInfo"], details: dict | None = None,
+        description: str = "", parent: CatalogHandle | str | None = None, tasks: Sequence[dict] = (),
+    ) -> VersionPublic:
+        """Record a new version of ``publisher/name`` (creating the model if new) under the next free number."""
+        validate_name(publisher, "publisher")
+        validate_name(name, "model name")
+        signature_rows = records.signature_rows(signatures)
+        task_rows = records.task_rows(tasks)
+        tag_sets = records.normalize_tag_sets(tag_sets)
+        with self._write() as session:
+            parent_row = self._resolve(session, _catalog_handle(parent), include_deleted=False)[0] if parent else None
+            model = self._get_or_create_model(session, publisher, name)
+            if description and not model.description:
+                model.description = description
+            number = session.exec(
+                update(RegisteredModel)
+                .where(col(RegisteredModel.id) == model.id)
+                .values(last_version=RegisteredModel.last_version + 1)
+                .returning(RegisteredModel.last_version)
+                .execution_options(synchronize_session=False)
+            ).scalar_one()
+            version = ModelVersion(
+                model_id=model.id, version=number, format=format, artifact_uri=artifact_uri, sha256=sha256,
+                size=size, tag_sets=tag_sets, details=dict(details or {}), description=description,
+                parent_id=parent_row.id if parent_row is not None else None)
+            session.add(version)
+            session.flush()
+            session.add_all(Signature(version_id=version.id, **row) for row in signature_rows)
+            session.add_all(VersionTask(version_id=version.id, **row) for row in task_rows)
+            session.flush()
+            return records.version_records(session, [(version, model)])[0]
+
+    def set_alias(self, *, publisher: str, name: str, alias: str, version: int) -> VersionPublic:
+        """Point ``publisher/name@alias`` at ``version`` (creating or moving the alias)."""
+        _check_alias(alias)
+        with self._write() as session:
+            row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
+                                       include_deleted=False)
+            existing = self._alias(session, model.id, alias)
+            if existing is None:
+                try:
+                    with session.begin_nested():  # another writer may create the same alias at the same moment
+                        session.add(Alias(model_id=model.id, name=alias, version_id=row.id))
+                except IntegrityError:
+                    existing = self._alias(session, model.id, alias)
+                    if existing is None:
+                        raise
+            if existing is not None:
+                existing.version_id = row.id
+                existing.updated_at = utcnow()
+            session.flush()
+            return records.version_records(session, [(row, model)])[0]
+
+    def remove_alias(self, *, publisher: str, name: str, alias: str) -> None:
+        """Delete the alias; the version it pointed at is untouched."""
+        _check_alias(alias)
+        with self._write() as session:
+            model = self._model(session, publisher, name)
+            existing = self._alias(session, model.id, alias)
+            if existing is None:
+                raise VersionNotFound(
+                    f"{publisher}/{name} has no alias {alias!r}; {self._aliases_hint(session, model)}")
+            session.delete(existing)
+
+    def delete_version(self, *, publisher: str, name: str, version: int) -> VersionPublic:
+        """Hide a version. Its number is never reused; aliases pointing at it stop resolving. Idempotent."""
+        with self._write() as session:
+            row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
+                                       include_deleted=True)
+            if row.deleted_at is None:
+                row.deleted_at = utcnow()
+                session.flush()
+            return records.version_records(session, [(row, model)])[0]
+
+    # --- reads --------------------------------------------------------------------------------------------------
+
+    def get_version(self, handle: CatalogHandle | str, *, include_deleted: bool = False) -> VersionPublic:
+        """The version a catalog handle names: newest (skipping deleted ones), number N, or ``@alias``."""
+        with self._read() as session:
+            return records.version_records(session, [self._resolve(session, _catalog_handle(handle),
+                                                                   include_deleted=include_deleted)])[0]
+
+    def get_model(self, *, publisher: str, name: str) -> ModelPublic:
+        with self._read() as session:
+            return self._model_records(session, [self._model(session, publisher, name)])[0]
+
+    def list_models(self, *, publisher: str | None = None) -> list[ModelPublic]:
+        """Every model (of one publisher, if given), sorted by publisher and name."""
+        with self._read() as session:
+            statement = select(RegisteredModel).order_by(RegisteredModel.publisher, RegisteredModel.name)
+            if publisher is not None:
+                statement = statement.where(RegisteredModel.publisher == publisher)
+            return self._model_records(session, list(session.exec(statement)))
+
+    def list_versions(self, *, publisher: str, name: str, include_deleted: bool = False) -> list[VersionPublic]:
+        """The model's versions, oldest first."""
+        with self._read() as session:
+            model = self._model(session, publisher, name)
+            statement = select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.version)
+            if not include_deleted:
+                statement = statement.where(col(ModelVersion.deleted_at).is_(None))
+            return records.version_records(session, [(row, model) for row in session.exec(statement)])
+
+    def lineage(self, handle: CatalogHandle | str) -> list[VersionPublic]:
+        """This version, its parent, grandparent, ... (the root last). Deleted ancestors are included, marked."""
+        with self._read() as session:
+            chain = [self._resolve(session, _catalog_handle(handle), include_deleted=False)]
+            seen = {chain[0][0].id}
+            while chain[-1][0].parent_id is not None and chain[-1][0].parent_id not in seen:
+                pair = session.exec(
+                    select(ModelVersion, RegisteredModel)
+                    .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
+                    .where(ModelVersion.id == chain[-1][0].parent_id)).one()
+                seen.add(pair[0].id)
+                chain.append(tuple(pair))
+            return records.version_records(session, chain)
+
+    # --- helpers ------------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self.engine) as session:
+            yield session
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One transaction that holds the write lock from its start on SQLite; commits on success."""
+        with Session(self._writer) as session, session.begin():
+            yield session
+
+    def _get_or_create_model(self, session: Session, publisher: str, name: str) -> RegisteredModel:
+        model = self._find_model(session, publisher, name)
+        if model is not None:
+            return model
+        try:
+            # A savepoint, so losing a race to create the same model only undoes this insert.
+            with session.begin_nested():
+                model = RegisteredModel(publisher=publisher, name=name)
+                session.add(model)
+            return model
+        except IntegrityError:
+            model = self._find_model(session, publisher, name)
+            if model is None:
+                raise
+            return model
+
+    @staticmethod
+    def _find_model(session: Session, publisher: str, name: str) -> RegisteredModel | None:
+        return session.exec(select(RegisteredModel).where(
+            RegisteredModel.publisher == publisher, RegisteredModel.name == name)).first()
+
+    def _model(self, session: Session, publisher: str, name: str) -> RegisteredModel:
+        model = self._find_model(session, publisher, name)
+        if model is None:
+            known = [f"{p}/{n}" for p, n in session.exec(select(RegisteredModel.publisher, RegisteredModel.name))]
+            close = difflib.get_close_matches(f"{publisher}/{name}", known, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "list the catalog's models to see what exists"
+            raise ModelNotFound(f"the catalog has no model {publisher}/{name}; {hint} (publishing a first version "
+                                f"creates a model)")
+        return model
+
+    def _resolve(self, session: Session, handle: CatalogHandle, *, include_deleted: bool) -> Pair:
+        model = self._model(session, handle.publisher, handle.model)
+        base = select(ModelVersion).where(ModelVersion.model_id == model.id)
+        if handle.version is not None:
+            row = session.exec(base.where(ModelVersion.version == handle.version)).first()
+            if row is None:
+                raise VersionNotFound(f"{model.publisher}/{model.name} has no version {handle.version}; "
+                                      f"{self._versions_hint(session, model)}")
+            if row.deleted_at is not None and not include_deleted:
+                raise VersionNotFound(
+                    f"{handle} was deleted on {row.deleted_at:%Y-%m-%d %H:%M} UTC; use {model.publisher}/"
+                    f"{model.name} for the newest version, or another version: {self._versions_hint(session, model)}")
+        elif handle.alias is not None and handle.alias != LATEST:
+            alias = self._alias(session, model.id, handle.alias)
+            if alias is None:
+                raise VersionNotFound(f"{model.publisher}/{model.name} has no alias {handle.alias!r}; "
+                                      f"{self._aliases_hint(session, model)}")
+            row = session.get(ModelVersion, alias.version_id)
+            if row.deleted_at is not None and not include_deleted:
+                raise VersionNotFound(
+                    f"alias {handle} points at version {row.version}, which was deleted on "
+                    f"{row.deleted_at:%Y-%m-%d %H:%M} UTC; move the alias to a live version or use another handle")
+        else:
+            row = session.exec(base.where(col(ModelVersion.deleted_at).is_(None))
+                               .order_by(col(ModelVersion.version).desc())).first()
+            if row is None:
+                what = "every version of it was deleted" if model.last_version else "it has no versions yet"
+                raise VersionNotFound(f"{model.publisher}/{model.name} has no version to load: {what}; "
+                                      "publish a new version")
+        return row, model
+
+    @staticmethod
+    def _alias(session: Session, model_id: int, alias: str) -> Alias | None:
+        return session.exec(select(Alias).where(Alias.model_id == model_id, Alias.name == alias)).first()
+
+    @staticmethod
+    def _versions_hint(session: Session, model: RegisteredModel) -> str:
+        live = list(session.exec(select(ModelVersion.version).where(
+            ModelVersion.model_id == model.id, col(ModelVersion.deleted_at).is_(None)).order_by(ModelVersion.version)))
+        if not live:
+            return "it has no live versions"
+        shown = ", ".join(str(number) for number in live[-10:])
+        return f"its live versions are {'..., ' if len(live) > 10 else ''}{shown}"
+
+    @staticmethod
+    def _aliases_hint(session: Session, model: RegisteredModel) -> str:
+        names = list(session.exec(select(Alias.name).where(Alias.model_id == model.id).order_by(Alias.name)))
+        existing = f"its aliases are {', '.join(names)}" if names else "it has no aliases"
+        return f"{existing} ('latest' always means the newest version); set one with set_alias"
+
+    @staticmethod
+    def _model_records(session: Session, models: list[RegisteredModel]) -> list[ModelPublic]:
+        ids = [model.id for model in models]
+        stats: dict[int, tuple[int, int]] = {}
+        aliases: dict[int, dict[str, int]] = {model_id: {} for model_id in ids}
+        for chunk in records.chunks(ids):
+            for model_id, newest, count in session.exec(
+                    select(ModelVersion.model_id, func.max(ModelVersion.version), func.count())
+                    .where(col(ModelVersion.model_id).in_(chunk), col(ModelVersion.deleted_at).is_(None))
+                    .group_by(ModelVersion.model_id)):
+                stats[model_id] = (newest, count)
+            for model_id, alias, number in session.exec(
+                    select(Alias.model_id, Alias.name, ModelVersion.version)
+                    .join(ModelVersion, col(ModelVersion.id) == col(Alias.version_id))
+                    .where(col(Alias.model_id).in_(chunk)).order_by(Alias.name)):
+                aliases[model_id][alias] = number
+        return [
+            ModelPublic(publisher=model.publisher, name=model.name, description=model.description,
+                        created_at=model.created_at, latest_version=stats.get(model.id, (None, 0))[0],
+                        version_count=stats.get(model.id, (None, 0))[1], aliases=aliases[model.id])
+            for model in models
+        ]
+
+
+def _catalog_handle(handle: CatalogHandle | str) -> CatalogHandle:
+    parsed = parse(handle)
+    if not isinstance(parsed, CatalogHandle):
+        raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model', 'publisher/model/N' or "
+                          "'publisher/model@alias'); URLs and paths are not in the catalog")
+    return parsed
+
+
+def _check_alias(alias: str) -> None:
+    if alias == LATEST:
+        raise CatalogError("the alias 'latest' is reserved: it always means the newest version of a model, so it "
+                           "cannot be set or removed; choose another alias name")
+    validate_name(alias, "alias")
+
+
+def _number(version: int) -> int:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CatalogError(f"a version number is a whole number from 1, not {version!r}")
+    return version
