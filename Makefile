@@ -1,0 +1,53 @@
+# Set-up and entry points. `make test` is the README's test command and what .ci/run calls.
+#
+# Every step is idempotent: system packages are installed only when missing, the
+# virtual environment is reinstalled only when pyproject.toml changes, and the
+# reference stack is built once, so a second `make test` goes straight to pytest.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.install-stamp
+# Per-test limit: the slowest tests (fine-tuning, reference-stack subprocesses) take a few minutes on 2 cores.
+PYTEST_TIMEOUT ?= 900
+PYTEST_ARGS ?=
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: test demo bench system-deps venv refstack clean
+
+## test: install what is missing and run every test
+test: system-deps venv refstack
+	$(VENV)/bin/pytest -p no:cacheprovider --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+## demo: publish and load the bundled example models on the embedded default catalog
+demo: venv
+	$(VENV)/bin/model-registry demo
+
+## bench: run every benchmark in bench/
+bench: venv
+	@shopt -s nullglob; scripts=(bench/bench_*.py); \
+	if (( $${#scripts[@]} == 0 )); then echo "no bench/bench_*.py to run" >&2; exit 1; fi; \
+	for script in "$${scripts[@]}"; do echo "== $$script"; $(VENV)/bin/python "$$script"; done
+
+system-deps:
+	scripts/install-system-packages.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -e '.[test]'
+	touch $@
+
+## refstack: the reference stack (TF 2.15 + tensorflow_hub 0.15) venv, when the tests use one
+refstack: venv
+	if [[ -f tests/refstack.py ]]; then \
+		$(VENV)/bin/python -c 'from tests.refstack import ensure_refstack; print("reference stack:", ensure_refstack())'; \
+	fi
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache

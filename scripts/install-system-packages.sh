@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite needs, only those that are missing.
+#
+# The tests start real services (PostgreSQL) from system binaries and build
+# virtual environments with the system python3. On a machine that already has
+# them this does nothing and touches no package index, so `make test` stays
+# fast the second time.
+set -euo pipefail
+
+missing=()
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || command -v pg_ctl >/dev/null || missing+=(postgresql)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+echo "installing system packages: ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+    sudo=()
+elif command -v sudo >/dev/null; then
+    sudo=(sudo)
+else
+    echo "error: ${missing[*]} must be installed, and that needs root (apt-get install -y ${missing[*]})" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update
+"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
