@@ -25,6 +25,8 @@ CACHE_DIR_ENV = "MODEL_REGISTRY_CACHE_DIR"
 OFFLINE_ENV = "MODEL_REGISTRY_OFFLINE"
 #: Comma-separated plugin names: load only these (built-ins included), for debugging and tests.
 PLUGINS_ENV = "MODEL_REGISTRY_LOAD_PLUGINS"
+#: "1"/"true": the CLI shows tracebacks instead of one-line errors.
+DEBUG_ENV = "MODEL_REGISTRY_DEBUG"
 
 
 def _truthy(value: str | None) -> bool:
@@ -69,6 +71,10 @@ class Settings:
 
 def offline_from_env() -> bool:
     return _truthy(os.environ.get(OFFLINE_ENV))
+
+
+def debug_from_env() -> bool:
+    return _truthy(os.environ.get(DEBUG_ENV))
 
 
 def plugins_to_load() -> set[str] | None:
