@@ -1,0 +1,133 @@
+"""The TF1 Hub format adapter: its matrix row and the adapter methods the registry core calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from registry.adapter import ArtifactInfo, FormatAdapter, SignatureInfo, TensorInfo
+from registry.matrix import Cell
+
+from adapters.tf1_hub import format as module_format
+
+FORMAT = "tf1_hub"
+
+_ESTIMATOR_NOTE = "Estimator-based fine-tuning (hub.text_embedding_column & co.) needs TensorFlow <= 2.15"
+
+MATRIX = (
+    Cell(FORMAT, "load", "tf1", True,
+         "registry.Module(handle) builds the module into the current tf.Graph; run "
+         "global_variables_initializer() and tables_initializer() before use"),
+    Cell(FORMAT, "load", "tf2", True,
+         "signatures only: the module as tf.compat.v1.saved_model.load_v2 restores it, callable on its "
+         "'default' signature; update ops and regularization losses are lost"),
+    Cell(FORMAT, "fine_tune", "tf1", True,
+         "registry.Module(handle, trainable=True, tags={'train'}) in a tf.Graph with a tf.compat.v1 optimizer; "
+         + _ESTIMATOR_NOTE),
+    Cell(FORMAT, "fine_tune", "tf2", False,
+         "TF2 code cannot train a TF1 Hub module: its signatures lose update ops and regularization losses",
+         alternative="fine-tune in mode tf1 (inside a tf.Graph with registry.Module(handle, trainable=True, "
+                     "tags={'train'})), or convert to a TF2 SavedModel"),
+    Cell(FORMAT, "create", "tf1", True,
+         "registry.create_module_spec(module_fn) with registry.add_signature, then Module.export or "
+         "ModuleSpec.export"),
+    Cell(FORMAT, "create", "tf2", False,
+         "the TF1 Hub format is built from TF1 graphs only",
+         alternative="create in mode tf1 with registry.create_module_spec, or save a TF2 SavedModel with "
+                     "tf.saved_model.save"),
+)
+
+
+def _tensor_info(info) -> TensorInfo:
+    shape = None if info.shape.rank is None else tuple(info.shape.as_list())
+    return TensorInfo(dtype=info.dtype.name, shape=shape, kind=info.kind)
+
+
+class TF1HubAdapter(FormatAdapter):
+    """A directory with ``tfhub_module.pb`` beside a SavedModel: tensorflow_hub's hub.Module format."""
+
+    format = FORMAT
+    description = "TF1 Hub format (hub.Module): graph variants by tags, signatures, attached messages"
+    matrix = MATRIX
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        return module_format.is_module_dir(path)
+
+    def inspect(self, path: Path) -> ArtifactInfo:
+        from adapters.tf1_hub.image import IMAGE_MODULE_INFO_KEY, get_expected_image_size
+        from adapters.tf1_hub.spec import read_module_spec
+
+        spec = read_module_spec(path)
+        signatures = []
+        attached: dict[str, list[str]] = {}
+        for tags in spec.get_tags():
+            for name in sorted(spec.get_signature_names(tags)):
+                signatures.append(SignatureInfo(
+                    name=name,
+                    inputs={k: _tensor_info(v) for k, v in spec.get_input_info_dict(name, tags).items()},
+                    outputs={k: _tensor_info(v) for k, v in spec.get_output_info_dict(name, tags).items()},
+                    tags=tags))
+            keys = sorted(spec._graphs.attachments.get(tags, {}))
+            if keys:
+                attached[",".join(sorted(tags))] = keys
+        metadata: dict[str, Any] = {"module_format": "FORMAT_V3", "has_variables": spec.checkpoint_path is not None}
+        if attached:
+            metadata["attached_messages"] = attached
+        if any(IMAGE_MODULE_INFO_KEY in keys for keys in attached.values()):
+            try:
+                metadata["expected_image_size"] = get_expected_image_size(spec)
+            except ValueError:
+                pass  # attached to another variant, or no size recorded: nothing to report
+        return ArtifactInfo(format=FORMAT, tag_sets=tuple(spec.get_tags()), signatures=tuple(signatures),
+                            metadata=metadata)
+
+    def load(self, path: Path, *, mode: str, **options: Any) -> Any:
+        """Mode tf1: a ``Module`` in the current graph (options ``tags``, ``trainable``, ``name``).
+
+        Mode tf2: the eagerly restored module (option ``tags``), with ``.signatures``.
+        """
+        if mode == "tf1":
+            from adapters.tf1_hub.module import Module
+            from adapters.tf1_hub.spec import read_module_spec
+
+            return Module(read_module_spec(path), **options)
+        from adapters.tf1_hub.loader_tf2 import load_v2
+
+        unknown = set(options) - {"tags"}
+        if unknown:
+            raise TypeError(f"mode tf2 loading of a TF1 Hub module takes only tags=, not {sorted(unknown)}")
+        return load_v2(path, tags=options.get("tags"))
+
+    def fine_tune(self, path: Path, *, mode: str = "tf1", **options: Any) -> Any:
+        """A trainable ``Module``; the ``{"train"}`` variant when the module has one and no tags are given."""
+        from adapters.tf1_hub.module import Module
+        from adapters.tf1_hub.spec import read_module_spec
+
+        spec = read_module_spec(path)
+        if "tags" not in options:
+            options["tags"] = {"train"} if frozenset({"train"}) in spec.get_tags() else None
+        options.pop("trainable", None)
+        return Module(spec, trainable=True, **options)
+
+    def accepts(self, obj: Any) -> bool:
+        from adapters.tf1_hub.spec import ModuleSpec
+
+        return isinstance(obj, ModuleSpec)
+
+    def create(self, obj: Any, path: Path, *, mode: str = "tf1", **options: Any) -> None:
+        """Export a ``ModuleSpec`` to ``path``: weights from ``checkpoint_path=`` if given, else initialisers."""
+        import tensorflow as tf
+
+        from adapters.tf1_hub.module import Module
+
+        checkpoint_path = options.pop("checkpoint_path", None)
+        if checkpoint_path:
+            obj.export(str(path), checkpoint_path=checkpoint_path, **options)
+            return
+        # Exporting builds a throwaway graph, which works whatever the caller's mode is.
+        with tf.Graph().as_default():
+            module = Module(obj)
+            with tf.compat.v1.Session() as session:
+                session.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.tables_initializer()])
+                module.export(str(path), session)

@@ -1,0 +1,18 @@
+"""Errors specific to TF1 Hub modules, refining the registry's typed errors.
+
+They subclass the built-ins tensorflow_hub raised in the same situations, so
+code ported from ``hub.Module`` that catches ``ValueError`` or ``TypeError``
+keeps working.
+"""
+
+from __future__ import annotations
+
+from registry.errors import SignatureError
+
+
+class GraphVariantError(SignatureError):
+    """The module has no graph variant with the requested tags."""
+
+
+class SignatureTypeError(SignatureError, TypeError):
+    """Inputs do not match a signature, or the caller asked for an output the signature lacks."""

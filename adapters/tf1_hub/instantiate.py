@@ -1,0 +1,181 @@
+"""Building a module's graph variant into the current graph: state once, compute per call.
+
+A module graph mixes state (variables, lookup tables: stateful ops without
+inputs) with computation. Instantiating a module imports the whole graph once
+under a fresh scope and keeps its state ops; that is where variables and
+tables live, initialised by the usual ``global_variables_initializer()`` and
+``tables_initializer()``. Each application imports the graph again under its
+own scope with the state ops wired to the instantiated ones and the signature
+inputs wired to the caller's tensors, so calls share state and add only
+compute ops.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+
+from adapters.tf1_hub import signatures
+from adapters.tf1_hub.format import node_name
+
+tf1 = tf.compat.v1
+
+_STATE_COLLECTIONS = ("variables", "model_variables", "table_initializer", "asset_filepaths",
+                      "cond_context", "while_context")
+_TRAINABLE_STATE_COLLECTIONS = ("trainable_variables", "regularization_losses")
+_APPLY_COLLECTIONS = ("asset_filepaths", "cond_context", "while_context")
+_TRAINABLE_APPLY_COLLECTIONS = ("update_ops",)
+
+
+@functools.lru_cache(maxsize=None)
+def _is_state_op(op_type: str) -> bool:
+    """Stateful ops without inputs (VarHandleOp, VariableV2, HashTableV2...) hold a module's state."""
+    from tensorflow.python.framework import op_def_registry
+
+    op_def = op_def_registry.get(op_type)
+    return op_def is not None and op_def.is_stateful and not op_def.input_arg
+
+
+def state_node_names(graph_def) -> set[str]:
+    return {node.name for node in graph_def.node if _is_state_op(node.op)}
+
+
+def _filter_collections(meta_graph, keep) -> None:
+    for key in list(meta_graph.collection_def):
+        if key not in keep:
+            del meta_graph.collection_def[key]
+
+
+def _prefix_shared_names(meta_graph, scope: str) -> None:
+    """Give shared resources (tables, variables) names unique to this instantiation."""
+    for node in meta_graph.graph_def.node:
+        attr = node.attr.get("shared_name")
+        if attr is not None and attr.HasField("s") and attr.s:
+            node.attr["shared_name"].s = f"{scope}/{attr.s.decode()}".encode()
+
+
+def _drop_colocation_with(meta_graph, node_names: set[str]) -> None:
+    """Remove ``loc:@X`` constraints on nodes X that the import replaces.
+
+    After import such a constraint would point at a dangling copy of X; the
+    placer keeps ops that use a resource or reference next to it anyway.
+    """
+    targets = {f"loc:@{name}".encode() for name in node_names}
+    for node in meta_graph.graph_def.node:
+        if "_class" not in node.attr:
+            continue
+        values = list(node.attr["_class"].list.s)
+        kept = [v for v in values if v not in targets]
+        if len(kept) != len(values):
+            if kept:
+                node.attr["_class"].list.s[:] = kept
+            else:
+                del node.attr["_class"]
+
+
+def _replace_state_ops(meta_graph, names: set[str]) -> None:
+    """Turn state ops into placeholders: in an applied graph, they are fed the instantiated state."""
+    for node in meta_graph.graph_def.node:
+        if node.name in names:
+            node.op = "Placeholder"
+            node.attr.clear()
+            node.attr["dtype"].type = tf.resource.as_datatype_enum
+            del node.input[:]
+
+
+def _fresh_scope(name: str) -> tuple[str, str]:
+    """An unused name scope for ``name`` in the current scope: (absolute, relative)."""
+    absolute = tf1.get_default_graph().unique_name(name, mark_as_used=False)
+    return absolute, absolute.rsplit("/", 1)[-1]
+
+
+def _module_variable_map(variables: dict[str, Any]) -> dict[str, Any]:
+    """Group slices of partitioned variables: ``{"emb/part_0": v0, "emb/part_1": v1}`` -> ``{"emb": [v0, v1]}``."""
+    plain, partitioned = {}, {}
+    for key, var in variables.items():
+        info = getattr(var, "_save_slice_info", None)
+        if not info:
+            plain[key] = var
+            continue
+        base = key.rsplit("/", 1)[0]
+        if not info.full_name.endswith(base):
+            raise RuntimeError(f"partitioned variable {key} does not belong to {info.full_name}")
+        slices = partitioned.setdefault(base, {})
+        offset = tuple(info.var_offset)
+        if offset in slices:
+            raise RuntimeError(f"partitioned variable {base} has two slices at offset {offset}")
+        slices[offset] = var
+    clash = set(plain) & set(partitioned)
+    if clash:
+        raise RuntimeError(f"variables {sorted(clash)} exist both whole and partitioned")
+    result = dict(plain)
+    for base, slices in partitioned.items():
+        result[base] = [slices[offset] for offset in sorted(slices)]
+    return result
+
+
+@dataclass
+class ModuleState:
+    """The state of one instantiation: its scope, variables by module-relative name, and state tensors."""
+
+    scope: str                      # absolute name scope, e.g. "outer/module"
+    variable_map: dict[str, Any]    # name in the module -> Variable, or list of slices if partitioned
+    state_map: dict[str, tf.Tensor]  # tensor name in the module graph -> instantiated state tensor
+
+
+def create_state(meta_graph, name: str, *, trainable: bool, checkpoint_path: str | None) -> ModuleState:
+    """Import the state of ``meta_graph`` once under a fresh scope named after ``name``."""
+    graph = tf1.get_default_graph()
+    absolute, relative = _fresh_scope(name)
+    copy = tf1.MetaGraphDef()
+    copy.CopyFrom(meta_graph)
+    _filter_collections(copy, _STATE_COLLECTIONS + (_TRAINABLE_STATE_COLLECTIONS if trainable else ()))
+    _prefix_shared_names(copy, absolute)
+    # State must not depend on whatever control dependencies surround the constructor.
+    with tf.control_dependencies(None):
+        tf1.train.import_meta_graph(copy, input_map={}, import_scope=relative)
+
+    prefix = absolute + "/"
+    variables = {var.op.name[len(prefix):]: var for var in tf1.global_variables()
+                 if var.op.name.startswith(prefix)}
+    variable_map = _module_variable_map(variables)
+    if variable_map and checkpoint_path:
+        # Replaces each variable's initializer by a restore from the module's checkpoint.
+        tf1.train.init_from_checkpoint(checkpoint_path, dict(variable_map))
+
+    state_map = {}
+    for node_name_ in sorted(state_node_names(copy.graph_def)):
+        tensor = graph.get_tensor_by_name(f"{prefix}{node_name_}:0")
+        if len(tensor.op.outputs) != 1:
+            raise RuntimeError(f"state op {tensor.op.name} has {len(tensor.op.outputs)} outputs, expected 1")
+        state_map[f"{node_name_}:0"] = tensor
+    return ModuleState(scope=absolute, variable_map=variable_map, state_map=state_map)
+
+
+def apply_signature(meta_graph, signature_def, state: ModuleState, inputs: dict[str, Any], name: str,
+                    *, trainable: bool) -> dict[str, Any]:
+    """Import the compute ops of one signature application, sharing ``state``."""
+    graph = tf1.get_default_graph()
+    copy = tf1.MetaGraphDef()
+    copy.CopyFrom(meta_graph)
+    feed_map = dict(state.state_map)
+    feed_map.update(signatures.build_input_map(signature_def.inputs, inputs))
+
+    replaced_state = {node_name(t) for t in state.state_map}
+    _replace_state_ops(copy, replaced_state)
+    _drop_colocation_with(copy, {node_name(t) for t in feed_map})
+    _filter_collections(copy, _APPLY_COLLECTIONS + (_TRAINABLE_APPLY_COLLECTIONS if trainable else ()))
+    absolute, relative = _fresh_scope(name)
+    _prefix_shared_names(copy, absolute)
+    tf1.train.import_meta_graph(copy, input_map=feed_map, import_scope=relative)
+
+    def get_tensor(tensor_name: str) -> tf.Tensor:
+        # An output may be an input passed straight through: then no op was imported for it.
+        if tensor_name in feed_map:
+            return feed_map[tensor_name]
+        return graph.get_tensor_by_name(f"{absolute}/{tensor_name}")
+
+    return signatures.build_output_map(signature_def.outputs, get_tensor)

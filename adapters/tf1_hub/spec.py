@@ -1,0 +1,126 @@
+"""``ModuleSpec``: a module's definition (graph variants, signatures, attachments, checkpoint) before use.
+
+A spec comes from a module directory (``load_module_spec``) or from a
+function that builds the graph (``create_module_spec``). It answers questions
+about signatures without touching the current graph; ``Module(spec)`` builds
+it into a graph, and ``spec.export(path, checkpoint_path=...)`` writes it as a
+module directory with weights from a TF1 training checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from registry.errors import SignatureError
+
+from adapters.tf1_hub import format as module_format
+from adapters.tf1_hub.signatures import ParsedTensorInfo, parse_tensor_info_map
+
+
+class ModuleSpec:
+    """The contents of a module before it is instantiated in a graph (tensorflow_hub's ``hub.ModuleSpec``)."""
+
+    def __init__(self, graphs: module_format.ModuleGraphs, checkpoint_path: str | None = None,
+                 source: str | None = None):
+        self._graphs = graphs
+        self._checkpoint_path = checkpoint_path
+        #: Where the spec was read from, for messages (None for a created spec).
+        self.source = source
+
+    def __repr__(self):
+        origin = self.source or "created in memory"
+        return f"<ModuleSpec {origin}: variants {[sorted(t) for t in self.get_tags()]}>"
+
+    @property
+    def checkpoint_path(self) -> str | None:
+        """The variables checkpoint prefix the module's weights load from (None: initialisers)."""
+        return self._checkpoint_path
+
+    def get_tags(self) -> list[frozenset[str]]:
+        """The tag sets of the module's graph variants."""
+        return self._graphs.tag_sets
+
+    def meta_graph(self, tags=None):
+        return self._graphs.meta_graph(tags)
+
+    def get_signature_names(self, tags=None) -> list[str]:
+        return list(self.meta_graph(tags).signature_def.keys())
+
+    def signature_def(self, signature=None, tags=None):
+        signature = signature or "default"
+        meta_graph = self.meta_graph(tags)
+        # Indexing a protobuf map inserts missing keys, so test membership first.
+        if signature not in meta_graph.signature_def:
+            raise SignatureError(
+                f"the module has no signature {signature!r} in graph variant "
+                f"{module_format.describe_tags(tags or ())}; its signatures are: "
+                f"{', '.join(sorted(meta_graph.signature_def)) or 'none'}")
+        return meta_graph.signature_def[signature]
+
+    def get_input_info_dict(self, signature=None, tags=None) -> dict[str, ParsedTensorInfo]:
+        """Input name -> dtype, shape and kind of a signature."""
+        return parse_tensor_info_map(self.signature_def(signature, tags).inputs)
+
+    def get_output_info_dict(self, signature=None, tags=None) -> dict[str, ParsedTensorInfo]:
+        """Output name -> dtype, shape and kind of a signature."""
+        return parse_tensor_info_map(self.signature_def(signature, tags).outputs)
+
+    def get_attached_message(self, key: str, message_type, tags=None, required: bool = False):
+        """The message attached under ``key`` (parsed as ``message_type``), or None if there is none."""
+        attachments = self._graphs.attachments.get(frozenset(tags or ()))
+        if attachments is None:
+            self.meta_graph(tags)  # raises the error listing the variants
+        data = attachments.get(key)
+        if data is None:
+            if required:
+                raise KeyError(f"the module has no attached message {key!r} in graph variant "
+                               f"{module_format.describe_tags(tags or ())}")
+            return None
+        message = message_type()
+        message.ParseFromString(data)
+        return message
+
+    def export(self, path, *, checkpoint_path: str, name_transform_fn: Callable[[str], str] | None = None) -> None:
+        """Write the module to ``path`` with variable values read from a TF1 checkpoint.
+
+        ``name_transform_fn`` maps a variable name in the module to its name in
+        the checkpoint (e.g. ``lambda n: "encoder/" + n`` for a module trained
+        inside a scope).
+        """
+        import tensorflow as tf
+
+        from adapters.tf1_hub.module import Module
+
+        transform = name_transform_fn or (lambda name: name)
+        with tf.Graph().as_default():
+            module = Module(self)
+            assignment = {transform(name): var for name, var in module.variable_map.items()}
+            if assignment:
+                tf.compat.v1.train.init_from_checkpoint(checkpoint_path, assignment)
+            with tf.compat.v1.Session() as session:
+                session.run(tf.compat.v1.global_variables_initializer())
+                module.export(path, session)
+
+
+def read_module_spec(path) -> ModuleSpec:
+    """The spec of the module directory at local ``path``."""
+    path = os.fspath(path)
+    graphs = module_format.read_module(path)
+    checkpoint = module_format.variables_prefix(path) if module_format.has_checkpoint(path) else None
+    return ModuleSpec(graphs, checkpoint_path=checkpoint, source=path)
+
+
+def load_module_spec(handle) -> ModuleSpec:
+    """The spec of the module a handle names: catalog handle, URL or local path."""
+    from registry.api import default_registry
+
+    return read_module_spec(default_registry().resolve(handle))
+
+
+def as_module_spec(spec_or_handle) -> ModuleSpec:
+    if isinstance(spec_or_handle, ModuleSpec):
+        return spec_or_handle
+    if isinstance(spec_or_handle, (str, os.PathLike)):
+        return load_module_spec(os.fspath(spec_or_handle))
+    raise TypeError(f"expected a ModuleSpec or a handle, not {type(spec_or_handle).__name__}")

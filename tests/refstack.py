@@ -1,0 +1,93 @@
+"""The reference stack: TensorFlow 2.15.1 + tensorflow_hub 0.15.0 in its own virtual environment.
+
+It is the last release pair that could create and load the TF1 Hub format, so
+tests use it as the judge of compatibility: modules this project writes must
+load there through ``hub.Module``, and modules made there must load here. It
+cannot share an environment with TensorFlow 2.21, so scripts run in it as
+subprocesses exchanging files.
+
+``ensure_refstack()`` builds the environment once under ``<repo>/.refstack/``
+(gitignored; ``REFSTACK_DIR`` overrides the location), guarded by a file lock
+so parallel test processes build it once, and marks it complete only after
+its imports work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from filelock import FileLock
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PINS = ("tensorflow-cpu==2.15.1", "tensorflow-hub==0.15.0")
+_MARKER = "refstack-complete.json"
+
+
+class RefstackError(RuntimeError):
+    """The reference stack could not be built, or a script in it failed."""
+
+
+def refstack_dir() -> Path:
+    return Path(os.environ.get("REFSTACK_DIR") or REPO_ROOT / ".refstack")
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def _base_python() -> str:
+    # TensorFlow 2.15 has wheels for Python 3.9-3.11; the interpreter running the tests is one of those.
+    return getattr(sys, "_base_executable", None) or shutil.which("python3") or sys.executable
+
+
+def ensure_refstack() -> Path:
+    """The reference stack's Python interpreter, building its virtual environment if needed."""
+    root = refstack_dir()
+    venv = root / "venv"
+    marker = root / _MARKER
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / "build.lock")):
+        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(PINS):
+            return _venv_python(venv)
+        if not _venv_python(venv).exists():
+            _run([_base_python(), "-m", "venv", str(venv)], "create the virtual environment")
+        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PINS],
+             "install " + " ".join(PINS), timeout=1800)
+        versions = _run([str(_venv_python(venv)), "-c",
+                         "import tensorflow as tf, tensorflow_hub as hub; print(tf.__version__, hub.__version__)"],
+                        "import the reference stack", env=_quiet_env()).stdout.split()
+        if versions[-2:] != ["2.15.1", "0.15.0"]:
+            raise RefstackError(f"the reference stack reports versions {versions[-2:]}, expected 2.15.1 0.15.0")
+        marker.write_text(json.dumps({"pins": list(PINS)}))
+    return _venv_python(venv)
+
+
+def _quiet_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def _run(cmd, what: str, *, timeout: int = 600, env=None) -> subprocess.CompletedProcess:
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise RefstackError(f"reference stack: {what} took more than {timeout}s") from None
+    if result.returncode != 0:
+        raise RefstackError(f"reference stack: could not {what} (exit {result.returncode}):\n"
+                            f"{result.stderr[-4000:]}")
+    return result
+
+
+def run_script(script: str, *args, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run Python source ``script`` in the reference stack with ``sys.argv[1:] = args``."""
+    python = ensure_refstack()
+    return _run([str(python), "-c", textwrap.dedent(script), *map(str, args)], "run a script",
+                timeout=timeout, env=_quiet_env())
