@@ -92,10 +92,14 @@ def call_signature(obj) -> tuple[SignatureInfo | None, bool]:
             if isinstance(v, tf.TypeSpec):
                 inputs[k] = spec_to_info(v)
     structured = fn.structured_outputs
+    # A restored function's outputs are TypeSpecs; a freshly traced one's are symbolic tensors.
+    def as_info(v):
+        return spec_to_info(v if isinstance(v, tf.TypeSpec) else tf.type_spec_from_value(v))
+
     if isinstance(structured, dict):
-        outputs = {k: spec_to_info(tf.type_spec_from_value(v)) for k, v in structured.items()}
-    elif isinstance(structured, (tf.Tensor, tf.SparseTensor, tf.RaggedTensor)):
-        outputs = {"default": spec_to_info(tf.type_spec_from_value(structured))}
+        outputs = {k: as_info(v) for k, v in structured.items()}
+    elif isinstance(structured, (tf.Tensor, tf.SparseTensor, tf.RaggedTensor, tf.TypeSpec)):
+        outputs = {"default": as_info(structured)}
     else:
         outputs = {}
     return SignatureInfo(name="__call__", inputs=inputs, outputs=outputs), takes_training

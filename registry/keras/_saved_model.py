@@ -1,0 +1,201 @@
+"""What both Keras layers share: load a model by handle, pick its function, call it, list its state.
+
+Nothing here imports a Keras: the Keras 3 layer (``layer.py``) and the tf_keras
+layer (``tf_keras.py``) differ only in how they hand variables and losses to
+their Keras. Keeping the SavedModel side in one place means both generations
+call a model the same way, so a fine-tuned model behaves the same in either.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from registry.errors import SignatureError, UnsupportedOperation
+
+TF1_HUB_MARKER = "tfhub_module.pb"
+
+
+def resolve_handle(handle: str | os.PathLike) -> Path:
+    """A local model directory for ``handle``: an existing directory as is, anything else via the registry."""
+    if isinstance(handle, os.PathLike) or (isinstance(handle, str) and os.path.isdir(os.path.expanduser(handle))):
+        local = Path(os.path.expanduser(os.fspath(handle)))
+        if local.is_dir():
+            return local
+    # Imported here: the catalog and storage stack is only needed for non-local handles.
+    from registry import api
+
+    return Path(api.default_registry().resolve(str(handle)))
+
+
+def is_tf1_hub(path: Path) -> bool:
+    return (path / TF1_HUB_MARKER).exists()
+
+
+def check_fine_tune(format: str, mode: str) -> None:
+    """Raise ``UnsupportedOperation`` unless the matrix allows fine-tuning ``format`` through a Keras layer in ``mode``."""
+    from registry import api
+
+    api.default_registry().check(format, "fine_tune", mode)
+    if format == "tf1_hub":
+        # The matrix may allow TF1 Hub fine-tuning in mode tf1, but only through the format's own
+        # graph-mode loader: the signatures a layer calls have lost update ops and regularization losses.
+        raise UnsupportedOperation(
+            "a Keras layer cannot fine-tune a TF1 Hub module: its signatures lose the module's update ops "
+            "and regularization losses. Instead: registry.fine_tune(handle, mode='tf1') in a tf.Graph",
+            format=format, operation="fine_tune", mode=mode,
+            alternative="registry.fine_tune(handle, mode='tf1') in a tf.Graph",
+        )
+
+
+def _accepts_keyword(function: Any, name: str) -> bool:
+    """True if a tf.function (traced or restored) takes keyword argument ``name``."""
+    spec = getattr(function, "function_spec", None)
+    argspec = getattr(spec, "fullargspec", None)
+    if argspec is None:
+        return False
+    return name in argspec.args or name in argspec.kwonlyargs
+
+
+def _unique(variables) -> list:
+    seen, out = set(), []
+    for v in variables:
+        if v.ref() not in seen:
+            seen.add(v.ref())
+            out.append(v)
+    return out
+
+
+class LoadedModel:
+    """A SavedModel loaded for a Keras layer: the function to call, its variables, its regularization losses.
+
+    ``signature`` picks a named signature instead of ``__call__`` (always the case for
+    TF1 Hub modules, which have no ``__call__``: ``"default"`` unless named).
+    """
+
+    def __init__(self, path: Path, *, signature: str | None = None, output_key: str | None = None,
+                 signature_outputs_as_dict: bool = False, arguments: dict | None = None):
+        import tensorflow as tf
+
+        self.path = Path(path)
+        self.format = "tf1_hub" if is_tf1_hub(self.path) else "tf2_saved_model"
+        self.output_key = output_key
+        self.signature_outputs_as_dict = signature_outputs_as_dict
+        self.arguments = dict(arguments or {})
+        graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        tables_before = set(graph.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS)) if graph else set()
+        if self.format == "tf1_hub":
+            # TF1 Hub modules load through their signatures; tags=[] is the inference graph variant.
+            self.obj = tf.compat.v1.saved_model.load_v2(str(self.path), tags=[])
+            signature = signature or "default"
+        else:
+            self.obj = tf.saved_model.load(str(self.path))
+        #: Graph mode only: ops that initialize the model's lookup tables, for the caller's session to run.
+        self.table_initializers = [
+            op for op in (graph.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS) if graph else [])
+            if op not in tables_before]
+        self.signature = signature
+        if signature is not None:
+            if signature not in self.obj.signatures:
+                raise SignatureError(
+                    f"{self.path} has no signature {signature!r}; it has: {', '.join(sorted(self.obj.signatures))}")
+            self.function = self.obj.signatures[signature]
+            self.takes_training = False
+            if self.arguments:
+                raise SignatureError("`arguments` apply to __call__ only; a signature takes only its named inputs")
+        else:
+            if not callable(self.obj):
+                raise SignatureError(
+                    f"{self.path} has no __call__; name one of its signatures instead: "
+                    f"{', '.join(sorted(self.obj.signatures)) or '(none)'}")
+            self.function = self.obj.__call__
+            self.takes_training = _accepts_keyword(self.function, "training")
+
+    # --- state -----------------------------------------------------------------------------
+
+    def variables(self) -> tuple[list, list]:
+        """(trainable, non-trainable) tf.Variables of the model, in a stable order.
+
+        A reusable SavedModel lists them itself; for any other model they are the variables
+        its function captures.
+        """
+        if self.signature is None and hasattr(self.obj, "trainable_variables") and hasattr(self.obj, "variables"):
+            trainable = _unique(self.obj.trainable_variables)
+            every = _unique(list(self.obj.variables) + trainable)
+        else:
+            concrete = getattr(self.function, "concrete_functions", None) or [self.function]
+            trainable = _unique(v for f in concrete for v in f.trainable_variables)
+            every = _unique(v for f in concrete for v in f.variables)
+        trainable_refs = {v.ref() for v in trainable}
+        return trainable, [v for v in every if v.ref() not in trainable_refs]
+
+    def regularization_losses(self) -> list[Callable[[], Any]]:
+        """The model's zero-argument regularization loss functions (empty for signatures)."""
+        if self.signature is not None:
+            return []
+        return list(getattr(self.obj, "regularization_losses", []) or [])
+
+    # --- calling ---------------------------------------------------------------------------
+
+    def __call__(self, inputs: Any, training: bool = False) -> Any:
+        if self.signature is not None:
+            return self._select(self.function(**self._signature_kwargs(inputs)))
+        kwargs = dict(self.arguments)
+        if self.takes_training:
+            kwargs["training"] = bool(training)
+        return self._select(self.function(inputs, **kwargs), from_signature=False)
+
+    def _signature_kwargs(self, inputs: Any) -> dict:
+        names = sorted(self.function.structured_input_signature[1])
+        if isinstance(inputs, dict):
+            return dict(inputs)
+        if len(names) != 1:
+            raise SignatureError(
+                f"signature {self.signature!r} takes inputs {names}: pass a dict with these keys")
+        return {names[0]: inputs}
+
+    def _select(self, outputs: Any, from_signature: bool = True) -> Any:
+        if not isinstance(outputs, dict):
+            if self.output_key is not None:
+                raise SignatureError(f"output_key={self.output_key!r} was given, but the model returns one tensor")
+            return outputs
+        if self.signature_outputs_as_dict:
+            return outputs
+        if self.output_key is not None:
+            if self.output_key not in outputs:
+                raise SignatureError(
+                    f"output_key {self.output_key!r} is not an output; outputs are: {', '.join(sorted(outputs))}")
+            return outputs[self.output_key]
+        if not from_signature:
+            return outputs
+        if len(outputs) == 1:
+            return next(iter(outputs.values()))
+        if "default" in outputs:
+            return outputs["default"]
+        raise SignatureError(
+            f"signature {self.signature!r} has outputs {', '.join(sorted(outputs))}: pass output_key=... "
+            "or signature_outputs_as_dict=True")
+
+
+_INVALID = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def weight_names(variables) -> list[str]:
+    """Names for Keras weights made from ``variables``: valid scope names, unique within the layer.
+
+    Keras optimizers name their slot variables after the weight (``{path}_momentum``), so a
+    SavedModel variable called ``Variable:0`` (or ``a/b:0`` twice) must not pass its name on as is.
+    """
+    names, taken = [], set()
+    for v in variables:
+        base = _INVALID.sub("_", v.name.split(":")[0]).strip("_.") or "variable"
+        if not base[0].isalpha():
+            base = "v_" + base
+        name, n = base, 1
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        taken.add(name)
+        names.append(name)
+    return names

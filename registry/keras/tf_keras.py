@@ -1,0 +1,122 @@
+"""``registry.tf_keras.KerasLayer``: a registry model as a tf_keras (Keras 2) layer, in graphs and eagerly.
+
+This is the layer mode tf1 fine-tuning uses: inside ``with tf.Graph().as_default():``
+a tf_keras ``Model.fit`` trains a TF2 SavedModel's variables through it. tf_keras
+accepts a ``tf.Variable`` as a weight through ``add_weight(getter=...)``, so the layer
+adds the SavedModel's variables themselves (under sanitized names) and the
+optimizer updates what the SavedModel's functions read.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import tensorflow as tf
+import tf_keras
+# get_session is exported only in tf_keras's v1 API, which is the one a graph-mode caller lives in.
+from tf_keras.api._v1.keras import backend as _v1_backend
+
+from registry.keras._saved_model import LoadedModel, check_fine_tune, resolve_handle, weight_names
+from registry.modes import current_mode
+
+
+@tf_keras.utils.register_keras_serializable(package="registry")
+class KerasLayer(tf_keras.layers.Layer):
+    """A registry model (TF2 SavedModel or TF1 Hub module) as a tf_keras layer.
+
+    Arguments are those of ``registry.KerasLayer`` (the Keras 3 layer).
+    """
+
+    def __init__(self, handle: str | os.PathLike, trainable: bool = False, signature: str | None = None,
+                 output_key: str | None = None, signature_outputs_as_dict: bool = False,
+                 arguments: dict | None = None, **kwargs):
+        super().__init__(trainable=trainable, **kwargs)
+        self.handle = os.fspath(handle)
+        # The constructor's arguments as given: they are the layer's config.
+        self._options = dict(signature=signature, output_key=output_key,
+                             signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
+        self._loaded = LoadedModel(resolve_handle(handle), signature=signature, output_key=output_key,
+                                  signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
+        # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
+        self._restored = self._loaded.obj
+        if trainable and self._loaded.format == "tf1_hub":
+            check_fine_tune(self._loaded.format, current_mode())
+        if self._loaded.table_initializers:
+            # tf_keras initializes variables in its session but not lookup tables. This runs now,
+            # before any op that calls the model exists: once a session has run a graph, the
+            # gradient rewrite of an existing function call in it fails.
+            _v1_backend.get_session().run(self._loaded.table_initializers)
+        if self._loaded.format != "tf1_hub":
+            trainable_vars, other_vars = self._loaded.variables()
+            every = trainable_vars + other_vars
+            for i, (variable, name) in enumerate(zip(every, weight_names(every))):
+                self.add_weight(name=name, shape=variable.shape, dtype=variable.dtype,
+                                trainable=i < len(trainable_vars), getter=_existing(variable))
+            for loss in self._loaded.regularization_losses():
+                # Callable losses are evaluated whenever `model.losses` is read; None drops them while frozen.
+                self.add_loss(lambda loss=loss: self._regularization_loss(loss))
+        self.built = True
+
+    @property
+    def loaded_object(self):
+        """The object ``tf.saved_model.load`` returned; its variables are this layer's weights."""
+        return self._loaded.obj
+
+    @property
+    def model_path(self):
+        return self._loaded.path
+
+    def call(self, inputs, training=None):
+        if not (self.trainable and self._loaded.takes_training):
+            # A frozen layer runs in inference mode even while the model around it trains.
+            outputs = self._loaded(inputs, training=False)
+        else:
+            if training is None:
+                training = tf_keras.backend.learning_phase()
+            # In a graph the learning phase is a tensor: smart_cond builds both branches then, as
+            # the model's __call__ was traced for both values of `training`.
+            outputs = tf.__internal__.smart_cond.smart_cond(
+                training,
+                lambda: self._loaded(inputs, training=True),
+                lambda: self._loaded(inputs, training=False))
+        if self.trainable:
+            _build_gradients_now(outputs, self.trainable_weights)
+        return outputs
+
+    def _regularization_loss(self, loss):
+        if not self.trainable:
+            return None
+        value = loss()
+        _build_gradients_now(value, self.trainable_weights)
+        return value
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        options = dict(self._options)
+        options["arguments"] = dict(options["arguments"]) if options["arguments"] else None
+        config.update(handle=self.handle, **options)
+        return config
+
+
+def _build_gradients_now(outputs, variables) -> None:
+    """In a graph, build the gradient of a SavedModel function call right after the call.
+
+    A restored function's call op is rewritten (given extra outputs) when its gradient is
+    first built. If a session has run the graph in between (``model.predict`` or reading a
+    weight before ``fit``), the session's copy of the op no longer matches and training
+    fails with "Connecting to invalid output 1". Building the gradient at once makes the
+    op final before any session sees it; the unused gradient ops are never run.
+    """
+    if tf.executing_eagerly() or tf.inside_function() or not variables:
+        return
+    flat = [t for t in tf.nest.flatten(outputs) if t.dtype.is_floating]
+    if flat:
+        tf.compat.v1.gradients(flat, list(variables))
+
+
+def _existing(variable):
+    """A tf_keras weight getter that returns ``variable`` instead of creating one."""
+    def getter(*args, **kwargs):
+        return variable
+    return getter
