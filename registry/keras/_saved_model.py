@@ -34,12 +34,17 @@ def is_tf1_hub(path: Path) -> bool:
     return (path / TF1_HUB_MARKER).exists()
 
 
-def check_fine_tune(format: str, mode: str) -> None:
-    """Raise ``UnsupportedOperation`` unless the matrix allows fine-tuning ``format`` through a Keras layer in ``mode``."""
+def gate_layer(format: str, *, trainable: bool, mode: str) -> None:
+    """Pass the matrix gate for a Keras layer: loading, or fine-tuning when ``trainable``.
+
+    Raises ``UnsupportedOperation`` for a cell the matrix refuses, and for TF1 Hub
+    fine-tuning through a layer, which the matrix allows only through the format's own loader.
+    """
     from registry import api
 
-    api.default_registry().check(format, "fine_tune", mode)
-    if format == "tf1_hub":
+    operation = "fine_tune" if trainable else "load"
+    api.default_registry().check(format, operation, mode)
+    if trainable and format == "tf1_hub":
         # The matrix may allow TF1 Hub fine-tuning in mode tf1, but only through the format's own
         # graph-mode loader: the signatures a layer calls have lost update ops and regularization losses.
         raise UnsupportedOperation(

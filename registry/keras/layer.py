@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from registry.keras._saved_model import LoadedModel, check_fine_tune, resolve_handle, weight_names
+from registry.keras._saved_model import LoadedModel, gate_layer, resolve_handle, weight_names
 
 
 class _BorrowedVariable(keras.Variable):
@@ -60,9 +60,8 @@ class KerasLayer(keras.layers.Layer):
                                   signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
         # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
         self._restored = self._loaded.obj
+        gate_layer(self._loaded.format, trainable=trainable, mode="tf2")
         if self._loaded.format == "tf1_hub":
-            if trainable:
-                check_fine_tune(self._loaded.format, "tf2")
             # Inference only: the module's variables come from the handle and are never saved with the layer.
             self._savedmodel_weights = []
         else:

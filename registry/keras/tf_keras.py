@@ -17,7 +17,7 @@ import tf_keras
 # get_session is exported only in tf_keras's v1 API, which is the one a graph-mode caller lives in.
 from tf_keras.api._v1.keras import backend as _v1_backend
 
-from registry.keras._saved_model import LoadedModel, check_fine_tune, resolve_handle, weight_names
+from registry.keras._saved_model import LoadedModel, gate_layer, resolve_handle, weight_names
 from registry.modes import current_mode
 
 
@@ -40,8 +40,7 @@ class KerasLayer(tf_keras.layers.Layer):
                                   signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
         # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
         self._restored = self._loaded.obj
-        if trainable and self._loaded.format == "tf1_hub":
-            check_fine_tune(self._loaded.format, current_mode())
+        gate_layer(self._loaded.format, trainable=trainable, mode=current_mode())
         if self._loaded.table_initializers:
             # tf_keras initializes variables in its session but not lookup tables. This runs now,
             # before any op that calls the model exists: once a session has run a graph, the
