@@ -159,3 +159,29 @@ def test_every_hook_is_exercised_by_some_test():
     for name in dir(hookspecs):
         if hasattr(getattr(hookspecs, name), "model_registry_spec"):
             assert name in tests, f"no test mentions hook {name}"
+
+
+def test_inspect_version_records_details_or_refuses_a_publish(registry_env, reference_dir):
+    class Auditor:
+        seen = []
+
+        @registry.hookimpl
+        def inspect_version(self, path, info, adapter, claimed_tasks, plugin_manager):
+            self.seen.append((Path(path).name, info.format, adapter.format, list(claimed_tasks)))
+            if info.format == "tf1_hub":
+                raise registry.CatalogError("this catalog takes no TF1 Hub modules")
+            return {"details": {"audited_by": "auditor"}}
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(Auditor(), name="auditor")
+    reg = registry.Registry(plugin_manager=pm)
+
+    record = reg.publish(reference_dir / "tf2_text_embedding", name="audit/ok")
+    assert record.details["audited_by"] == "auditor"
+    assert Auditor.seen[-1][1:] == ("tf2_saved_model", "tf2_saved_model", [])
+
+    with pytest.raises(registry.CatalogError, match="no TF1 Hub"):
+        reg.publish(reference_dir / "tf1_text_embedding", name="audit/refused")
+    assert [m.model_name for m in reg.list_models()] == ["audit/ok"]
+    artifacts = [p for p in registry_env.storage_dir.rglob("*.tar.gz")]
+    assert artifacts == [Path(record.artifact_uri)]  # the refused module's bytes were never stored
