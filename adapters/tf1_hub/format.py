@@ -19,6 +19,8 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 
+from google.protobuf.message import DecodeError
+
 from registry.errors import FormatError
 
 from adapters.tf1_hub import protos
@@ -91,7 +93,7 @@ def read_module_def(path):
     module_def = protos.ModuleDef()
     try:
         module_def.ParseFromString(data)
-    except Exception as e:  # protobuf raises DecodeError, a bare Exception subclass
+    except DecodeError as e:
         raise FormatError(f"{module_def_path} is not a ModuleDef protocol message: {e}") from None
     if module_def.format != protos.FORMAT_V3:
         raise FormatError(
@@ -125,7 +127,7 @@ def read_saved_model(path):
     saved_model = saved_model_pb2.SavedModel()
     try:
         saved_model.ParseFromString(data)
-    except Exception as e:  # DecodeError
+    except DecodeError as e:
         raise FormatError(f"cannot parse {proto_path}: {e}") from None
     if not saved_model.meta_graphs:
         raise FormatError(f"{proto_path} holds no graph")
