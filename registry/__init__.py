@@ -49,11 +49,26 @@ _LAZY = {
     "delete_version": "registry.api:delete_version",
     "lineage": "registry.api:lineage",
     "compatibility_matrix": "registry.api:compatibility_matrix",
+    "search": "registry.discovery:search",
+    "interchangeable": "registry.discovery:interchangeable",
     "FormatAdapter": "registry.adapter:FormatAdapter",
     "ArtifactInfo": "registry.adapter:ArtifactInfo",
     "SignatureInfo": "registry.adapter:SignatureInfo",
     "TensorInfo": "registry.adapter:TensorInfo",
     "Cell": "registry.matrix:Cell",
+    "KerasLayer": "registry.keras.layer:KerasLayer",
+    "tf_keras": "registry.keras:tf_keras",
+    # The TF1 Hub format (tensorflow_hub 0.15's hub.Module API)
+    "Module": "adapters.tf1_hub.module:Module",
+    "ModuleSpec": "adapters.tf1_hub.spec:ModuleSpec",
+    "load_module_spec": "adapters.tf1_hub.spec:load_module_spec",
+    "create_module_spec": "adapters.tf1_hub.export:create_module_spec",
+    "add_signature": "adapters.tf1_hub.export:add_signature",
+    "attach_message": "adapters.tf1_hub.export:attach_message",
+    "ImageModuleInfo": "adapters.tf1_hub.image:ImageModuleInfo",
+    "attach_image_module_info": "adapters.tf1_hub.image:attach_image_module_info",
+    "get_expected_image_size": "adapters.tf1_hub.image:get_expected_image_size",
+    "get_num_image_channels": "adapters.tf1_hub.image:get_num_image_channels",
 }
 
 

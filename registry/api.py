@@ -183,6 +183,18 @@ class Registry:
         record = self.get_version(handle)
         return self.catalog.delete_version(publisher=record.publisher, name=record.model, version=record.version)
 
+    def search(self, **criteria: Any):
+        """Newest live versions by task, image size, format, publisher, text: see ``registry.discovery.search``."""
+        from registry.discovery import search
+
+        return search(registry=self, **criteria)
+
+    def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
+        """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""
+        from registry.discovery import interchangeable
+
+        return interchangeable(handle_a, handle_b, task=task, registry=self)
+
 
 def _redact(url: str) -> str:
     """A database URL without its password."""

@@ -24,9 +24,18 @@ def register_commands(cli):
 
 
 @hookspec
-def inspect_version(path, info, adapter, claimed_tasks):
+def inspect_version(path, info, adapter, claimed_tasks, plugin_manager):
     """Before a publish is recorded: examine the model directory and its ``ArtifactInfo``.
+
+    ``plugin_manager`` is the manager running the hook, for plugins that gather
+    contributions from other plugins (the common-signature definitions).
 
     Return a dict of facts to record with the version (or None). Raise a
     ``RegistryError`` to refuse the publish; nothing has been written yet.
     """
+
+
+@hookspec
+def register_signature_definitions(register):
+    """Register common signatures (tasks): call ``register(definition)`` with a
+    ``plugins.signatures.definitions.SignatureDefinition`` for each."""

@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "model_registry"
 DEFAULT_PLUGINS = (
     "adapters.tf2_saved_model",
     "adapters.tf1_hub",
+    "plugins.signatures",
 )
 
 _lock = threading.Lock()

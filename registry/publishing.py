@@ -99,7 +99,7 @@ def _plugin_facts(registry, model_dir, info, adapter, tasks) -> dict:
     """Ask every plugin's ``inspect_version``; merge the details and tasks they report."""
     facts = {"details": {}, "tasks": []}
     results = registry.plugin_manager.hook.inspect_version(
-        path=model_dir, info=info, adapter=adapter, claimed_tasks=tasks)
+        path=model_dir, info=info, adapter=adapter, claimed_tasks=tasks, plugin_manager=registry.plugin_manager)
     for result in results:
         if not result:
             continue
