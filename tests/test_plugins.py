@@ -2,7 +2,6 @@
 
 import inspect
 import json
-import textwrap
 from pathlib import Path
 
 import pytest

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import SignatureError
+from registry.keras._saved_model import unique_variables
 
 
 def can_save(obj: Any) -> bool:
@@ -161,7 +162,7 @@ def _save_trackable(obj, path: Path) -> None:
             "__call__ has never been traced and has no input_signature: decorate it with "
             "@tf.function(input_signature=[...]) or call it once before saving")
     trainable = _variables_of(obj, "trainable_variables", call)
-    every = _unique(list(_variables_of(obj, "variables", call)) + list(trainable))
+    every = unique_variables(list(_variables_of(obj, "variables", call)) + list(trainable))
     losses = list(getattr(obj, "regularization_losses", None) or [])
     if call is None:
         import tensorflow as tf
@@ -177,16 +178,7 @@ def _variables_of(obj, attribute: str, call) -> list:
     if hasattr(obj, attribute):
         return list(getattr(obj, attribute))
     concrete = getattr(call, "concrete_functions", None) or []
-    return _unique(v for f in concrete for v in getattr(f, attribute))
-
-
-def _unique(variables) -> list:
-    seen, out = set(), []
-    for v in variables:
-        if v.ref() not in seen:
-            seen.add(v.ref())
-            out.append(v)
-    return out
+    return unique_variables(v for f in concrete for v in getattr(f, attribute))
 
 
 def _save_layer(layer, path: Path) -> None:

@@ -64,7 +64,8 @@ def _accepts_keyword(function: Any, name: str) -> bool:
     return name in argspec.args or name in argspec.kwonlyargs
 
 
-def _unique(variables) -> list:
+def unique_variables(variables) -> list:
+    """Variables in first-seen order, each once (a model's lists often repeat them)."""
     seen, out = set(), []
     for v in variables:
         if v.ref() not in seen:
@@ -127,12 +128,12 @@ class LoadedModel:
         its function captures.
         """
         if self.signature is None and hasattr(self.obj, "trainable_variables") and hasattr(self.obj, "variables"):
-            trainable = _unique(self.obj.trainable_variables)
-            every = _unique(list(self.obj.variables) + trainable)
+            trainable = unique_variables(self.obj.trainable_variables)
+            every = unique_variables(list(self.obj.variables) + trainable)
         else:
             concrete = getattr(self.function, "concrete_functions", None) or [self.function]
-            trainable = _unique(v for f in concrete for v in f.trainable_variables)
-            every = _unique(v for f in concrete for v in f.variables)
+            trainable = unique_variables(v for f in concrete for v in f.trainable_variables)
+            every = unique_variables(v for f in concrete for v in f.variables)
         trainable_refs = {v.ref() for v in trainable}
         return trainable, [v for v in every if v.ref() not in trainable_refs]
 
@@ -204,3 +205,39 @@ def weight_names(variables) -> list[str]:
         taken.add(name)
         names.append(name)
     return names
+
+
+class SavedModelLayerMixin:
+    """What the Keras 3 and the tf_keras layer share: loading by handle, the gate, accessors and config.
+
+    The constructor's arguments, as given, are the layer's config, so a saved
+    model re-creates the layer from its handle.
+    """
+
+    def _load_saved_model(self, handle, *, trainable: bool, mode: str, signature, output_key,
+                          signature_outputs_as_dict, arguments) -> None:
+        self.handle = os.fspath(handle)
+        self._options = dict(signature=signature, output_key=output_key,
+                             signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
+        self._loaded = LoadedModel(resolve_handle(handle), signature=signature, output_key=output_key,
+                                   signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
+        # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
+        self._restored = self._loaded.obj
+        gate_layer(self._loaded.format, trainable=trainable, mode=mode)
+
+    @property
+    def loaded_object(self):
+        """The object ``tf.saved_model.load`` returned; its variables are this layer's weights."""
+        return self._loaded.obj
+
+    @property
+    def model_path(self):
+        """The local directory the layer was loaded from."""
+        return self._loaded.path
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        options = dict(self._options)
+        options["arguments"] = dict(options["arguments"]) if options["arguments"] else None
+        config.update(handle=self.handle, **options)
+        return config

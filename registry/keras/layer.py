@@ -11,11 +11,10 @@ SavedModel's functions read, and no value is ever copied.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import keras
 
-from registry.keras._saved_model import LoadedModel, gate_layer, resolve_handle, weight_names
+from registry.keras._saved_model import SavedModelLayerMixin, weight_names
 
 
 class _BorrowedVariable(keras.Variable):
@@ -32,7 +31,7 @@ class _BorrowedVariable(keras.Variable):
 
 
 @keras.saving.register_keras_serializable(package="registry")
-class KerasLayer(keras.layers.Layer):
+class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
     """A registry model (TF2 SavedModel or TF1 Hub module) as a Keras 3 layer.
 
     Args:
@@ -52,15 +51,8 @@ class KerasLayer(keras.layers.Layer):
         # The model decides its own dtypes: Keras must not cast inputs to the layer's policy.
         kwargs.setdefault("autocast", False)
         super().__init__(trainable=trainable, **kwargs)
-        self.handle = os.fspath(handle)
-        # The constructor's arguments as given: they are the layer's config.
-        self._options = dict(signature=signature, output_key=output_key,
-                             signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
-        self._loaded = LoadedModel(resolve_handle(handle), signature=signature, output_key=output_key,
-                                  signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
-        # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
-        self._restored = self._loaded.obj
-        gate_layer(self._loaded.format, trainable=trainable, mode="tf2")
+        self._load_saved_model(handle, trainable=trainable, mode="tf2", signature=signature, output_key=output_key,
+                               signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
         if self._loaded.format == "tf1_hub":
             # Inference only: the module's variables come from the handle and are never saved with the layer.
             self._savedmodel_weights = []
@@ -74,16 +66,6 @@ class KerasLayer(keras.layers.Layer):
                     for i, (v, n) in enumerate(zip(trainable_vars + other_vars, names))]
         self.built = True
 
-    @property
-    def loaded_object(self):
-        """The object ``tf.saved_model.load`` returned; its variables are this layer's weights."""
-        return self._loaded.obj
-
-    @property
-    def model_path(self):
-        """The local directory the layer was loaded from."""
-        return self._loaded.path
-
     def call(self, inputs, training=None):
         # A frozen layer runs in inference mode even while the model around it trains.
         training = bool(training) and self.trainable
@@ -93,9 +75,3 @@ class KerasLayer(keras.layers.Layer):
                 self.add_loss(loss())
         return outputs
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        options = dict(self._options)
-        options["arguments"] = dict(options["arguments"]) if options["arguments"] else None
-        config.update(handle=self.handle, **options)
-        return config

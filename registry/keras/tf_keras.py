@@ -10,19 +10,18 @@ optimizer updates what the SavedModel's functions read.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import tensorflow as tf
 import tf_keras
 # get_session is exported only in tf_keras's v1 API, which is the one a graph-mode caller lives in.
 from tf_keras.api._v1.keras import backend as _v1_backend
 
-from registry.keras._saved_model import LoadedModel, gate_layer, resolve_handle, weight_names
+from registry.keras._saved_model import SavedModelLayerMixin, weight_names
 from registry.modes import current_mode
 
 
 @tf_keras.utils.register_keras_serializable(package="registry")
-class KerasLayer(tf_keras.layers.Layer):
+class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
     """A registry model (TF2 SavedModel or TF1 Hub module) as a tf_keras layer.
 
     Arguments are those of ``registry.KerasLayer`` (the Keras 3 layer).
@@ -32,15 +31,9 @@ class KerasLayer(tf_keras.layers.Layer):
                  output_key: str | None = None, signature_outputs_as_dict: bool = False,
                  arguments: dict | None = None, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
-        self.handle = os.fspath(handle)
-        # The constructor's arguments as given: they are the layer's config.
-        self._options = dict(signature=signature, output_key=output_key,
-                             signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
-        self._loaded = LoadedModel(resolve_handle(handle), signature=signature, output_key=output_key,
-                                  signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
-        # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
-        self._restored = self._loaded.obj
-        gate_layer(self._loaded.format, trainable=trainable, mode=current_mode())
+        self._load_saved_model(handle, trainable=trainable, mode=current_mode(), signature=signature,
+                               output_key=output_key, signature_outputs_as_dict=signature_outputs_as_dict,
+                               arguments=arguments)
         if self._loaded.table_initializers:
             # tf_keras initializes variables in its session but not lookup tables. This runs now,
             # before any op that calls the model exists: once a session has run a graph, the
@@ -56,15 +49,6 @@ class KerasLayer(tf_keras.layers.Layer):
                 # Callable losses are evaluated whenever `model.losses` is read; None drops them while frozen.
                 self.add_loss(lambda loss=loss: self._regularization_loss(loss))
         self.built = True
-
-    @property
-    def loaded_object(self):
-        """The object ``tf.saved_model.load`` returned; its variables are this layer's weights."""
-        return self._loaded.obj
-
-    @property
-    def model_path(self):
-        return self._loaded.path
 
     def call(self, inputs, training=None):
         if not (self.trainable and self._loaded.takes_training):
@@ -90,12 +74,6 @@ class KerasLayer(tf_keras.layers.Layer):
         _build_gradients_now(value, self.trainable_weights)
         return value
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        options = dict(self._options)
-        options["arguments"] = dict(options["arguments"]) if options["arguments"] else None
-        config.update(handle=self.handle, **options)
-        return config
 
 
 def _build_gradients_now(outputs, variables) -> None:
