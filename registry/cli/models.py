@@ -40,16 +40,18 @@ def publish(obj: CliContext, path: str, name: str, description: str, parent: str
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
               help="Only models with a version checked to implement TASK (e.g. image_feature_vector); repeatable: "
                    "all of them. Shows each model's newest such version.")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
+              help="With --task: at most this many models (0: all; listing thousands of records is slow).")
 @json_option
 @pass_context
-def list_(obj: CliContext, publisher: str | None, tasks: tuple[str, ...], as_json: bool) -> None:
+def list_(obj: CliContext, publisher: str | None, tasks: tuple[str, ...], limit: int, as_json: bool) -> None:
     """List the catalog's models with their newest version (or newest version implementing --task)."""
     if publisher is not None:
         from registry.handles import validate_name
 
         validate_name(publisher, "publisher")
     if tasks:
-        _list_by_task(obj, publisher, tasks, wants_json(obj, as_json))
+        _list_by_task(obj, publisher, tasks, limit or None, wants_json(obj, as_json))
         return
     models = obj.registry.list_models(publisher=publisher)
     if wants_json(obj, as_json):
@@ -66,7 +68,8 @@ def list_(obj: CliContext, publisher: str | None, tasks: tuple[str, ...], as_jso
          for m in models]))
 
 
-def _list_by_task(obj: CliContext, publisher: str | None, tasks: tuple[str, ...], as_json: bool) -> None:
+def _list_by_task(obj: CliContext, publisher: str | None, tasks: tuple[str, ...], limit: int | None,
+                  as_json: bool) -> None:
     registry = obj.registry
     for task in tasks[1:]:
         registry.search(task=task, limit=1)  # an unknown task name is an error, not an empty list
@@ -74,7 +77,7 @@ def _list_by_task(obj: CliContext, publisher: str | None, tasks: tuple[str, ...]
     found = []
     # The search gives each model's newest version implementing the first task; with more tasks, walk back
     # from there to the newest version implementing all of them.
-    for version in registry.search(task=tasks[0], publisher=publisher, limit=None):
+    for version in registry.search(task=tasks[0], publisher=publisher, limit=None if len(tasks) > 1 else limit):
         if wanted <= {t.task for t in version.tasks}:
             found.append(version)
             continue
@@ -82,6 +85,7 @@ def _list_by_task(obj: CliContext, publisher: str | None, tasks: tuple[str, ...]
             if older.version < version.version and wanted <= {t.task for t in older.tasks}:
                 found.append(older)
                 break
+    found = found[:limit] if limit else found
     if as_json:
         echo_json([{**record_data(v), "handle": v.handle} for v in found])
         return
