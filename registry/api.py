@@ -124,9 +124,9 @@ class Registry:
         mode = resolve_mode(mode)
         parsed = parse(handle)
         if isinstance(parsed, CatalogHandle) and not (parsed.pinned and self.settings.offline):
-            record = self.catalog.get_version(parsed)
-            self.check(record.format, operation, mode)
-            resolved = self._resolver.resolve_version(record)
+            location = self.catalog.locate(parsed)
+            self.check(location.format, operation, mode)
+            resolved = self._resolver.resolve_version(location)
         else:
             resolved = self._resolver.resolve(parsed)
         fmt = resolved.format or self.adapters.detect(resolved.path).format

@@ -58,10 +58,10 @@ class Resolver:
                 raise OfflineError(f"{handle} is not in the local cache and MODEL_REGISTRY_OFFLINE is set; "
                                    f"load it once online, or unset MODEL_REGISTRY_OFFLINE")
             return Resolved(self.cache.get(ref["sha256"]), ref.get("format"), ref["sha256"])
-        return self.resolve_version(self.registry.catalog.get_version(handle))
+        return self.resolve_version(self.registry.catalog.locate(handle))
 
     def resolve_version(self, record) -> Resolved:
-        """The local directory of a catalog version record, fetched by its sha256 unless cached."""
+        """The local directory of a catalog version (a ``VersionLocation``), fetched by its sha256 unless cached."""
         path = self.cache.get(record.sha256)
         if path is None:
             if self.registry.settings.offline and not is_local(record.artifact_uri):

@@ -31,6 +31,7 @@ from registry.catalog.models import (
     ModelVersion,
     RegisteredModel,
     Signature,
+    VersionLocation,
     VersionPublic,
     VersionTask,
     utcnow,
@@ -156,6 +157,14 @@ class Catalog:
         with self._read() as session:
             return records.version_records(session, [self._resolve(session, _catalog_handle(handle),
                                                                    include_deleted=include_deleted)])[0]
+
+    def locate(self, handle: CatalogHandle | str) -> VersionLocation:
+        """Where the version a handle names lives, and its format: the one read that loading needs."""
+        with self._read() as session:
+            row, model = self._resolve(session, _catalog_handle(handle), include_deleted=False)
+            return VersionLocation(publisher=model.publisher, model=model.name, version=row.version,
+                                   format=row.format, artifact_uri=row.artifact_uri, sha256=row.sha256,
+                                   size=row.size)
 
     def get_model(self, *, publisher: str, name: str) -> ModelPublic:
         with self._read() as session:
