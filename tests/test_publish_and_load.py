@@ -74,6 +74,8 @@ def test_versions_aliases_lineage_and_resolve(reference_dir, registry_env):
 
     registry.set_alias("vision/tiny-fv", "prod", 1)
     assert registry.get_version("vision/tiny-fv@prod").version == 1
+    location = registry.Registry().catalog.locate("vision/tiny-fv@prod")
+    assert (location.handle, location.sha256, location.format) == (first.handle, first.sha256, first.format)
     local = Path(registry.resolve("vision/tiny-fv@prod"))
     assert registry.Registry().cache.root in local.parents
     assert sorted(p.name for p in local.iterdir()) == sorted(p.name for p in src.iterdir())
