@@ -88,7 +88,7 @@ class Registry:
 
         return Resolver(self)
 
-    @property
+    @cached_property
     def catalog_identity(self) -> str:
         """Names this catalog in cache refs, so two catalogs' ``pub/model/1`` never mix."""
         return _redact(self.settings.database_url)
@@ -112,12 +112,6 @@ class Registry:
 
     def resolve_path(self, handle) -> Path:
         return self._resolver.resolve(handle).path
-
-    def format_of(self, handle) -> tuple[Path, str]:
-        """(local directory, format name) of a handle's model."""
-        resolved = self._resolver.resolve(handle)
-        fmt = resolved.format or self.adapters.detect(resolved.path).format
-        return resolved.path, fmt
 
     def _gated(self, handle, operation: str, mode: str | None):
         """Resolve a handle and pass the matrix gate; for catalog handles, before downloading anything."""

@@ -69,10 +69,6 @@ class Settings:
         )
 
 
-def offline_from_env() -> bool:
-    return _truthy(os.environ.get(OFFLINE_ENV))
-
-
 def debug_from_env() -> bool:
     return _truthy(os.environ.get(DEBUG_ENV))
 

@@ -54,6 +54,17 @@ def make_plugin_manager(*, load_defaults: bool = True, load_entry_points: bool =
     return pm
 
 
+def gather(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[object, str]]:
+    """Call every plugin's ``hook_name(register=...)``; return (what it registered, plugin name) in hook order.
+
+    The host decides what to accept and how to treat clashes, knowing which plugin gave what.
+    """
+    gathered: list[tuple[object, str]] = []
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        impl.function(register=lambda item, _plugin=impl.plugin_name: gathered.append((item, _plugin)))
+    return gathered
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, built on first use."""
     global _manager
@@ -77,14 +88,8 @@ class AdapterSet:
         self.pm = pm
         self._adapters: dict[str, FormatAdapter] = {}
         self._sources: dict[str, str] = {}
-
-        for impl in pm.hook.register_adapters.get_hookimpls():
-            plugin_name = impl.plugin_name
-
-            def register(adapter_cls, *, _plugin=plugin_name):
-                self._add(adapter_cls, _plugin)
-
-            impl.function(register=register)
+        for adapter_cls, plugin_name in gather(pm, "register_adapters"):
+            self._add(adapter_cls, plugin_name)
         self.matrix = CompatibilityMatrix(cell for a in self._adapters.values() for cell in a.matrix)
 
     def _add(self, adapter_cls, plugin_name: str) -> None:

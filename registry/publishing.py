@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from registry.errors import ArtifactNotFound, HandleError, RegistryError
-from registry.handles import CatalogHandle, UrlHandle, parse, parse_model_name, SCHEME_RE
+from registry.handles import SCHEME_RE, CatalogHandle, parse, parse_model_name
 from registry.modes import resolve_mode
 from registry.storage.archive import extract_stream, pack_directory
 
@@ -75,8 +75,7 @@ def _materialize(registry, source, work: Path, mode, create_options):
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if SCHEME_RE.match(text) and not text.startswith("file://"):
-            if isinstance(parse(text), UrlHandle):
-                return registry.resolve_path(text), None, None
+            return registry.resolve_path(text), None, None
         path = Path(os.path.expanduser(text[7:] if text.startswith("file://") else text)).absolute()
         if path.is_dir():
             return path, None, None

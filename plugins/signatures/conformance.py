@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from registry.adapter import ArtifactInfo
 from registry.errors import PluginError, SignatureError
+from registry.plugins import gather
 
 from plugins.signatures.definitions import ModelFacts, SignatureDefinition
 
@@ -27,11 +28,8 @@ class DefinitionSet:
     def __init__(self, pm):
         self._definitions: dict[str, SignatureDefinition] = {}
         self._sources: dict[str, str] = {}
-        for impl in pm.hook.register_signature_definitions.get_hookimpls():
-            def register(definition, *, _plugin=impl.plugin_name):
-                self._add(definition, _plugin)
-
-            impl.function(register=register)
+        for definition, plugin_name in gather(pm, "register_signature_definitions"):
+            self._add(definition, plugin_name)
 
     def _add(self, definition: SignatureDefinition, plugin_name: str) -> None:
         if not isinstance(definition, SignatureDefinition):

@@ -27,7 +27,6 @@ from typing import BinaryIO, Callable
 
 from filelock import FileLock
 
-from registry.errors import IntegrityError
 from registry.storage.archive import ExtractResult, Progress, extract_stream, file_digest
 
 RECORD_SUFFIX = ".json"
@@ -98,7 +97,7 @@ class ModelCache:
         return self._fetch_unlocked(open_stream, source=source, sha256=None, size=size, progress=progress)
 
     def _fetch_unlocked(self, open_stream, *, source, sha256, size, progress) -> tuple[str, Path]:
-        work = self._workdir()
+        work = self.new_workdir()
         try:
             with open_stream() as stream:
                 result = extract_stream(stream, work, expected_sha256=sha256, expected_size=size,
@@ -119,7 +118,7 @@ class ModelCache:
         hit = self.get(sha256)
         if hit is not None:
             return hit
-        work = self._workdir()
+        work = self.new_workdir()
         try:
             shutil.copytree(src, work, dirs_exist_ok=True)
             files = {p.relative_to(work).as_posix(): file_digest(p) for p in sorted(work.rglob("*")) if p.is_file()}
@@ -128,9 +127,7 @@ class ModelCache:
             shutil.rmtree(work, ignore_errors=True)
 
     def new_workdir(self) -> Path:
-        return self._workdir()
-
-    def _workdir(self) -> Path:
+        """A fresh, private work directory inside the cache (same filesystem, so renames are atomic)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.tmp))
 
@@ -216,13 +213,6 @@ class ModelCache:
             self.remove(entry.sha256)
             removed.append(entry.sha256)
         return removed
-
-
-def verify_tree(path: Path, files: dict[str, dict]) -> None:
-    """Raise ``IntegrityError`` if ``path`` does not hold exactly ``files``."""
-    for rel, expected in files.items():
-        if file_digest(path / rel) != expected:
-            raise IntegrityError(f"{path / rel} does not match its recorded hash")
 
 
 def _ref_name(key: str) -> str:
