@@ -23,10 +23,11 @@ from google.protobuf.message import DecodeError
 
 from registry.errors import FormatError
 
+from adapters import saved_model_file
+from adapters.saved_model_file import SAVED_MODEL_FILENAME
 from adapters.tf1_hub import protos
 
 MODULE_DEF_FILENAME = "tfhub_module.pb"
-SAVED_MODEL_FILENAME = "saved_model.pb"
 VARIABLES_DIRNAME = "variables"
 VARIABLES_BASENAME = "variables"
 ASSETS_DIRNAME = "assets"
@@ -116,22 +117,7 @@ def write_module_def(path) -> None:
 
 def read_saved_model(path):
     """Parse ``saved_model.pb`` of a module directory."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto_path = os.path.join(os.fspath(path), SAVED_MODEL_FILENAME)
-    try:
-        with open(proto_path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise FormatError(f"{path} is not a TF1 Hub module: it has no {SAVED_MODEL_FILENAME}") from None
-    saved_model = saved_model_pb2.SavedModel()
-    try:
-        saved_model.ParseFromString(data)
-    except DecodeError as e:
-        raise FormatError(f"cannot parse {proto_path}: {e}") from None
-    if not saved_model.meta_graphs:
-        raise FormatError(f"{proto_path} holds no graph")
-    return saved_model
+    return saved_model_file.read_saved_model(path, what="a TF1 Hub module")
 
 
 def tags_of(meta_graph) -> frozenset[str]:

@@ -8,6 +8,7 @@ from typing import Any
 from registry.adapter import ArtifactInfo, FormatAdapter
 from registry.matrix import Cell
 
+from adapters.saved_model_file import read_saved_model
 from adapters.tf2_saved_model import signatures as sigs
 
 FORMAT = "tf2_saved_model"
@@ -38,7 +39,7 @@ class TF2SavedModelAdapter(FormatAdapter):
         return (path / "saved_model.pb").is_file() and not (path / "tfhub_module.pb").exists()
 
     def inspect(self, path: Path) -> ArtifactInfo:
-        proto = sigs.read_saved_model_proto(path)
+        proto = read_saved_model(path)
         signatures = []
         tag_sets = []
         for meta_graph in proto.meta_graphs:

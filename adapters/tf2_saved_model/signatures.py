@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from registry.adapter import SignatureInfo, TensorInfo
-from registry.errors import FormatError
-
-
-def read_saved_model_proto(path: Path):
-    """Parse ``saved_model.pb``; ``FormatError`` if it is not a SavedModel."""
-    from google.protobuf.message import DecodeError
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    try:
-        proto.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
-    except (DecodeError, OSError) as error:
-        raise FormatError(f"{path}/saved_model.pb is not a readable SavedModel: {error}") from error
-    if not proto.meta_graphs:
-        raise FormatError(f"{path}/saved_model.pb holds no MetaGraphDef")
-    return proto
 
 
 def tensor_info_from_proto(info) -> TensorInfo:
