@@ -40,6 +40,10 @@ class ModeError(RegistryError, RuntimeError):
     """The TensorFlow execution mode does not match the mode asked for (graph vs. eager)."""
 
 
+class UnknownMode(RegistryError, ValueError):
+    """A ``mode`` argument that is neither "tf1" nor "tf2"."""
+
+
 class FormatError(RegistryError, ValueError):
     """A directory is not a model in any registered format, or its format files are invalid."""
 
@@ -70,6 +74,18 @@ class OfflineError(RegistryError, ConnectionError):
 
 class CatalogError(RegistryError, ValueError):
     """A catalog operation that the catalog's rules forbid (a reserved alias, a bad parent...)."""
+
+
+class CatalogUnavailable(RegistryError, ConnectionError):
+    """The catalog database cannot be reached or opened (server down, missing directory, bad credentials)."""
+
+
+class CatalogBusy(CatalogUnavailable):
+    """Another process holds the catalog's write lock for longer than the configured wait."""
+
+
+class CatalogReadOnly(RegistryError, PermissionError):
+    """A write was asked of a catalog that can only be read (read-only file, directory or server role)."""
 
 
 class SchemaError(RegistryError, RuntimeError):
