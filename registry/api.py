@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable
@@ -20,6 +21,16 @@ from registry.matrix import Cell, CompatibilityMatrix
 from registry.modes import resolve_mode
 
 ProgressFactory = Callable[[str, "int | None"], ContextManager["Callable[[int], None] | None"]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model ready for an operation: its adapter, local directory, format, and the mode the gate passed."""
+
+    adapter: Any
+    path: Path
+    format: str
+    mode: str
 
 
 class Registry:
@@ -113,29 +124,38 @@ class Registry:
     def resolve_path(self, handle) -> Path:
         return self._resolver.resolve(handle).path
 
-    def _gated(self, handle, operation: str, mode: str | None):
-        """Resolve a handle and pass the matrix gate; for catalog handles, before downloading anything."""
+    def prepare(self, handle, operation: str, mode: str | None = None, *,
+                accept_format: Callable[[str], None] | None = None) -> "Prepared":
+        """Resolve a handle for ``operation`` in ``mode``, passing the matrix gate exactly once.
+
+        When the catalog knows the version's format, the gate (and ``accept_format``,
+        a caller's own refusal such as "a Module needs tf1_hub") runs before
+        anything is downloaded; for URLs and paths, right after the bytes are local.
+        Every entry point that loads, fine-tunes or opens a model goes through here.
+        """
         mode = resolve_mode(mode)
         parsed = parse(handle)
-        if isinstance(parsed, CatalogHandle) and not (parsed.pinned and self.settings.offline):
-            location = self.catalog.locate(parsed)
-            self.check(location.format, operation, mode)
-            resolved = self._resolver.resolve_version(location)
-        else:
-            resolved = self._resolver.resolve(parsed)
-        fmt = resolved.format or self.adapters.detect(resolved.path).format
-        self.check(fmt, operation, mode)
-        return self.adapters.get(fmt), resolved.path, mode
+
+        def gate(format: str) -> None:
+            self.check(format, operation, mode)
+            if accept_format is not None:
+                accept_format(format)
+
+        resolved = self._resolver.resolve(parsed, before_fetch=gate)
+        if resolved.gated_format is None:
+            gate(resolved.format or self.adapters.detect(resolved.path).format)
+        format = resolved.gated_format or resolved.format or self.adapters.detect(resolved.path).format
+        return Prepared(adapter=self.adapters.get(format), path=resolved.path, format=format, mode=mode)
 
     def load(self, handle, *, mode: str | None = None, **options: Any) -> Any:
         """Load a model for inference. ``mode`` defaults to TensorFlow's current mode (tf2 when eager)."""
-        adapter, path, mode = self._gated(handle, "load", mode)
-        return adapter.load(path, mode=mode, **options)
+        prepared = self.prepare(handle, "load", mode)
+        return prepared.adapter.load(prepared.path, mode=prepared.mode, **options)
 
     def fine_tune(self, handle, *, mode: str | None = None, **options: Any) -> Any:
         """Load a model with trainable variables, ready for a training loop in ``mode``."""
-        adapter, path, mode = self._gated(handle, "fine_tune", mode)
-        return adapter.fine_tune(path, mode=mode, **options)
+        prepared = self.prepare(handle, "fine_tune", mode)
+        return prepared.adapter.fine_tune(prepared.path, mode=prepared.mode, **options)
 
     def publish(self, source: Any, *, name: str, description: str = "", parent: str | None = None,
                 tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any):

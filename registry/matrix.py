@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from registry.errors import UnsupportedOperation
+from registry.errors import UnknownMode, UnsupportedOperation
 
 MODES = ("tf1", "tf2")
 OPERATIONS = ("load", "fine_tune", "create")
@@ -75,7 +75,7 @@ class CompatibilityMatrix:
     def check(self, format: str, operation: str, mode: str) -> Cell:
         """Return the cell, or raise ``UnsupportedOperation`` naming it and its alternative."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+            raise UnknownMode(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         cell = self.cell(format, operation, mode)
         if cell is None:
             raise UnsupportedOperation(

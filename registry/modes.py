@@ -7,7 +7,7 @@ TensorFlow is in at that moment, unless the caller names one.
 
 from __future__ import annotations
 
-from registry.errors import ModeError
+from registry.errors import ModeError, UnknownMode
 from registry.matrix import MODES
 
 
@@ -26,7 +26,8 @@ def resolve_mode(mode: str | None) -> str:
     if mode is None:
         return current_mode()
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise UnknownMode(f"mode must be one of {', '.join(MODES)} ("tf1": build into a TF1 graph; "tf2": eager), "
+                          f"not {mode!r}")
     require_mode(mode)
     return mode
 
