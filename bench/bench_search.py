@@ -126,8 +126,8 @@ def naive_search(catalog, *, task: str, image_size: tuple[int, int]) -> list[str
     from registry.adapter import SignatureInfo, TensorInfo
     from registry.catalog.models import ModelVersion, RegisteredModel, Signature
     from registry.plugins import make_plugin_manager
-    from plugins.signatures.conformance import DefinitionSet
-    from plugins.signatures.definitions import ModelFacts
+    from registry.tasks.conformance import DefinitionSet
+    from registry.tasks.definitions import ModelFacts
 
     definition = DefinitionSet(make_plugin_manager(load_entry_points=False)).get(task)
     newest: dict[str, tuple[int, str]] = {}
@@ -163,7 +163,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from registry.catalog.store import Catalog
-    from registry.discovery import search_catalog
+    from registry.catalog.search import search_catalog
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/catalog.db"
@@ -183,15 +183,15 @@ def main() -> int:
         print(f"\n{'query':<28}{'p50 ms':>10}{'p99 ms':>10}{'results':>9}   (limit 100, records built)")
         p50s = {}
         for label, criteria in queries.items():
-            search_catalog(catalog, **criteria)  # warm the page cache
-            times, result = timed(lambda: search_catalog(catalog, **criteria), args.repeats)
+            search_catalog(catalog.engine, **criteria)  # warm the page cache
+            times, result = timed(lambda: search_catalog(catalog.engine, **criteria), args.repeats)
             p50s[label] = percentile(times, 50)
             print(f"{label:<28}{p50s[label] * 1e3:>10.2f}{percentile(times, 99) * 1e3:>10.2f}{len(result):>9}")
 
         # The same question, unlimited, against the naive scan: same answer, and how much slower.
         criteria = dict(task="image_feature_vector", image_size=(224, 224))
-        indexed_times, indexed = timed(lambda: search_catalog(catalog, limit=None, handles_only=True, **criteria), 20)
-        records_times, _ = timed(lambda: search_catalog(catalog, limit=None, **criteria), 3)
+        indexed_times, indexed = timed(lambda: search_catalog(catalog.engine, limit=None, handles_only=True, **criteria), 20)
+        records_times, _ = timed(lambda: search_catalog(catalog.engine, limit=None, **criteria), 3)
         naive_times, naive = timed(lambda: naive_search(catalog, **criteria), args.naive_repeats)
         assert sorted(indexed) == naive, "the indexed search and the naive scan disagree"
         ratio = statistics.median(naive_times) / statistics.median(indexed_times)

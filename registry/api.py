@@ -1,9 +1,16 @@
 """The public API: a ``Registry`` object, and module-level functions that use a default one.
 
-A ``Registry`` ties the parts together: the catalog (what exists), the artifact
-store (where bytes live), the cache (what is local), the adapters (how a format
-is read) and the compatibility matrix (what may be done in which mode). Every
-load, fine-tune and create passes ``Registry.check`` before an adapter runs.
+A ``Registry`` is the composition root: it builds the parts — the catalog (what
+exists), the artifact store (where bytes live), the cache (what is local), the
+adapters (how a format is read), the task definitions — and hands each lower
+layer exactly the collaborators it uses. Every load, fine-tune and create
+passes the matrix gate once, in ``Registry.prepare`` (or, for create,
+in the publisher), before an adapter runs.
+
+The module-level functions (``registry.load`` ...) are thin wrappers over
+``default_registry()``. The TF1 Hub API (``registry.Module``,
+``registry.load_module_spec``) and the Keras layers take ``registry=`` for
+a non-default instance.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable
 
+from registry.catalog.urls import redact
 from registry.config import Settings
+from registry.errors import HandleError
 from registry.handles import CatalogHandle, parse, parse_model_name
 from registry.matrix import Cell, CompatibilityMatrix
 from registry.modes import resolve_mode
@@ -39,7 +48,7 @@ class Registry:
     def __init__(self, database_url: str | None = None, storage_url: str | None = None,
                  cache_dir: str | Path | None = None, offline: bool | None = None, *,
                  settings: Settings | None = None, plugin_manager=None,
-                 progress_factory: ProgressFactory | None = None):
+                 progress_factory: ProgressFactory | None = None, catalog=None):
         base = settings or Settings.from_env()
         self.settings = Settings(
             database_url=database_url or base.database_url,
@@ -48,12 +57,13 @@ class Registry:
             offline=base.offline if offline is None else offline,
         )
         self._plugin_manager = plugin_manager
+        self._catalog = catalog
         #: Called as ``factory(label, total_bytes)``; a context manager yielding ``update(n_bytes)``.
         self.progress_factory = progress_factory
 
     def __repr__(self) -> str:
         s = self.settings
-        return f"Registry(database_url={_redact(s.database_url)!r}, storage_url={s.storage_url!r}, cache_dir='{s.cache_dir}')"
+        return f"Registry(database_url={redact(s.database_url)!r}, storage_url={s.storage_url!r}, cache_dir='{s.cache_dir}')"
 
     # -- parts --------------------------------------------------------------------------------
 
@@ -76,10 +86,20 @@ class Registry:
         return self.adapters.matrix
 
     @cached_property
-    def catalog(self):
-        from registry.catalog.store import Catalog
+    def tasks(self):
+        """The common signatures registered through this registry's plugins (``registry.tasks``)."""
+        from registry.tasks.conformance import DefinitionSet
 
-        return Catalog(self.settings.database_url)
+        return DefinitionSet(self.plugin_manager)
+
+    @cached_property
+    def catalog(self):
+        """The catalog (a ``registry.catalog.interface.CatalogBackend``); opening it costs nothing until used."""
+        if self._catalog is not None:
+            return self._catalog
+        from registry.catalog.database import DatabaseCatalog
+
+        return DatabaseCatalog(self.settings.database_url)
 
     @cached_property
     def store(self):
@@ -94,15 +114,19 @@ class Registry:
         return ModelCache(self.settings.cache_dir)
 
     @cached_property
-    def _resolver(self):
+    def resolver(self):
         from registry.resolver import Resolver
 
-        return Resolver(self)
+        return Resolver(catalog=self.catalog, cache=self.cache, offline=self.settings.offline,
+                        progress=self.progress)
 
     @cached_property
-    def catalog_identity(self) -> str:
-        """Names this catalog in cache refs, so two catalogs' ``pub/model/1`` never mix."""
-        return _redact(self.settings.database_url)
+    def publisher(self):
+        from registry.publishing import Publisher
+
+        return Publisher(catalog=self.catalog, store=self.store, cache=self.cache, resolver=self.resolver,
+                         adapters=self.adapters, definitions=self.tasks, plugin_manager=self.plugin_manager,
+                         progress=self.progress)
 
     def progress(self, label: str, total: int | None):
         if self.progress_factory is None:
@@ -118,14 +142,21 @@ class Registry:
     # -- models ---------------------------------------------------------------------------------
 
     def resolve(self, handle) -> str:
-        """The local directory of a handle's model, downloading and caching it if needed."""
-        return str(self._resolver.resolve(handle).path)
+        """The local directory of a handle's model, downloading and caching it if needed.
+
+        Raises ``FormatError`` for a directory in no registered format: what
+        ``resolve`` returns is always a model ``load`` accepts.
+        """
+        return str(self.resolve_path(handle))
 
     def resolve_path(self, handle) -> Path:
-        return self._resolver.resolve(handle).path
+        resolved = self.resolver.resolve(handle)
+        if resolved.format is None:
+            self.adapters.detect(resolved.path)
+        return resolved.path
 
     def prepare(self, handle, operation: str, mode: str | None = None, *,
-                accept_format: Callable[[str], None] | None = None) -> "Prepared":
+                accept_format: Callable[[str], None] | None = None) -> Prepared:
         """Resolve a handle for ``operation`` in ``mode``, passing the matrix gate exactly once.
 
         When the catalog knows the version's format, the gate (and ``accept_format``,
@@ -134,17 +165,16 @@ class Registry:
         Every entry point that loads, fine-tunes or opens a model goes through here.
         """
         mode = resolve_mode(mode)
-        parsed = parse(handle)
 
         def gate(format: str) -> None:
             self.check(format, operation, mode)
             if accept_format is not None:
                 accept_format(format)
 
-        resolved = self._resolver.resolve(parsed, before_fetch=gate)
-        if resolved.gated_format is None:
-            gate(resolved.format or self.adapters.detect(resolved.path).format)
-        format = resolved.gated_format or resolved.format or self.adapters.detect(resolved.path).format
+        resolved = self.resolver.resolve(parse(handle), before_fetch=gate)
+        format = resolved.format or self.adapters.detect(resolved.path).format
+        if not resolved.gated:
+            gate(format)
         return Prepared(adapter=self.adapters.get(format), path=resolved.path, format=format, mode=mode)
 
     def load(self, handle, *, mode: str | None = None, **options: Any) -> Any:
@@ -160,19 +190,16 @@ class Registry:
     def publish(self, source: Any, *, name: str, description: str = "", parent: str | None = None,
                 tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any):
         """Publish a model directory, a ``.tar.gz``, or an in-memory model as the next version of ``name``."""
-        from registry.publishing import publish
-
-        return publish(self, source, name=name, description=description, parent=parent, tasks=tasks,
-                       mode=mode, **create_options)
+        return self.publisher.publish(source, name=name, description=description, parent=parent, tasks=tasks,
+                                      mode=mode, **create_options)
 
     # -- catalog --------------------------------------------------------------------------------
 
     def get_version(self, handle, *, include_deleted: bool = False):
         parsed = parse(handle)
         if not isinstance(parsed, CatalogHandle):
-            from registry.errors import HandleError
-
-            raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]')")
+            raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]'); URLs and paths "
+                              f"are not in the catalog")
         return self.catalog.get_version(parsed, include_deleted=include_deleted)
 
     def list_models(self, *, publisher: str | None = None):
@@ -183,11 +210,11 @@ class Registry:
         return self.catalog.list_versions(publisher=publisher, name=model, include_deleted=include_deleted)
 
     def lineage(self, handle):
-        return self.catalog.lineage(parse(handle))
+        return self.catalog.lineage(self._catalog_handle(handle))
 
     def set_alias(self, name: str, alias: str, version: int):
         publisher, model = parse_model_name(name)
-        return self.catalog.set_alias(publisher=publisher, name=model, alias=alias, version=int(version))
+        return self.catalog.set_alias(publisher=publisher, name=model, alias=alias, version=version)
 
     def remove_alias(self, name: str, alias: str) -> None:
         publisher, model = parse_model_name(name)
@@ -197,28 +224,32 @@ class Registry:
         record = self.get_version(handle)
         return self.catalog.delete_version(publisher=record.publisher, name=record.model, version=record.version)
 
-    def search(self, **criteria: Any):
-        """Newest live versions by task, image size, format, publisher, text: see ``registry.discovery.search``."""
+    def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,
+               output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
+               text: str | None = None, limit: int | None = 100):
+        """For each model, its newest live version matching every criterion given; sorted by model name.
+
+        ``task`` is a common signature (``registry.tasks``); ``image_size`` is
+        ``(height, width)``; ``text`` a case-insensitive substring of the
+        publisher, model name or descriptions.
+        """
         from registry.discovery import search
 
-        return search(registry=self, **criteria)
+        return search(self.catalog, self.tasks, task=task, image_size=image_size, output_dim=output_dim,
+                      format=format, publisher=publisher, text=text, limit=limit)
 
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""
         from registry.discovery import interchangeable
 
-        return interchangeable(handle_a, handle_b, task=task, registry=self)
+        return interchangeable(self.get_version(handle_a), self.get_version(handle_b), self.tasks, task=task)
 
-
-def _redact(url: str) -> str:
-    """A database URL without its password."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    @staticmethod
+    def _catalog_handle(handle) -> CatalogHandle:
+        parsed = parse(handle)
+        if not isinstance(parsed, CatalogHandle):
+            raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]')")
+        return parsed
 
 
 _default: Registry | None = None
@@ -283,6 +314,14 @@ def delete_version(handle):
 
 def lineage(handle):
     return default_registry().lineage(handle)
+
+
+def search(**criteria: Any):
+    return default_registry().search(**criteria)
+
+
+def interchangeable(handle_a, handle_b, *, task: str | None = None):
+    return default_registry().interchangeable(handle_a, handle_b, task=task)
 
 
 def compatibility_matrix() -> CompatibilityMatrix:

@@ -38,4 +38,4 @@ def inspect_version(path, info, adapter, claimed_tasks, plugin_manager):
 @hookspec
 def register_signature_definitions(register):
     """Register common signatures (tasks): call ``register(definition)`` with a
-    ``plugins.signatures.definitions.SignatureDefinition`` for each."""
+    ``registry.tasks.definitions.SignatureDefinition`` for each."""

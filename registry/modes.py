@@ -26,7 +26,7 @@ def resolve_mode(mode: str | None) -> str:
     if mode is None:
         return current_mode()
     if mode not in MODES:
-        raise UnknownMode(f"mode must be one of {', '.join(MODES)} ("tf1": build into a TF1 graph; "tf2": eager), "
+        raise UnknownMode(f"mode must be one of {', '.join(MODES)} ('tf1': build into a TF1 graph; 'tf2': eager), "
                           f"not {mode!r}")
     require_mode(mode)
     return mode

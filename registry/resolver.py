@@ -2,78 +2,116 @@
 
 Catalog handles are looked up in the catalog and fetched from storage by their
 recorded sha256; URLs and archives are fetched once and remembered by a ref.
-Pinned handles (``publisher/model/N``) and URLs that are already cached load
-without touching storage, and in offline mode without touching the catalog.
+The resolver is given what it uses — a catalog, a cache, the offline setting
+and a progress factory — never the whole ``Registry``.
+
+Offline (``MODEL_REGISTRY_OFFLINE=1``) is one rule: nothing touches the
+network; whatever's bytes are already local loads, pinned or not. Local means
+the cache, a local storage folder, or a path; an SQLite catalog is local too,
+so every handle it can answer from local bytes works. With a catalog on the
+network, a handle resolves to what it last resolved to on this machine (a
+pinned handle can never change; ``@alias`` and the newest version are as of
+that last time), and anything never resolved here is an ``OfflineError``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, ContextManager
 
 from registry.errors import ArtifactNotFound, HandleError, OfflineError
 from registry.handles import CatalogHandle, PathHandle, UrlHandle, parse
 from registry.storage.archive import ExtractResult, file_digest, tree_digest
-from registry.storage.remote import is_local, list_directory, local_path, open_stream, filesystem_for
+from registry.storage.remote import filesystem_for, is_local, list_directory, local_path, open_stream
 
 if TYPE_CHECKING:
-    from registry.api import Registry
+    from registry.catalog.interface import CatalogBackend, VersionLocation
+    from registry.storage.cache import ModelCache
+
+#: ``factory(label, total_bytes)``: a context manager yielding ``update(n_bytes)`` or None.
+ProgressFactory = Callable[[str, "int | None"], ContextManager["Callable[[int], None] | None"]]
+#: Called with a version's format once it is known and before its bytes are fetched; raises to refuse.
+BeforeFetch = Callable[[str], None]
+
+OFFLINE_HINT = "unset MODEL_REGISTRY_OFFLINE to download it, or load it once while online"
+
+
+def no_progress(label: str, total: int | None):
+    return contextlib.nullcontext(None)
+
 
 @dataclass(frozen=True)
 class Resolved:
-    """A handle's local directory, and its format when the catalog already knows it."""
+    """A handle's local directory; its format when the catalog knows it, and whether ``before_fetch`` ran."""
 
     path: Path
     format: str | None = None
     sha256: str | None = None
+    gated: bool = False
 
 
 class Resolver:
-    def __init__(self, registry: "Registry"):
-        self.registry = registry
+    def __init__(self, *, catalog: "CatalogBackend", cache: "ModelCache", offline: bool = False,
+                 progress: ProgressFactory = no_progress):
+        self.catalog = catalog
+        self.cache = cache
+        self.offline = offline
+        self.progress = progress
 
-    @property
-    def cache(self):
-        return self.registry.cache
-
-    def resolve(self, handle) -> Resolved:
+    def resolve(self, handle, *, before_fetch: BeforeFetch | None = None) -> Resolved:
         parsed = parse(handle)
         if isinstance(parsed, CatalogHandle):
-            return self._resolve_catalog(parsed)
+            return self._resolve_catalog(parsed, before_fetch)
         if isinstance(parsed, UrlHandle):
             return self._resolve_url(parsed)
         return self._resolve_path(parsed)
 
     # -- catalog handles ---------------------------------------------------------------------
 
-    def _pinned_key(self, handle: CatalogHandle) -> str:
-        return f"catalog:{self.registry.catalog_identity}:{handle}"
+    def _ref_key(self, handle: CatalogHandle) -> str:
+        return f"catalog:{self.catalog.identity}:{handle}"
 
-    def _resolve_catalog(self, handle: CatalogHandle) -> Resolved:
-        if handle.pinned and self.registry.settings.offline:
-            # versions are immutable: a pinned handle seen before needs neither catalog nor storage
-            ref = self.cache.lookup_ref(self._pinned_key(handle))
-            if ref is None:
-                raise OfflineError(f"{handle} is not in the local cache and MODEL_REGISTRY_OFFLINE is set; "
-                                   f"load it once online, or unset MODEL_REGISTRY_OFFLINE")
-            return Resolved(self.cache.get(ref["sha256"]), ref.get("format"), ref["sha256"])
-        return self.resolve_version(self.registry.catalog.locate(handle))
+    def _resolve_catalog(self, handle: CatalogHandle, before_fetch: BeforeFetch | None) -> Resolved:
+        if self.offline and not self.catalog.is_local:
+            return self._last_resolution(handle, before_fetch)
+        location = self.catalog.locate(handle)
+        if before_fetch is not None:
+            before_fetch(location.format)
+        resolved = self.fetch_version(location)
+        if not handle.pinned:
+            # What this handle meant this time: offline with a catalog on the network, it means that again.
+            self.cache.write_ref(self._ref_key(handle), location.sha256, format=location.format,
+                                 version=location.version)
+        return Resolved(resolved.path, resolved.format, resolved.sha256, gated=before_fetch is not None)
 
-    def resolve_version(self, record) -> Resolved:
-        """The local directory of a catalog version (a ``VersionLocation``), fetched by its sha256 unless cached."""
-        path = self.cache.get(record.sha256)
+    def _last_resolution(self, handle: CatalogHandle, before_fetch: BeforeFetch | None) -> Resolved:
+        ref = self.cache.lookup_ref(self._ref_key(handle))
+        if ref is None:
+            raise OfflineError(
+                f"{handle} has never been resolved on this machine and MODEL_REGISTRY_OFFLINE is set, so the catalog "
+                f"({self.catalog.identity}) cannot be asked; {OFFLINE_HINT}")
+        if before_fetch is not None and ref.get("format"):
+            before_fetch(ref["format"])
+        return Resolved(self.cache.get(ref["sha256"]), ref.get("format"), ref["sha256"],
+                        gated=before_fetch is not None and bool(ref.get("format")))
+
+    def fetch_version(self, location: "VersionLocation") -> Resolved:
+        """The local directory of a catalog version, fetched by its sha256 unless cached."""
+        path = self.cache.get(location.sha256)
         if path is None:
-            if self.registry.settings.offline and not is_local(record.artifact_uri):
-                raise OfflineError(f"{record.handle} is not in the local cache and MODEL_REGISTRY_OFFLINE is set")
-            with self.registry.progress(f"Downloading {record.handle}", record.size) as update:
+            if self.offline and not is_local(location.artifact_uri):
+                raise OfflineError(f"{location.handle} is not in the local cache and its artifact "
+                                   f"({location.artifact_uri}) is not local; {OFFLINE_HINT}")
+            with self.progress(f"Downloading {location.handle}", location.size) as update:
                 _, path = self.cache.fetch(
-                    lambda: open_stream(record.artifact_uri), source=record.artifact_uri,
-                    sha256=record.sha256, size=record.size, progress=update)
-        key = self._pinned_key(CatalogHandle(record.publisher, record.model, record.version))
+                    lambda: open_stream(location.artifact_uri), source=location.artifact_uri,
+                    sha256=location.sha256, size=location.size, progress=update)
+        key = self._ref_key(CatalogHandle(location.publisher, location.model, location.version))
         if self.cache.lookup_ref(key) is None:
-            self.cache.write_ref(key, record.sha256, format=record.format)
-        return Resolved(path, record.format, record.sha256)
+            self.cache.write_ref(key, location.sha256, format=location.format)
+        return Resolved(path, location.format, location.sha256)
 
     # -- URLs ----------------------------------------------------------------------------------
 
@@ -84,11 +122,12 @@ class Resolver:
         ref = self.cache.lookup_ref(key)
         if ref is not None:
             return Resolved(self.cache.get(ref["sha256"]), None, ref["sha256"])
-        if self.registry.settings.offline:
-            raise OfflineError(f"{handle.url} is not in the local cache and MODEL_REGISTRY_OFFLINE is set")
+        if self.offline and not is_local(handle.url):
+            raise OfflineError(f"{handle.url} is not in the local cache and MODEL_REGISTRY_OFFLINE is set; "
+                               f"{OFFLINE_HINT}")
         if handle.is_archive or handle.protocol in ("http", "https"):
             url = handle.download_url()
-            with self.registry.progress(f"Downloading {handle.url}", None) as update:
+            with self.progress(f"Downloading {handle.url}", None) as update:
                 sha, path = self.cache.fetch(lambda: open_stream(url), source=handle.url, progress=update)
         else:
             sha, path = self._copy_directory(handle.url)
@@ -130,4 +169,3 @@ class Resolver:
         sha, cached = self.cache.fetch(lambda: open(path, "rb"), source=str(path))
         self.cache.write_ref(key, sha)
         return Resolved(cached, None, sha)
-

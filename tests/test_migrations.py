@@ -125,9 +125,27 @@ def newer_code(tmp_path, monkeypatch):
         '    op.drop_table("probe")\n')
     schema.head.cache_clear()
     monkeypatch.setattr(schema, "ALEMBIC_DIR", scripts)
+    monkeypatch.setattr(schema, "HEAD_REVISION", "0002")  # what the newer code's constant would say
     yield "0002"
     monkeypatch.undo()
     schema.head.cache_clear()
+
+
+def test_the_head_revision_constant_matches_the_migration_scripts():
+    """The cheap schema check compares with HEAD_REVISION: a new migration must update it."""
+    from registry.catalog.revision import HEAD_REVISION
+
+    assert HEAD_REVISION == schema.head()
+
+
+def test_checking_a_current_schema_imports_neither_alembic_nor_mako(tmp_path):
+    """Opening a catalog at head (the common case) is one query; Alembic is for creating and migrating."""
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    Catalog(url).close()  # created at head (this imports Alembic, in this process)
+    code = (f"import sys; from registry.catalog.store import Catalog; Catalog({url!r}).close(); "
+            "print(sorted(m for m in ('alembic', 'mako') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_a_database_behind_head_is_refused_with_the_upgrade_command(empty_database_url, newer_code):

@@ -59,7 +59,7 @@ def _handles(versions) -> list[str]:
 @pytest.fixture(params=["from task index", "walk models in name order"])
 def strategy(request, monkeypatch):
     """Run a test under both query plans: a tiny catalog would otherwise always take the sparse one."""
-    from registry import discovery
+    from registry.catalog import search as discovery
 
     if request.param == "walk models in name order":
         monkeypatch.setattr(discovery, "SPARSE_ROWS_PER_RESULT", 0)
@@ -192,7 +192,7 @@ def test_module_level_functions_use_the_configured_registry(registry_env, refere
 @pytest.mark.postgres
 def test_search_strategies_agree_on_postgresql(postgres_url, tmp_path, reference_dir, monkeypatch):
     """Both query plans (walk models in name order; start from the task index) on a PostgreSQL catalog."""
-    from registry import discovery
+    from registry.catalog import search as discovery
     from registry.api import Registry
     from registry.catalog import schema
 

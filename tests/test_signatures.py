@@ -15,8 +15,8 @@ from registry.errors import ModelNotFound, PluginError, SignatureError
 from registry.hookspecs import hookimpl
 from registry.plugins import DEFAULT_PLUGINS, make_plugin_manager
 
-from plugins.signatures.conformance import DefinitionSet, check_version
-from plugins.signatures.definitions import (
+from registry.tasks.conformance import DefinitionSet, check_version
+from registry.tasks.definitions import (
     BATCH,
     BUILTIN_DEFINITIONS,
     N,

@@ -76,7 +76,7 @@ def search(obj: CliContext, task, image_size, format_, publisher, text, limit, a
 @pass_context
 def tasks(obj: CliContext, as_json: bool) -> None:
     """List the common signatures (tasks) and what the publish-time check verifies for each."""
-    from plugins.signatures.conformance import DefinitionSet
+    from registry.tasks.conformance import DefinitionSet
 
     definitions = DefinitionSet(obj.registry.plugin_manager)
     if wants_json(obj, as_json):

@@ -1,12 +1,38 @@
-"""The catalog: which models exist, their numbered versions, aliases, signatures and lineage.
+"""The catalog: which models exist, their numbered versions, aliases, signatures, tasks and lineage.
 
-``models`` defines the tables and public records, ``store.Catalog`` reads and
-writes them, ``schema`` checks and migrates the database (the migrations live in
-``alembic/`` at the project root), ``engine`` sets up connections so concurrent
-writers never fail, and ``records`` converts between rows and public records.
+- ``interface``: ``CatalogBackend``, what the rest of the registry uses, and ``VersionLocation``;
+- ``database``: ``DatabaseCatalog``, that interface over SQLite or PostgreSQL, with a standard-library
+  fast path (``sqlite_reader``) for the one read loading needs;
+- ``store``: ``Catalog``, the SQLModel data access; ``search``: task and text search in SQL;
+- ``models``: tables and public records; ``records``: rows to records;
+- ``schema`` / ``revision`` / ``migrations_dir``: the Alembic-owned schema (scripts in ``alembic/``);
+- ``engine``: connections set up so concurrent writers never fail; ``failures``: database errors as
+  ``registry.errors`` types; ``urls``: database URLs without a database library.
+
+Nothing is imported here eagerly: loading a model must not pay for SQLAlchemy.
 """
 
-from registry.catalog.models import ModelPublic, SignaturePublic, TaskPublic, VersionPublic
-from registry.catalog.store import Catalog
+from __future__ import annotations
 
-__all__ = ["Catalog", "ModelPublic", "SignaturePublic", "TaskPublic", "VersionPublic"]
+import importlib
+
+_LAZY = {
+    "Catalog": "registry.catalog.store",
+    "DatabaseCatalog": "registry.catalog.database",
+    "ModelPublic": "registry.catalog.models",
+    "SignaturePublic": "registry.catalog.models",
+    "TaskPublic": "registry.catalog.models",
+    "VersionPublic": "registry.catalog.models",
+    "VersionLocation": "registry.catalog.interface",
+    "CatalogBackend": "registry.catalog.interface",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(importlib.import_module(module), name)

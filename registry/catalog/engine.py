@@ -14,6 +14,8 @@ PostgreSQL needs nothing special: the version counter row is locked by the
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -49,21 +51,38 @@ def sqlite_path(url: str | URL) -> Path | None:
 
 
 def make_engine(database_url: str | URL, **options) -> Engine:
-    """An engine for ``database_url``; on SQLite with WAL, a busy timeout and our own ``BEGIN``."""
+    """An engine for ``database_url``; on SQLite with WAL, a busy timeout and our own ``BEGIN``.
+
+    An SQLite file this process cannot write (a read-only file or directory, a
+    catalog shipped on a read-only mount) is opened read-only and immutable:
+    every read works, and a write fails as ``CatalogReadOnly`` rather than
+    the catalog failing to open at all.
+    """
     url = normalize_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **options)
     path = sqlite_path(url)
+    writable = True
     if path is None:
         # One shared connection, or every checkout would see a different empty database.
         options.setdefault("poolclass", StaticPool)
         options.setdefault("connect_args", {"check_same_thread": False})
+    elif is_read_only(path):
+        writable = False
+        uri = f"{path.as_uri()}?mode=ro&immutable=1"
+        options.setdefault("creator", lambda: sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
+                                                              check_same_thread=False))
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
     engine = create_engine(url, **options)
-    _install_sqlite_transaction_control(engine, wal=path is not None)
+    _install_sqlite_transaction_control(engine, wal=path is not None and writable)
     return engine
+
+
+def is_read_only(path: Path) -> bool:
+    """True if the SQLite file exists but this process could not write it or its journal beside it."""
+    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
 
 
 def write_engine(engine: Engine) -> Engine:
@@ -79,7 +98,10 @@ def _install_sqlite_transaction_control(engine: Engine, *, wal: bool) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
             if wal:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                try:
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                except sqlite3.OperationalError:
+                    pass  # a file we may read but not switch (read-only after all): keep its journal mode
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

@@ -6,12 +6,13 @@ migration; ``tests/test_migrations.py`` fails while the two disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from registry.catalog.interface import VersionLocation  # noqa: F401  (re-exported: defined where no database library is needed)
 
 
 def utcnow() -> datetime:
@@ -149,23 +150,6 @@ class VersionPublic(SQLModel):
     @property
     def model_name(self) -> str:
         return f"{self.publisher}/{self.model}"
-
-    @property
-    def handle(self) -> str:
-        return f"{self.publisher}/{self.model}/{self.version}"
-
-
-@dataclass(frozen=True)
-class VersionLocation:
-    """Just what loading a version needs: where its artifact is and how to check and read it."""
-
-    publisher: str
-    model: str
-    version: int
-    format: str
-    artifact_uri: str
-    sha256: str
-    size: int
 
     @property
     def handle(self) -> str:

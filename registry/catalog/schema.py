@@ -20,19 +20,17 @@ import functools
 from pathlib import Path
 
 import filelock
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import DBAPIError
 
-import registry
 from registry.catalog.engine import make_engine, normalize_url, sqlite_path, write_engine
+from registry.catalog.migrations_dir import migrations_directory
+from registry.catalog.revision import HEAD_REVISION
 from registry.errors import SchemaError
 
-#: The migration scripts; the project is installed editable, so they sit beside the package.
-ALEMBIC_DIR = Path(registry.__file__).resolve().parents[1] / "alembic"
+#: The migration scripts: the clone's alembic/, or registry/catalog/migrations/ in an installed wheel.
+ALEMBIC_DIR = migrations_directory()
 #: What an operator runs to bring a database to the code's schema.
 UPGRADE_COMMAND = "model-registry db upgrade"
 #: The tables our migrations create (alembic_version aside).
@@ -43,8 +41,10 @@ CREATE_LOCK_TIMEOUT_S = 120.0
 Bind = str | URL | Engine
 
 
-def alembic_config(database_url: str | URL | None = None) -> Config:
+def alembic_config(database_url: str | URL | None = None):
     """An Alembic config for our scripts, without ``alembic.ini`` (so it never reconfigures logging)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(ALEMBIC_DIR))
     if database_url is not None:
@@ -56,6 +56,8 @@ def alembic_config(database_url: str | URL | None = None) -> Config:
 @functools.lru_cache(maxsize=1)
 def head() -> str:
     """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     heads = script.get_heads()
     if len(heads) != 1:
@@ -64,12 +66,16 @@ def head() -> str:
 
 
 def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     return {rev.revision for rev in script.walk_revisions()}
 
 
 def current(database_url: Bind) -> str | None:
     """The database's revision, or ``None`` if Alembic never ran on it."""
+    from alembic.runtime.migration import MigrationContext
+
     with _engine(database_url) as engine, engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -77,24 +83,30 @@ def current(database_url: Bind) -> str | None:
 def upgrade(database_url: Bind, revision: str = "head") -> None:
     """Migrate the database up to ``revision``, in one transaction."""
     with _engine(database_url) as engine:
-        _run(engine, command.upgrade, revision)
+        _run(engine, "upgrade", revision)
 
 
 def downgrade(database_url: Bind, revision: str = "base") -> None:
     """Migrate the database down to ``revision`` ("base" drops every catalog table), in one transaction."""
     with _engine(database_url) as engine:
-        _run(engine, command.downgrade, revision)
+        _run(engine, "downgrade", revision)
 
 
 def check_schema(database_url: Bind) -> None:
-    """Return if the database is at head (creating a new SQLite catalog first); else raise ``SchemaError``."""
+    """Return if the database is at head (creating a new SQLite catalog first); else raise ``SchemaError``.
+
+    The common case is one query compared with ``HEAD_REVISION``; Alembic is
+    imported only to create a catalog or to explain why a database does not match.
+    """
     with _engine(database_url) as engine:
+        if _recorded_revision(engine) == HEAD_REVISION:
+            return
         revision, tables = _state(engine)
         if revision is None and not tables and engine.dialect.name == "sqlite":
             with _creation_lock(engine):
                 revision, tables = _state(engine)  # another process may have created it meanwhile
                 if revision is None and not tables:
-                    _run(engine, command.upgrade, "head")
+                    _run(engine, "upgrade", "head")
                     return
         # Tables of other applications do not make a database ours; only the catalog's tables count from here.
         tables &= CATALOG_TABLES
@@ -124,21 +136,38 @@ def _problem(engine: Engine, revision: str | None, tables: set[str]) -> str | No
         f"{code_head}): a newer release migrated it; upgrade the package (pip install -U tf-model-registry)")
 
 
+def _recorded_revision(engine: Engine) -> str | None:
+    """``alembic_version.version_num`` by one plain query; None when there is no such table (or row)."""
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).fetchall()
+    except DBAPIError as error:
+        if "alembic_version" in str(error) or "no such table" in str(error).lower():
+            return None
+        raise
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def _state(engine: Engine) -> tuple[str | None, set[str]]:
     """The database's revision and its tables (besides alembic_version)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         revision = MigrationContext.configure(connection).get_current_revision()
         tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
     return revision, tables
 
 
-def _run(engine: Engine, operation, revision: str) -> None:
+def _run(engine: Engine, operation: str, revision: str) -> None:
+    """Run Alembic's ``upgrade`` or ``downgrade`` command."""
+    from alembic import command
+
     # One outer transaction (BEGIN IMMEDIATE on SQLite) shared with Alembic, so a migration is all or nothing
     # and an in-memory database is migrated on the connection that keeps it alive.
     config = alembic_config(engine.url)
     with write_engine(engine).begin() as connection:
         config.attributes["connection"] = connection
-        operation(config, revision)
+        getattr(command, operation)(config, revision)
 
 
 @contextlib.contextmanager

@@ -36,7 +36,9 @@ from registry.catalog.models import (
     VersionTask,
     utcnow,
 )
+from registry.catalog.failures import database_errors
 from registry.catalog.schema import check_schema
+from registry.catalog.search import search_catalog
 from registry.errors import CatalogError, HandleError, ModelNotFound, VersionNotFound
 from registry.handles import LATEST, CatalogHandle, parse, validate_name
 
@@ -47,14 +49,21 @@ Pair = tuple[ModelVersion, RegisteredModel]
 
 
 class Catalog:
-    """The catalog in one database (SQLite file or PostgreSQL); checks the schema when opened."""
+    """The catalog in one database (SQLite file or PostgreSQL); checks the schema when opened.
+
+    Every database failure leaves as a ``registry.errors`` type naming the
+    database (``registry.catalog.failures``): a user of the API never sees an
+    SQLAlchemy exception.
+    """
 
     def __init__(self, database_url: str | URL):
         self.database_url = database_url
-        self.engine = make_engine(database_url)
+        with database_errors(database_url):
+            self.engine = make_engine(database_url)
         self._writer = write_engine(self.engine)
         try:
-            check_schema(self.engine)
+            with database_errors(database_url):
+                check_schema(self.engine)
         except BaseException:
             self.engine.dispose()
             raise
@@ -187,6 +196,11 @@ class Catalog:
                 statement = statement.where(col(ModelVersion.deleted_at).is_(None))
             return records.version_records(session, [(row, model) for row in session.exec(statement)])
 
+    def search(self, **criteria) -> list[VersionPublic] | list[str]:
+        """Each model's newest live version matching every criterion: see ``registry.catalog.search``."""
+        with database_errors(self.database_url):
+            return search_catalog(self.engine, **criteria)
+
     def lineage(self, handle: CatalogHandle | str) -> list[VersionPublic]:
         """This version, its parent, grandparent, ... (the root last). Deleted ancestors are included, marked."""
         with self._read() as session:
@@ -205,13 +219,13 @@ class Catalog:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Session]:
-        with Session(self.engine) as session:
+        with database_errors(self.database_url), Session(self.engine) as session:
             yield session
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:
         """One transaction that holds the write lock from its start on SQLite; commits on success."""
-        with Session(self._writer) as session, session.begin():
+        with database_errors(self.database_url), Session(self._writer) as session, session.begin():
             yield session
 
     def _get_or_create_model(self, session: Session, publisher: str, name: str) -> RegisteredModel:

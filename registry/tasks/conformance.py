@@ -1,7 +1,7 @@
 """The conformance check run on publish: which common signatures a version implements, and refusing false claims.
 
 Definitions come from every plugin's ``register_signature_definitions`` hook
-(this plugin's built-ins included), collected per plugin manager, so a test's
+(the built-ins' plugin included), collected per plugin manager, so a test's
 fresh manager or a third-party plugin sees exactly the definitions registered
 with it. Clashing task names are an error naming both plugins, never a silent
 override.
@@ -9,14 +9,13 @@ override.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from registry.adapter import ArtifactInfo
 from registry.errors import PluginError, SignatureError
 from registry.plugins import gather
 
-from plugins.signatures.definitions import ModelFacts, SignatureDefinition
+from registry.tasks.definitions import ModelFacts, SignatureDefinition
 
 #: Key of the message TF1 image modules attach with their expected input size.
 IMAGE_MODULE_INFO = "image_module_info"
@@ -62,14 +61,13 @@ class DefinitionSet:
                                  f"(plugins add more through the register_signature_definitions hook)") from None
 
 
-def check_version(definitions: DefinitionSet, info: ArtifactInfo, *, path: Path | None = None,
-                  claimed: Iterable[str] = ()) -> dict[str, Any]:
+def check_version(definitions: DefinitionSet, info: ArtifactInfo, *, claimed: Iterable[str] = ()) -> dict[str, Any]:
     """``{"details", "tasks"}`` for the catalog; ``SignatureError`` if a claimed task is not implemented."""
     claimed = list(dict.fromkeys(claimed))
     for name in claimed:
         definitions.get(name)  # an unknown claim fails before any checking
     facts = ModelFacts(format=info.format, signatures=tuple(info.signatures), metadata=dict(info.metadata),
-                       image_module_info=image_module_info_sizes(info, path))
+                       image_module_info=image_module_info_sizes(info))
     tasks: list[dict] = []
     failures: list[str] = []
     for definition in definitions:
@@ -87,17 +85,14 @@ def check_version(definitions: DefinitionSet, info: ArtifactInfo, *, path: Path 
             "tasks": tasks}
 
 
-def image_module_info_sizes(info: ArtifactInfo, path: Path | None) -> dict[frozenset[str], tuple[int, int]]:
-    """The attached ``image_module_info`` default image size, by graph variant.
+def image_module_info_sizes(info: ArtifactInfo) -> dict[frozenset[str], tuple[int, int]]:
+    """The ``image_module_info`` default image size by graph variant, as the format's adapter reported it.
 
-    A TF1 Hub module's attachments are read from its graphs, one per variant
-    (the adapter's ``expected_image_size`` falls back to the input shape, so it
-    cannot serve as evidence of an attachment). Without a directory, or for
-    other formats, an ``image_module_info`` entry in the adapter's metadata is
-    used: a size, ``{"default_image_size": {...}}``, or such values by tags.
+    Adapters put it in ``info.metadata["image_module_info"]``: a size, a
+    ``{"default_image_size": {...}}``, or such values keyed by comma-joined
+    tags (the TF1 Hub adapter reads its attached messages). Nothing here reads
+    a model directory, so conformance works the same for every format.
     """
-    if info.format == "tf1_hub" and path is not None:
-        return _sizes_from_attachments(Path(path))
     raw = info.metadata.get(IMAGE_MODULE_INFO)
     if raw is not None:
         return _sizes_from_metadata(raw, [frozenset(tags) for tags in info.tag_sets] or [frozenset()])
@@ -133,20 +128,3 @@ def _size_of(value: Any) -> tuple[int, int] | None:
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
         return int(value[0]), int(value[1])
     return None
-
-
-def _sizes_from_attachments(path: Path) -> dict[frozenset[str], tuple[int, int]]:
-    from adapters.tf1_hub import format as module_format
-    from adapters.tf1_hub import protos
-
-    result = {}
-    for meta_graph in module_format.read_saved_model(path).meta_graphs:
-        data = module_format.read_attachments(meta_graph).get(IMAGE_MODULE_INFO)
-        if data is None:
-            continue
-        message = protos.ImageModuleInfo.FromString(data)
-        if message.HasField("default_image_size"):
-            size = message.default_image_size
-            if size.height > 0 and size.width > 0:
-                result[module_format.tags_of(meta_graph)] = (size.height, size.width)
-    return result

@@ -1,0 +1,92 @@
+"""``DatabaseCatalog``: the catalog interface over an SQL database, opened only when a query needs it.
+
+Creating one costs nothing: the SQLAlchemy catalog (``registry.catalog.store``)
+is built on the first call that needs it. ``locate`` — the only read loading a
+model needs — is answered from an SQLite file by the standard library when it
+can (``registry.catalog.sqlite_reader``), so a load never imports SQLAlchemy,
+SQLModel or Alembic on the common path.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from registry.catalog import sqlite_reader
+from registry.catalog.interface import VersionLocation
+from registry.catalog.urls import backend, redact, sqlite_file
+from registry.handles import CatalogHandle, parse
+
+if TYPE_CHECKING:
+    from registry.catalog.store import Catalog
+
+
+class DatabaseCatalog:
+    """The catalog in one SQLite file or PostgreSQL database."""
+
+    def __init__(self, database_url: str):
+        self.database_url = database_url
+        self.identity = redact(database_url)
+        self.is_local = backend(database_url) == "sqlite"
+        self._sqlite_file = sqlite_file(database_url)
+        self._store: "Catalog | None" = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DatabaseCatalog({self.identity!r})"
+
+    @property
+    def store(self) -> "Catalog":
+        """The SQLAlchemy catalog, opened (and its schema checked) on first use."""
+        with self._lock:
+            if self._store is None:
+                from registry.catalog.store import Catalog
+
+                self._store = Catalog(self.database_url)
+            return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def locate(self, handle) -> VersionLocation:
+        parsed = parse(handle)
+        if self._sqlite_file is not None and self._store is None and isinstance(parsed, CatalogHandle):
+            found = sqlite_reader.locate(self._sqlite_file, parsed)
+            if found is not None:
+                return found
+        return self.store.locate(handle)
+
+    def get_version(self, handle, *, include_deleted: bool = False):
+        return self.store.get_version(handle, include_deleted=include_deleted)
+
+    def get_model(self, *, publisher: str, name: str):
+        return self.store.get_model(publisher=publisher, name=name)
+
+    def list_models(self, *, publisher: str | None = None):
+        return self.store.list_models(publisher=publisher)
+
+    def list_versions(self, *, publisher: str, name: str, include_deleted: bool = False):
+        return self.store.list_versions(publisher=publisher, name=name, include_deleted=include_deleted)
+
+    def lineage(self, handle):
+        return self.store.lineage(handle)
+
+    def search(self, **criteria: Any):
+        return self.store.search(**criteria)
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def create_version(self, **fields: Any):
+        return self.store.create_version(**fields)
+
+    def set_alias(self, *, publisher: str, name: str, alias: str, version: int):
+        return self.store.set_alias(publisher=publisher, name=name, alias=alias, version=version)
+
+    def remove_alias(self, *, publisher: str, name: str, alias: str) -> None:
+        self.store.remove_alias(publisher=publisher, name=name, alias=alias)
+
+    def delete_version(self, *, publisher: str, name: str, version: int):
+        return self.store.delete_version(publisher=publisher, name=name, version=version)
