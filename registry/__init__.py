@@ -14,7 +14,10 @@ import importlib
 from registry.errors import (  # noqa: F401  (errors are cheap and always wanted)
     ArtifactError,
     ArtifactNotFound,
+    CatalogBusy,
     CatalogError,
+    CatalogReadOnly,
+    CatalogUnavailable,
     FormatError,
     HandleError,
     IntegrityError,
@@ -25,6 +28,7 @@ from registry.errors import (  # noqa: F401  (errors are cheap and always wanted
     RegistryError,
     SchemaError,
     SignatureError,
+    UnknownMode,
     UnsafeArchive,
     UnsupportedOperation,
     VersionNotFound,

@@ -25,6 +25,8 @@ CACHE_DIR_ENV = "MODEL_REGISTRY_CACHE_DIR"
 OFFLINE_ENV = "MODEL_REGISTRY_OFFLINE"
 #: Comma-separated plugin names: load only these (built-ins included), for debugging and tests.
 PLUGINS_ENV = "MODEL_REGISTRY_LOAD_PLUGINS"
+#: Seconds a writer waits for another process's SQLite write lock before ``CatalogBusy`` (default 60).
+DATABASE_TIMEOUT_ENV = "MODEL_REGISTRY_DATABASE_TIMEOUT"
 #: "1"/"true": the CLI shows tracebacks instead of one-line errors.
 DEBUG_ENV = "MODEL_REGISTRY_DEBUG"
 
@@ -78,3 +80,13 @@ def plugins_to_load() -> set[str] | None:
     if raw is None:
         return None
     return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def database_timeout_s(default: float = 60.0) -> float:
+    """How long an SQLite writer waits for the write lock, from ``MODEL_REGISTRY_DATABASE_TIMEOUT``."""
+    raw = os.environ.get(DATABASE_TIMEOUT_ENV)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = default
+    return value if value > 0 else default

@@ -27,11 +27,13 @@ def register_commands(cli):
 def inspect_version(path, info, adapter, claimed_tasks, plugin_manager):
     """Before a publish is recorded: examine the model directory and its ``ArtifactInfo``.
 
-    ``plugin_manager`` is the manager running the hook, for plugins that gather
-    contributions from other plugins (the common-signature definitions).
+    ``claimed_tasks`` are the common signatures the publisher claims (the core
+    has already checked them against the definitions); ``plugin_manager`` is
+    the manager running the hook, for plugins that gather contributions from
+    other plugins.
 
-    Return a dict of facts to record with the version (or None). Raise a
-    ``RegistryError`` to refuse the publish; nothing has been written yet.
+    Return ``{"details": {...}}`` to record facts with the version (or None).
+    Raise a ``RegistryError`` to refuse the publish; nothing has been written yet.
     """
 
 

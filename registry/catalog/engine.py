@@ -14,7 +14,6 @@ PostgreSQL needs nothing special: the version counter row is locked by the
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
@@ -23,9 +22,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import StaticPool
 
+from registry.catalog.sqlite_reader import is_read_only
+from registry.config import database_timeout_s
+
 #: Execution option naming how a transaction starts on SQLite: "DEFERRED" (reads) or "IMMEDIATE" (writes).
 BEGIN_OPTION = "sqlite_begin"
-#: How long an SQLite writer waits for another to finish before giving up, in seconds.
+#: How long an SQLite writer waits for another to finish before giving up, in seconds (the default of
+#: ``MODEL_REGISTRY_DATABASE_TIMEOUT``).
 SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
@@ -62,6 +65,7 @@ def make_engine(database_url: str | URL, **options) -> Engine:
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **options)
     path = sqlite_path(url)
+    timeout = database_timeout_s(SQLITE_BUSY_TIMEOUT_S)
     writable = True
     if path is None:
         # One shared connection, or every checkout would see a different empty database.
@@ -70,19 +74,14 @@ def make_engine(database_url: str | URL, **options) -> Engine:
     elif is_read_only(path):
         writable = False
         uri = f"{path.as_uri()}?mode=ro&immutable=1"
-        options.setdefault("creator", lambda: sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
+        options.setdefault("creator", lambda: sqlite3.connect(uri, uri=True, timeout=timeout,
                                                               check_same_thread=False))
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
+        options.setdefault("connect_args", {"timeout": timeout})
     engine = create_engine(url, **options)
-    _install_sqlite_transaction_control(engine, wal=path is not None and writable)
+    _install_sqlite_transaction_control(engine, wal=path is not None and writable, timeout=timeout)
     return engine
-
-
-def is_read_only(path: Path) -> bool:
-    """True if the SQLite file exists but this process could not write it or its journal beside it."""
-    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
 
 
 def write_engine(engine: Engine) -> Engine:
@@ -90,13 +89,13 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
 
 
-def _install_sqlite_transaction_control(engine: Engine, *, wal: bool) -> None:
+def _install_sqlite_transaction_control(engine: Engine, *, wal: bool, timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if wal:
                 try:
                     cursor.execute("PRAGMA journal_mode = WAL")

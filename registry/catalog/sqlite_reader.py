@@ -12,6 +12,7 @@ errors.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -33,8 +34,10 @@ def locate(path: Path, handle: CatalogHandle) -> VersionLocation | None:
     """The live version ``handle`` names in the SQLite catalog at ``path``, or None to ask the full catalog."""
     if not path.is_file():
         return None
+    # A file in a directory we cannot write is read as immutable: WAL readers would need to create files there.
+    immutable = "&immutable=1" if is_read_only(path) else ""
     try:
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5.0)
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro{immutable}", uri=True, timeout=5.0)
     except sqlite3.Error:
         return None
     try:
@@ -56,3 +59,8 @@ def locate(path: Path, handle: CatalogHandle) -> VersionLocation | None:
     publisher, model, version, format, artifact_uri, sha256, size = row
     return VersionLocation(publisher=publisher, model=model, version=version, format=format,
                            artifact_uri=artifact_uri, sha256=sha256, size=size)
+
+
+def is_read_only(path: Path) -> bool:
+    """True if the SQLite file exists but this process could not write it or its journal beside it."""
+    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))

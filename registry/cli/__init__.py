@@ -13,16 +13,9 @@ import os
 
 import click
 
-from registry.cli.context import CliContext
+from registry.cli.context import CliContext, CliError
 from registry.config import DEBUG_ENV, debug_from_env
 from registry.errors import PluginError, RegistryError
-
-
-class CliError(click.ClickException):
-    """A failure shown as one ``Error: ...`` line (exit status 1)."""
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(part.strip() for part in str(message).splitlines() if part.strip()))
 
 
 class PluginCommands(click.Group):

@@ -51,6 +51,13 @@ class CliContext:
         return self._registry
 
 
+class CliError(click.ClickException):
+    """A failure shown as one ``Error: ...`` line (exit status 1)."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(part.strip() for part in str(message).splitlines() if part.strip()))
+
+
 pass_context = click.make_pass_decorator(CliContext, ensure=True)
 
 

@@ -11,7 +11,7 @@ from registry.cli.context import CliContext
 
 @click.command()
 @click.option("--reference-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of example models with MANIFEST.json (default: the project's tests/data/reference).")
+              help="Folder of example models with MANIFEST.json (default: the bundled registry/demo_models).")
 @click.option("--publisher", default="examples", show_default=True, help="Publisher to publish the examples under.")
 @click.pass_context
 def demo(ctx: click.Context, reference_dir: Path | None, publisher: str) -> None:
@@ -22,7 +22,7 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str) -> None
     the outputs TensorFlow 2.15 + tensorflow_hub 0.15 computed; then the catalog
     and the compatibility matrix are printed.
     """
-    from registry.cli import CliError
+    from registry.cli.context import CliError
     from registry.cli.compat import compat
     from registry.cli.models import list_
     from registry.demo import ATOL, REFERENCE_DIR, run_demo
