@@ -21,7 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference" / "tf2_image_feature_vector"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "registry" / "demo_models" / "tf2_image_feature_vector"
 
 
 def build_layer_step(model_path, input_shape, classes, learning_rate):
@@ -90,9 +90,9 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from registry.keras._saved_model import resolve_handle
+    import registry
 
-    path = resolve_handle(args.model)
+    path = registry.default_registry().resolve_path(args.model)
     spec = tf.saved_model.load(str(path)).__call__.concrete_functions[0].structured_input_signature[0][0]
     input_shape = tuple(d or 32 for d in spec.shape[1:])
     rng = np.random.default_rng(0)

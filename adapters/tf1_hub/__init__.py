@@ -1,17 +1,26 @@
 """The TF1 Hub format adapter, as a plugin: tensorflow_hub 0.15's hub.Module API on current TensorFlow.
 
-Modules of the package, one job each:
+Modules of the package, one job each, in import order: each imports only
+modules above it (function-level imports included), so there is no cycle:
 
-- ``protos``: the ModuleDef, ModuleAttachment and ImageModuleInfo messages;
+- ``protos``, ``errors``: the ModuleDef, ModuleAttachment and ImageModuleInfo messages; typed errors;
 - ``format``: reading and writing module directories (tfhub_module.pb, graphs, assets, attachments);
 - ``signatures``: signature tensors (dense, sparse, ragged) in and out of graphs;
 - ``instantiate``: building a graph variant's state and applications into the current graph;
-- ``spec``: ``ModuleSpec`` and ``load_module_spec``;
-- ``module``: ``Module``;
-- ``export``: ``create_module_spec``, ``add_signature``, ``attach_message``, writing modules;
-- ``image``: ``image_module_info`` and ``get_expected_image_size``;
-- ``loader_tf2``: mode tf2 loading through ``tf.compat.v1.saved_model.load_v2``;
-- ``adapter``: the ``FormatAdapter`` and its matrix row.
+- ``writer``: saving variables from a session and writing the module directory;
+- ``spec``: ``ModuleSpec`` (its ``export`` uses ``instantiate`` and ``writer``) and ``load_module_spec``;
+- ``module``: ``Module`` (its ``export`` uses ``writer``);
+- ``export``: ``create_module_spec``, ``add_signature``, ``attach_message``;
+- ``image``: ``image_module_info`` and ``get_expected_image_size`` (attaching through ``export``);
+- ``loader_tf2``: mode tf2 loading through ``tf.compat.v1.saved_model.load_v2`` (uses ``format`` only);
+- ``adapter``: the ``FormatAdapter`` and its matrix row; it may use any of the above.
+
+That is: format -> signatures -> instantiate -> writer -> spec -> module ->
+export -> image -> adapter. ``Module``, ``load_module_spec`` and
+``create_module_spec`` take a ``registry=`` (a ``registry.Registry``) and use
+the default registry, reached through the public ``registry`` package, when it
+is None; nothing here imports ``registry.api``. A handle goes through
+``Registry.prepare``, which resolves it and passes the matrix gate once.
 
 Importing this package does not import TensorFlow.
 """

@@ -10,7 +10,7 @@ from registry.matrix import Cell
 
 from adapters.tf1_hub import format as module_format
 
-FORMAT = "tf1_hub"
+FORMAT = module_format.FORMAT_NAME
 
 _ESTIMATOR_NOTE = "Estimator-based fine-tuning (hub.text_embedding_column & co.) needs TensorFlow <= 2.15"
 
@@ -55,12 +55,18 @@ class TF1HubAdapter(FormatAdapter):
         return module_format.is_module_dir(path)
 
     def inspect(self, path: Path) -> ArtifactInfo:
-        from adapters.tf1_hub.image import IMAGE_MODULE_INFO_KEY, get_expected_image_size
+        """Signatures per graph variant, and in ``metadata``: the attached messages' keys per variant
+        (``attached_messages``) and the attached ``image_module_info`` default image size per variant
+        (``image_module_info``: ``{"tag,tag": {"height": h, "width": w}}``, ``""`` for the default
+        variant), which is what common-signature conformance reads.
+        """
+        from adapters.tf1_hub.image import IMAGE_MODULE_INFO_KEY, ImageModuleInfo, get_expected_image_size
         from adapters.tf1_hub.spec import read_module_spec
 
         spec = read_module_spec(path)
         signatures = []
         attached: dict[str, list[str]] = {}
+        image_sizes: dict[str, dict[str, int]] = {}
         for tags in spec.get_tags():
             for name in sorted(spec.get_signature_names(tags)):
                 signatures.append(SignatureInfo(
@@ -68,12 +74,19 @@ class TF1HubAdapter(FormatAdapter):
                     inputs={k: _tensor_info(v) for k, v in spec.get_input_info_dict(name, tags).items()},
                     outputs={k: _tensor_info(v) for k, v in spec.get_output_info_dict(name, tags).items()},
                     tags=tags))
-            keys = sorted(spec._graphs.attachments.get(tags, {}))
+            keys = spec.attached_message_keys(tags)
             if keys:
                 attached[",".join(sorted(tags))] = keys
+            if IMAGE_MODULE_INFO_KEY in keys:
+                info = spec.get_attached_message(IMAGE_MODULE_INFO_KEY, ImageModuleInfo, tags=tags)
+                size = info.default_image_size
+                if info.HasField("default_image_size") and size.height > 0 and size.width > 0:
+                    image_sizes[",".join(sorted(tags))] = {"height": int(size.height), "width": int(size.width)}
         metadata: dict[str, Any] = {"module_format": "FORMAT_V3", "has_variables": spec.checkpoint_path is not None}
         if attached:
             metadata["attached_messages"] = attached
+        if image_sizes:
+            metadata["image_module_info"] = image_sizes
         if any(IMAGE_MODULE_INFO_KEY in keys for keys in attached.values()):
             try:
                 metadata["expected_image_size"] = get_expected_image_size(spec)
@@ -91,7 +104,7 @@ class TF1HubAdapter(FormatAdapter):
             from adapters.tf1_hub.module import Module
             from adapters.tf1_hub.spec import read_module_spec
 
-            return Module(read_module_spec(path), **options)
+            return Module.from_gated_spec(read_module_spec(path), **options)
         from adapters.tf1_hub.loader_tf2 import load_v2
 
         unknown = set(options) - {"tags"}
@@ -108,7 +121,7 @@ class TF1HubAdapter(FormatAdapter):
         if "tags" not in options:
             options["tags"] = {"train"} if frozenset({"train"}) in spec.get_tags() else None
         options.pop("trainable", None)
-        return Module(spec, trainable=True, **options)
+        return Module.from_gated_spec(spec, trainable=True, **options)
 
     def accepts(self, obj: Any) -> bool:
         from adapters.tf1_hub.spec import ModuleSpec
@@ -125,9 +138,10 @@ class TF1HubAdapter(FormatAdapter):
         if checkpoint_path:
             obj.export(str(path), checkpoint_path=checkpoint_path, **options)
             return
-        # Exporting builds a throwaway graph, which works whatever the caller's mode is.
+        # Exporting builds a throwaway graph, which works whatever the caller's mode is; the caller
+        # (publish) has passed the create gate, so the module is built without gating a load.
         with tf.Graph().as_default():
-            module = Module(obj)
+            module = Module.from_gated_spec(obj)
             with tf.compat.v1.Session() as session:
                 session.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.tables_initializer()])
                 module.export(str(path), session)

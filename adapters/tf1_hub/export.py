@@ -1,10 +1,11 @@
-"""Creating modules: ``create_module_spec``, ``add_signature``, ``attach_message``, and writing them to disk.
+"""Creating modules: ``create_module_spec``, ``add_signature``, ``attach_message``.
 
 ``create_module_spec(module_fn)`` calls ``module_fn`` once per graph variant,
 each time in a fresh ``tf.Graph`` with resource variables, and records the
 signatures and attached messages that ``module_fn`` declared. The result is a
 ``ModuleSpec``; it becomes a module directory through ``Module(spec).export``
-(weights from a session) or ``spec.export`` (weights from a checkpoint).
+(weights from a session) or ``spec.export`` (weights from a checkpoint), both
+written by ``writer``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, Callable, Iterable
 
 import tensorflow as tf
 
+from registry.modes import current_mode
+
 from adapters.tf1_hub import format as module_format
-from adapters.tf1_hub import gate
-from adapters.tf1_hub.spec import ModuleSpec
+from adapters.tf1_hub.spec import ModuleSpec, use_registry
 
 tf1 = tf.compat.v1
 
@@ -97,7 +99,7 @@ def _no_signature_error(tags):
 
 def create_module_spec(module_fn: Callable[..., Any],
                        tags_and_args: Iterable[tuple[Iterable[str], dict]] | None = None,
-                       drop_collections: Iterable[str] | None = None) -> ModuleSpec:
+                       drop_collections: Iterable[str] | None = None, *, registry=None) -> ModuleSpec:
     """Define a module by a function that builds its graph; returns its ``ModuleSpec``.
 
     Args:
@@ -106,8 +108,10 @@ def create_module_spec(module_fn: Callable[..., Any],
             the variant with those tags. Default: ``[(set(), {})]``.
         drop_collections: graph collections to clear before export (those the
             format does not allow make creation fail, naming them).
+        registry: the ``registry.Registry`` whose matrix gates creation (in the
+            current mode); the default registry when None.
     """
-    gate.check("create")
+    use_registry(registry).check(module_format.FORMAT_NAME, "create", current_mode())
     variants = [(frozenset(tags), dict(args)) for tags, args in (tags_and_args or [(set(), {})])]
     drop = list(drop_collections or ())
     meta_graphs = []
@@ -125,17 +129,3 @@ def create_module_spec(module_fn: Callable[..., Any],
     graphs = module_format.graphs_from_meta_graphs(meta_graphs)
     return ModuleSpec(graphs, checkpoint_path=None)
 
-
-def export_module(spec: ModuleSpec, variable_map: dict[str, Any], session, path) -> None:
-    """Write ``spec``'s graphs to ``path`` with the values ``session`` holds for ``variable_map``."""
-    saver = None
-    if variable_map:
-        with tf1.get_default_graph().name_scope(None):
-            saver = tf1.train.Saver(variable_map, sharded=True, write_version=tf1.train.SaverDef.V2,
-                                    name="tf1_hub_export_saver")
-
-    def save_variables(prefix: str) -> None:
-        if saver is not None:
-            saver.save(session, prefix, write_meta_graph=False, write_state=False)
-
-    module_format.write_module(path, spec._graphs.meta_graphs.values(), save_variables)

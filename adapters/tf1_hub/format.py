@@ -27,6 +27,9 @@ from adapters import saved_model_file
 from adapters.saved_model_file import SAVED_MODEL_FILENAME
 from adapters.tf1_hub import protos
 
+#: The format's name in the catalog and the compatibility matrix.
+FORMAT_NAME = "tf1_hub"
+
 MODULE_DEF_FILENAME = "tfhub_module.pb"
 VARIABLES_DIRNAME = "variables"
 VARIABLES_BASENAME = "variables"

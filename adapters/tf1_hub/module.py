@@ -13,14 +13,18 @@ under a fresh scope; each call adds compute ops that share it.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import tensorflow as tf
 
-from adapters.tf1_hub import gate, instantiate
+from registry.modes import current_mode, require_mode
+
+from adapters.tf1_hub import instantiate, writer
 from adapters.tf1_hub.errors import SignatureTypeError
+from adapters.tf1_hub.format import FORMAT_NAME
 from adapters.tf1_hub.signatures import ParsedTensorInfo, convert_inputs
-from adapters.tf1_hub.spec import ModuleSpec, as_module_spec
+from adapters.tf1_hub.spec import ModuleSpec, read_module_spec, require_tf1_hub, use_registry
 
 tf1 = tf.compat.v1
 
@@ -35,15 +39,48 @@ class Module:
             call go to UPDATE_OPS.
         name: the scope to build the state in (made unique if taken).
         tags: the graph variant, e.g. ``{"train"}``; the default is the empty set.
+        registry: the ``registry.Registry`` that resolves a handle and holds the
+            matrix gate; the default registry when None.
+
+    The matrix gate runs once: for a handle inside ``Registry.prepare`` (before
+    anything is downloaded when the catalog knows the format), for a spec here.
     """
 
-    def __init__(self, spec, trainable: bool = False, name: str = "module", tags=None):
-        from registry.modes import require_mode
+    def __init__(self, spec, trainable: bool = False, name: str = "module", tags=None, *, registry=None):
+        if not isinstance(spec, (ModuleSpec, str, os.PathLike)):
+            raise TypeError(f"expected a ModuleSpec or a handle, not {type(spec).__name__}")
+        reg = use_registry(registry)
+        operation = "fine_tune" if trainable else "load"
+        if current_mode() != "tf1":
+            # A Module builds into a TF1 graph. Called eagerly, the matrix's refusal of this operation in
+            # mode tf2 comes first where there is one (it names the alternative); else it is a mode error.
+            reg.check(FORMAT_NAME, operation, "tf2")
+            require_mode("tf1")
+        if isinstance(spec, ModuleSpec):
+            reg.check(FORMAT_NAME, operation, "tf1")
+        else:
+            prepared = reg.prepare(spec, operation, "tf1", accept_format=require_tf1_hub(spec, "registry.Module"))
+            spec = read_module_spec(prepared.path)
+        self._build(spec, trainable, name, tags)
 
-        gate.check("fine_tune" if trainable else "load")
+    @classmethod
+    def from_gated_spec(cls, spec: ModuleSpec, trainable: bool = False, name: str = "module",
+                        tags=None) -> "Module":
+        """Build ``spec`` without passing the matrix gate again: for callers that passed it already.
+
+        The adapter's ``load``, ``fine_tune`` and ``create`` use this: a ``Registry`` runs
+        them only after its gate (``prepare``, or publish's create check) has passed.
+        """
+        if not isinstance(spec, ModuleSpec):
+            raise TypeError(f"expected a ModuleSpec, not {type(spec).__name__}")
+        module = cls.__new__(cls)
+        module._build(spec, trainable, name, tags)
+        return module
+
+    def _build(self, spec: ModuleSpec, trainable, name: str, tags) -> None:
         require_mode("tf1")
         self._graph = tf1.get_default_graph()
-        self._spec: ModuleSpec = as_module_spec(spec)
+        self._spec: ModuleSpec = spec
         self._trainable = bool(trainable)
         self._tags = frozenset(tags or ())
         self._meta_graph = self._spec.meta_graph(self._tags)
@@ -120,10 +157,8 @@ class Module:
 
     def export(self, path, session) -> None:
         """Write the module to ``path`` with the variable values ``session`` holds (e.g. after fine-tuning)."""
-        from adapters.tf1_hub.export import export_module
-
         if self._graph is not tf1.get_default_graph():
             raise RuntimeError("export() must be called with the module's graph as the default graph")
         if session.graph is not self._graph:
             raise RuntimeError("the session does not run the graph the module was instantiated in")
-        export_module(self._spec, self._state.variable_map, session, path)
+        writer.write_module(path, self._spec.meta_graphs(), self._state.variable_map, session)

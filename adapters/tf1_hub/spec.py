@@ -4,17 +4,24 @@ A spec comes from a module directory (``load_module_spec``) or from a
 function that builds the graph (``create_module_spec``). It answers questions
 about signatures without touching the current graph; ``Module(spec)`` builds
 it into a graph, and ``spec.export(path, checkpoint_path=...)`` writes it as a
-module directory with weights from a TF1 training checkpoint.
+module directory with weights from a TF1 training checkpoint (built with
+``instantiate`` and written with ``writer``, never through ``Module``).
+
+A handle reaches a spec through a ``registry.Registry``'s ``prepare``: the one
+place that resolves it and passes the compatibility-matrix gate. This module
+never imports ``registry.api``; the default registry comes through the public
+``registry`` package, inside the functions that need it.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Any, Callable
 
-from registry.errors import SignatureError
+from registry.errors import FormatError, SignatureError
 
 from adapters.tf1_hub import format as module_format
+from adapters.tf1_hub import instantiate, writer
 from adapters.tf1_hub.signatures import ParsedTensorInfo, parse_tensor_info_map
 
 
@@ -43,6 +50,18 @@ class ModuleSpec:
 
     def meta_graph(self, tags=None):
         return self._graphs.meta_graph(tags)
+
+    def meta_graphs(self) -> list:
+        """Every graph variant's MetaGraphDef, in the order the module holds them (what an export writes)."""
+        return list(self._graphs.meta_graphs.values())
+
+    def attached_message_keys(self, tags=None) -> list[str]:
+        """The keys of the messages attached to a graph variant (``attach_message``), sorted."""
+        attachments = self._graphs.attachments.get(frozenset(tags or ()))
+        if attachments is None:
+            self.meta_graph(tags)  # raises the error listing the variants
+            return []
+        return sorted(attachments)
 
     def get_signature_names(self, tags=None) -> list[str]:
         return list(self.meta_graph(tags).signature_def.keys())
@@ -86,21 +105,22 @@ class ModuleSpec:
 
         ``name_transform_fn`` maps a variable name in the module to its name in
         the checkpoint (e.g. ``lambda n: "encoder/" + n`` for a module trained
-        inside a scope).
+        inside a scope). The variables are those of the default graph variant,
+        built in a throwaway graph.
         """
         import tensorflow as tf
 
-        from adapters.tf1_hub.module import Module
-
+        tf1 = tf.compat.v1
         transform = name_transform_fn or (lambda name: name)
         with tf.Graph().as_default():
-            module = Module(self)
-            assignment = {transform(name): var for name, var in module.variable_map.items()}
+            # Every variable is assigned from checkpoint_path below, so the spec's own checkpoint is not read.
+            state = instantiate.create_state(self.meta_graph(None), "module", trainable=False, checkpoint_path=None)
+            assignment = {transform(name): var for name, var in state.variable_map.items()}
             if assignment:
-                tf.compat.v1.train.init_from_checkpoint(checkpoint_path, assignment)
-            with tf.compat.v1.Session() as session:
-                session.run(tf.compat.v1.global_variables_initializer())
-                module.export(path, session)
+                tf1.train.init_from_checkpoint(checkpoint_path, assignment)
+            with tf1.Session() as session:
+                session.run(tf1.global_variables_initializer())
+                writer.write_module(path, self.meta_graphs(), state.variable_map, session)
 
 
 def read_module_spec(path) -> ModuleSpec:
@@ -111,16 +131,41 @@ def read_module_spec(path) -> ModuleSpec:
     return ModuleSpec(graphs, checkpoint_path=checkpoint, source=path)
 
 
-def load_module_spec(handle) -> ModuleSpec:
-    """The spec of the module a handle names: catalog handle, URL or local path."""
-    from registry.api import default_registry
+def use_registry(registry: Any = None) -> Any:
+    """``registry`` itself, or the default registry when None (through the public package, never ``registry.api``)."""
+    if registry is not None:
+        return registry
+    import registry as _registry
 
-    return read_module_spec(default_registry().resolve(handle))
+    return _registry.default_registry()
 
 
-def as_module_spec(spec_or_handle) -> ModuleSpec:
-    if isinstance(spec_or_handle, ModuleSpec):
-        return spec_or_handle
-    if isinstance(spec_or_handle, (str, os.PathLike)):
-        return load_module_spec(os.fspath(spec_or_handle))
-    raise TypeError(f"expected a ModuleSpec or a handle, not {type(spec_or_handle).__name__}")
+def require_tf1_hub(handle, what: str) -> Callable[[str], None]:
+    """An ``accept_format`` for ``Registry.prepare``: refuse any format but tf1_hub, saying what to use instead."""
+    shown = os.fspath(handle) if isinstance(handle, os.PathLike) else handle
+
+    def accept(format: str) -> None:
+        if format == module_format.FORMAT_NAME:
+            return
+        if format == "tf2_saved_model":
+            instead = (f"registry.load({shown!r}) (or registry.KerasLayer({shown!r}) in a Keras model) "
+                       f"for a TF2 SavedModel")
+        else:
+            instead = f"registry.load({shown!r})"
+        raise FormatError(f"{what} needs a TF1 Hub module (format {module_format.FORMAT_NAME}), but {shown} is "
+                          f"a {format} model. Instead: {instead}")
+
+    return accept
+
+
+def load_module_spec(handle, *, registry=None) -> ModuleSpec:
+    """The spec of the module a handle names: catalog handle, URL or local path.
+
+    ``registry`` (a ``registry.Registry``) resolves the handle; the default
+    registry when None. Loading passes the matrix gate once, in the current mode.
+    """
+    if not isinstance(handle, (str, os.PathLike)):
+        raise TypeError(f"expected a handle (catalog handle, URL or path), not {type(handle).__name__}")
+    prepared = use_registry(registry).prepare(
+        handle, "load", None, accept_format=require_tf1_hub(handle, "registry.load_module_spec"))
+    return read_module_spec(prepared.path)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from pathlib import Path
 
 import filelock
 from sqlalchemy import Engine, inspect, text

@@ -4,6 +4,11 @@ Nothing here imports a Keras: the Keras 3 layer (``layer.py``) and the tf_keras
 layer (``tf_keras.py``) differ only in how they hand variables and losses to
 their Keras. Keeping the SavedModel side in one place means both generations
 call a model the same way, so a fine-tuned model behaves the same in either.
+
+A handle is resolved by the ``registry.Registry`` a layer is given (the default
+one, reached through the public ``registry`` package, when none is): its
+``prepare`` passes the matrix gate once, before downloading when the catalog
+knows the format, and reports the format, so nothing here detects one.
 """
 
 from __future__ import annotations
@@ -15,44 +20,36 @@ from typing import Any, Callable
 
 from registry.errors import SignatureError, UnsupportedOperation
 
-TF1_HUB_MARKER = "tfhub_module.pb"
+TF1_HUB = "tf1_hub"
 
 
-def resolve_handle(handle: str | os.PathLike) -> Path:
-    """A local model directory for ``handle``: an existing directory as is, anything else via the registry."""
-    if isinstance(handle, os.PathLike) or (isinstance(handle, str) and os.path.isdir(os.path.expanduser(handle))):
-        local = Path(os.path.expanduser(os.fspath(handle)))
-        if local.is_dir():
-            return local
-    # Imported here: the catalog and storage stack is only needed for non-local handles.
-    from registry import api
+def use_registry(registry: Any = None) -> Any:
+    """``registry`` itself, or the default registry when None (through the public package, never ``registry.api``)."""
+    if registry is not None:
+        return registry
+    import registry as _registry
 
-    return Path(api.default_registry().resolve(str(handle)))
+    return _registry.default_registry()
 
 
-def is_tf1_hub(path: Path) -> bool:
-    return (path / TF1_HUB_MARKER).exists()
+def refuse_tf1_hub_fine_tuning(mode: str) -> Callable[[str], None]:
+    """The ``accept_format`` of a trainable layer in ``mode``: a Keras layer does not fine-tune a TF1 Hub module.
 
-
-def gate_layer(format: str, *, trainable: bool, mode: str) -> None:
-    """Pass the matrix gate for a Keras layer: loading, or fine-tuning when ``trainable``.
-
-    Raises ``UnsupportedOperation`` for a cell the matrix refuses, and for TF1 Hub
-    fine-tuning through a layer, which the matrix allows only through the format's own loader.
+    The matrix may allow TF1 Hub fine-tuning in mode tf1, but only through the format's own
+    graph-mode loader: the signatures a layer calls have lost update ops and regularization losses.
+    It runs inside ``Registry.prepare``, so the refusal comes before anything is downloaded.
     """
-    from registry import api
-
-    operation = "fine_tune" if trainable else "load"
-    api.default_registry().check(format, operation, mode)
-    if trainable and format == "tf1_hub":
-        # The matrix may allow TF1 Hub fine-tuning in mode tf1, but only through the format's own
-        # graph-mode loader: the signatures a layer calls have lost update ops and regularization losses.
+    def accept(format: str) -> None:
+        if format != TF1_HUB:
+            return
+        alternative = "registry.fine_tune(handle, mode='tf1') in a tf.Graph"
         raise UnsupportedOperation(
             "a Keras layer cannot fine-tune a TF1 Hub module: its signatures lose the module's update ops "
-            "and regularization losses. Instead: registry.fine_tune(handle, mode='tf1') in a tf.Graph",
-            format=format, operation="fine_tune", mode=mode,
-            alternative="registry.fine_tune(handle, mode='tf1') in a tf.Graph",
+            f"and regularization losses. Instead: {alternative}",
+            format=format, operation="fine_tune", mode=mode, alternative=alternative,
         )
+
+    return accept
 
 
 def _accepts_keyword(function: Any, name: str) -> bool:
@@ -81,18 +78,19 @@ class LoadedModel:
     TF1 Hub modules, which have no ``__call__``: ``"default"`` unless named).
     """
 
-    def __init__(self, path: Path, *, signature: str | None = None, output_key: str | None = None,
+    def __init__(self, path: Path, format: str, *, signature: str | None = None, output_key: str | None = None,
                  signature_outputs_as_dict: bool = False, arguments: dict | None = None):
         import tensorflow as tf
 
         self.path = Path(path)
-        self.format = "tf1_hub" if is_tf1_hub(self.path) else "tf2_saved_model"
+        #: The format ``Registry.prepare`` reported; anything but tf1_hub loads as a TF2 SavedModel.
+        self.format = format
         self.output_key = output_key
         self.signature_outputs_as_dict = signature_outputs_as_dict
         self.arguments = dict(arguments or {})
         graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         tables_before = set(graph.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS)) if graph else set()
-        if self.format == "tf1_hub":
+        if self.format == TF1_HUB:
             # TF1 Hub modules load through their signatures; tags=[] is the inference graph variant.
             self.obj = tf.compat.v1.saved_model.load_v2(str(self.path), tags=[])
             signature = signature or "default"
@@ -210,20 +208,29 @@ def weight_names(variables) -> list[str]:
 class SavedModelLayerMixin:
     """What the Keras 3 and the tf_keras layer share: loading by handle, the gate, accessors and config.
 
-    The constructor's arguments, as given, are the layer's config, so a saved
-    model re-creates the layer from its handle.
+    The constructor's arguments, as given, are the layer's config (all but
+    ``registry``, which is no config: a layer re-created from its config uses
+    the default registry), so a saved model re-creates the layer from its handle.
     """
 
-    def _load_saved_model(self, handle, *, trainable: bool, mode: str, signature, output_key,
+    def _load_saved_model(self, handle, *, trainable: bool, mode: str, registry, signature, output_key,
                           signature_outputs_as_dict, arguments) -> None:
+        """Resolve ``handle`` through ``registry`` (default: the default registry) and load it.
+
+        ``Registry.prepare`` passes the matrix gate once, with the layer's own refusal
+        (fine-tuning a TF1 Hub module) right after it: before anything is downloaded when
+        the catalog knows the format, else as soon as the bytes are local.
+        """
         self.handle = os.fspath(handle)
         self._options = dict(signature=signature, output_key=output_key,
                              signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
-        self._loaded = LoadedModel(resolve_handle(handle), signature=signature, output_key=output_key,
+        prepared = use_registry(registry).prepare(
+            handle, "fine_tune" if trainable else "load", mode,
+            accept_format=refuse_tf1_hub_fine_tuning(mode) if trainable else None)
+        self._loaded = LoadedModel(prepared.path, prepared.format, signature=signature, output_key=output_key,
                                    signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
         # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
         self._restored = self._loaded.obj
-        gate_layer(self._loaded.format, trainable=trainable, mode=mode)
 
     @property
     def loaded_object(self):

@@ -43,16 +43,20 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
         output_key: pick this output of a dict-valued result.
         signature_outputs_as_dict: return a signature's whole output dict.
         arguments: extra keyword arguments for every ``__call__``.
+        registry: the ``registry.Registry`` that resolves the handle and holds the matrix
+            gate (mode tf2); the default registry when None. Not part of the config: a
+            layer re-created from a saved model uses the default registry.
     """
 
     def __init__(self, handle: str | os.PathLike, trainable: bool = False, signature: str | None = None,
                  output_key: str | None = None, signature_outputs_as_dict: bool = False,
-                 arguments: dict | None = None, **kwargs):
+                 arguments: dict | None = None, *, registry=None, **kwargs):
         # The model decides its own dtypes: Keras must not cast inputs to the layer's policy.
         kwargs.setdefault("autocast", False)
         super().__init__(trainable=trainable, **kwargs)
-        self._load_saved_model(handle, trainable=trainable, mode="tf2", signature=signature, output_key=output_key,
-                               signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
+        self._load_saved_model(handle, trainable=trainable, mode="tf2", registry=registry, signature=signature,
+                               output_key=output_key, signature_outputs_as_dict=signature_outputs_as_dict,
+                               arguments=arguments)
         if self._loaded.format == "tf1_hub":
             # Inference only: the module's variables come from the handle and are never saved with the layer.
             self._savedmodel_weights = []

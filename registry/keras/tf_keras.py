@@ -24,16 +24,17 @@ from registry.modes import current_mode
 class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
     """A registry model (TF2 SavedModel or TF1 Hub module) as a tf_keras layer.
 
-    Arguments are those of ``registry.KerasLayer`` (the Keras 3 layer).
+    Arguments are those of ``registry.KerasLayer`` (the Keras 3 layer); the matrix gate
+    runs in the current mode (tf1 inside a ``tf.Graph``, else tf2).
     """
 
     def __init__(self, handle: str | os.PathLike, trainable: bool = False, signature: str | None = None,
                  output_key: str | None = None, signature_outputs_as_dict: bool = False,
-                 arguments: dict | None = None, **kwargs):
+                 arguments: dict | None = None, *, registry=None, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
-        self._load_saved_model(handle, trainable=trainable, mode=current_mode(), signature=signature,
-                               output_key=output_key, signature_outputs_as_dict=signature_outputs_as_dict,
-                               arguments=arguments)
+        self._load_saved_model(handle, trainable=trainable, mode=current_mode(), registry=registry,
+                               signature=signature, output_key=output_key,
+                               signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
         if self._loaded.table_initializers:
             # tf_keras initializes variables in its session but not lookup tables. This runs now,
             # before any op that calls the model exists: once a session has run a graph, the
