@@ -41,6 +41,11 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -c constraints.txt -e '.[test]'
+	# A venv made when the project depended on tensorflow-cpu has it over tensorflow's files: one TensorFlow only.
+	if $(VENV)/bin/pip show --quiet tensorflow-cpu 2>/dev/null; then \
+		$(VENV)/bin/pip uninstall --yes tensorflow-cpu; \
+		$(VENV)/bin/pip install -c constraints.txt --force-reinstall --no-deps tensorflow; \
+	fi
 	touch $@
 
 ## refstack: the reference stack (TF 2.15 + tensorflow_hub 0.15) venv, when the tests use one

@@ -15,7 +15,7 @@ The report prints the median of each phase for both sides and the ratio
 
     .venv/bin/python bench/bench_tf1_module.py [--repeats 7] [--refstack-python PATH] [MODULE_DIR ...]
 
-Without module directories, the TF1 reference modules in tests/data/reference are used.
+Without module directories, the TF1 reference modules in registry/demo_models are used.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE = REPO / "tests" / "data" / "reference"
+REFERENCE = REPO / "registry" / "demo_models"
 
 # Runs in either environment; HUB_IMPORT chooses the implementation.
 PAYLOAD = r"""

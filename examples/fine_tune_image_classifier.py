@@ -4,7 +4,7 @@
     python examples/fine_tune_image_classifier.py --handle vision/fv/3  # your catalog's model
 
 Without ``--handle`` the example makes a throwaway catalog in a temporary folder and
-publishes the bundled reference model ``tests/data/reference/tf2_image_feature_vector``
+publishes the bundled reference model ``registry/demo_models/tf2_image_feature_vector``
 there first, so it runs anywhere. The data set is generated: each image's class is
 its brightest colour channel, which a small feature vector can learn.
 
@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REFERENCE_MODEL = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference" / "tf2_image_feature_vector"
+REFERENCE_MODEL = Path(__file__).resolve().parent.parent / "registry" / "demo_models" / "tf2_image_feature_vector"
 
 
 def use_throwaway_catalog() -> Path:

@@ -12,7 +12,7 @@ per handle. Run it with one handle, several, or none for all of them:
     python examples/swap_feature_extractors.py --catalog-dir /tmp/swap-demo   # a throwaway catalog
 
 So that there is something to compare, the example first publishes (when
-absent) the reference feature vectors bundled in ``tests/data/reference`` — one
+absent) the reference feature vectors bundled in ``registry/demo_models`` — one
 TF1 Hub module and one TF2 SavedModel — and a TF2 feature vector it builds: the
 mean and spread of each colour over the image and its four quadrants.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "registry" / "demo_models"
 TASK = "image_feature_vector"
 #: Published by this example when absent: name -> where the model comes from.
 EXAMPLE_MODELS = {

@@ -1,6 +1,6 @@
 """The README's main job: publish the bundled example models, load them back by handle, check their outputs.
 
-The examples are the reference artifacts in ``tests/data/reference/``, made by
+The examples are the reference artifacts in ``registry/demo_models/`` (package data), made by
 TensorFlow 2.15 with tensorflow_hub 0.15 (the last stack that could write the
 TF1 Hub format), each with the inputs and outputs that stack computed. Every
 model is published twice — from its directory and from its ``.tar.gz`` — and
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import registry as _package
 from registry.errors import RegistryError
 
 if TYPE_CHECKING:
@@ -23,8 +22,8 @@ if TYPE_CHECKING:
 
     from registry.api import Registry
 
-#: The reference models, found relative to the project (the package is installed editable from the clone).
-REFERENCE_DIR = Path(_package.__file__).resolve().parents[1] / "tests" / "data" / "reference"
+#: The reference models, shipped in the package (clone, editable install and wheel alike).
+REFERENCE_DIR = Path(__file__).resolve().parent / "demo_models"
 #: Largest absolute difference from the reference outputs that counts as reproducing them.
 ATOL = 1e-5
 DEFAULT_PUBLISHER = "examples"
@@ -64,8 +63,8 @@ def reference_manifest(reference_dir: Path = REFERENCE_DIR) -> dict:
     except FileNotFoundError:
         from registry.errors import ArtifactNotFound
 
-        raise ArtifactNotFound(f"no example models at {reference_dir} (MANIFEST.json is missing); run from a clone "
-                               f"of the project, or pass --reference-dir") from None
+        raise ArtifactNotFound(f"no example models at {reference_dir} (MANIFEST.json is missing); the package ships "
+                               f"them in registry/demo_models: reinstall it, or pass --reference-dir") from None
 
 
 def expected_values(reference_dir: Path, name: str) -> tuple[dict, dict]:

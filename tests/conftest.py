@@ -8,7 +8,7 @@ gcs_emulator     (session)  tests.services.GcsEmulator — running, with gcsfs c
 gcs_bucket       (function) str — "gs://BUCKET/registry", a fresh bucket; plain fsspec calls reach it
 http_server      (function) tests.services.HttpModelServer — tfhub.dev-style server, faults, request log
 registry_env     (function) RegistryEnv — temporary catalog/storage/cache, exported as MODEL_REGISTRY_* variables
-reference_dir    (session)  pathlib.Path — tests/data/reference
+reference_dir    (session)  pathlib.Path — registry/demo_models (REFERENCE_DIR)
 reference        (session)  tests.services.ReferenceArtifacts — its MANIFEST.json and expected outputs
 
 The environment is fixed before anything else is imported: gcsfs must see
@@ -54,7 +54,8 @@ from tests.services import (  # noqa: E402
     clear_gcsfs_cache,
 )
 
-REFERENCE_DIR = Path(__file__).parent / "data" / "reference"
+#: The reference models; the package ships them for `model-registry demo` (registry.demo.REFERENCE_DIR).
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "registry" / "demo_models"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -181,7 +182,7 @@ def registry_env(tmp_path_factory, monkeypatch) -> RegistryEnv:
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """tests/data/reference: the models the reference stack (TF 2.15 + tensorflow_hub 0.15) made."""
+    """registry/demo_models: the models the reference stack (TF 2.15 + tensorflow_hub 0.15) made."""
     if not (REFERENCE_DIR / "MANIFEST.json").is_file():
         pytest.fail(f"{REFERENCE_DIR} is missing its MANIFEST.json; the reference artifacts belong in the repository",
                     pytrace=False)

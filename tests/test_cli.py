@@ -1,7 +1,7 @@
 """The ``model-registry`` command line, in process (Click's runner) and as the installed script.
 
 Every test runs against an isolated catalog, storage folder and cache
-(``registry_env``) and the reference models in tests/data/reference.
+(``registry_env``) and the reference models in registry/demo_models.
 """
 
 from __future__ import annotations
