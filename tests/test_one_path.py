@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import registry
+from tests.gate_support import record_gate_calls
 
 
 def _registry(root: Path, name: str) -> registry.Registry:
@@ -62,21 +63,9 @@ def test_each_entry_point_reads_from_its_own_registry(two_registries, registry_e
         registry.get_version("pub/m")
 
 
-def _counting(reg: registry.Registry, monkeypatch) -> list:
-    calls = []
-    original = reg.check
-
-    def check(format, operation, mode):
-        calls.append((format, operation, mode))
-        return original(format, operation, mode)
-
-    monkeypatch.setattr(reg, "check", check)
-    return calls
-
-
 def test_load_and_fine_tune_pass_the_gate_exactly_once(two_registries, monkeypatch):
     a, _ = two_registries
-    calls = _counting(a, monkeypatch)
+    calls = record_gate_calls(a, monkeypatch)
     a.load("pub/m/1", mode="tf2")
     assert calls == [("tf2_saved_model", "load", "tf2")]
     calls.clear()

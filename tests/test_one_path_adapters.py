@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 import registry
+from tests.gate_support import record_gate_calls
 from registry.errors import FormatError, ModelNotFound, UnsupportedOperation
 from tests.conftest import REFERENCE_DIR
 from tests.services import ReferenceArtifacts
@@ -159,16 +160,7 @@ def test_tf_keras_layer_loads_the_model_of_the_registry_it_is_given_in_a_graph(r
 @pytest.fixture
 def gate_calls(registries, monkeypatch):
     """Every ``check`` call of registry "a", as (format, operation, mode)."""
-    reg = registries["a"]
-    calls = []
-    check = reg.check
-
-    def counting_check(format, operation, mode):
-        calls.append((format, operation, mode))
-        return check(format, operation, mode)
-
-    monkeypatch.setattr(reg, "check", counting_check)
-    return calls
+    return record_gate_calls(registries["a"], monkeypatch)
 
 
 def test_module_of_a_handle_passes_the_gate_once(registries, gate_calls, graph):
