@@ -11,10 +11,17 @@ Grammar (also in the README)::
 
 Names (publisher, model, alias) are lowercase letters, digits, ``-``, ``_`` and
 ``.``, and are never empty or made only of dots.
+
+Whatever is refused is refused here, as a ``HandleError``, before any file
+system, database or network sees the string: control characters (a NUL makes
+``os.stat`` raise a bare ``ValueError``), text the OS cannot encode, strings
+longer than any real handle, paths the OS would refuse as too long, URL schemes
+no fsspec backend implements, and URLs ``urllib`` cannot split.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -26,6 +33,16 @@ NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 LATEST = "latest"
+#: The catalog's name columns hold this many characters (PostgreSQL refuses more; SQLite would store them).
+MAX_NAME_LENGTH = 128
+#: The catalog's version column is a 32-bit integer; SQLite cannot even bind a number past 2**63 - 1.
+MAX_VERSION = 2**31 - 1
+#: No model path, URL (signed ones included) or catalog handle comes near this; anything longer is an accident.
+MAX_HANDLE_LENGTH = 4096
+#: C0 and C1 control characters and DEL: never part of a name, a path anyone types, or a valid URL.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Schemes whose location is ``host[:port]``, so a host and a numeric port can be checked before connecting.
+HOST_SCHEMES = frozenset({"http", "https", "ftp", "sftp", "ssh", "smb", "webhdfs"})
 
 GRAMMAR = (
     "a handle is one of: a catalog handle 'publisher/model', 'publisher/model/N' or 'publisher/model@alias' "
@@ -36,9 +53,13 @@ GRAMMAR = (
 
 def validate_name(value: str, what: str = "name") -> str:
     """Return ``value`` if it is a valid publisher, model or alias name, else raise ``HandleError``."""
-    if not value or not NAME_RE.match(value) or set(value) == {"."}:
+    # fullmatch: NAME_RE.match would let a trailing newline through ('$' matches before one)
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or set(value) == {"."}:
         raise HandleError(
-            f"invalid {what} {value!r}: use lowercase letters, digits, '-', '_' and '.', not empty or only dots")
+            f"invalid {what} {shown(str(value))}: use lowercase letters, digits, '-', '_' and '.', not empty or "
+            f"only dots")
+    if len(value) > MAX_NAME_LENGTH:
+        raise HandleError(f"invalid {what} {shown(value)}: {len(value)} characters, at most {MAX_NAME_LENGTH}")
     return value
 
 
@@ -120,20 +141,129 @@ def parse(handle: "str | Handle | os.PathLike") -> Handle:
     if isinstance(handle, (CatalogHandle, UrlHandle, PathHandle)):
         return handle
     if isinstance(handle, os.PathLike):
-        return PathHandle(os.fspath(handle))
+        return _parse_path(_fspath(handle), handle)
     if not isinstance(handle, str):
         raise HandleError(f"a handle must be a string, not {type(handle).__name__}; {GRAMMAR}")
     text = handle.strip()
     if not text:
         raise HandleError(f"empty handle; {GRAMMAR}")
+    _check_text(text, handle)
     if SCHEME_RE.match(text):
-        rest = text[SCHEME_RE.match(text).end():]
-        if not rest.strip("/"):
-            raise HandleError(f"URL handle {handle!r} names no location; {GRAMMAR}")
-        return UrlHandle(text)
+        return _parse_url(text, handle)
     if text.startswith(("/", "./", "../", "~")) or text in (".", ".."):
-        return PathHandle(text)
+        return _parse_path(text, handle)
     return _parse_catalog(text, handle)
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """``repr(text)``, cut to ``limit`` characters: an error message must stay readable for a 10 MB handle."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _fspath(handle: os.PathLike) -> str:
+    """The text of a path object; ``HandleError`` when its ``__fspath__`` returns neither str nor bytes."""
+    try:
+        path = os.fspath(handle)
+    except TypeError as error:
+        raise HandleError(f"{type(handle).__name__} is not a usable path ({error}); {GRAMMAR}") from error
+    return os.fsdecode(path) if isinstance(path, bytes) else path
+
+
+def _check_text(text: str, original: str) -> None:
+    """Refuse what no handle contains, before a file system or the network sees it."""
+    if len(text) > MAX_HANDLE_LENGTH:
+        raise HandleError(
+            f"handle {shown(original)} is longer than {MAX_HANDLE_LENGTH} characters, so it names nothing this "
+            f"registry can load; check where the string came from (a file read whole, a concatenation?)")
+    control = CONTROL_RE.search(text)
+    if control:
+        raise HandleError(
+            f"handle {shown(original)} contains the control character U+{ord(control.group()):04X} at position "
+            f"{control.start()}; handles are printable text: remove it (a stray NUL or newline from a file or "
+            f"a shell variable?)")
+
+
+def _parse_url(text: str, original: str) -> UrlHandle:
+    """A URL with a known scheme (lower-cased: schemes are case-insensitive) that ``urllib`` can split."""
+    match = SCHEME_RE.match(text)
+    scheme, rest = match.group(1).lower(), text[match.end():]
+    if not rest.strip("/"):
+        raise HandleError(f"URL handle {shown(original)} names no location; {GRAMMAR}")
+    url = f"{scheme}://{rest}"
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise HandleError(f"URL handle {shown(original)} is not valid Unicode ({error.reason} at position "
+                          f"{error.start}); retype it") from None
+    check_scheme(url)
+    try:
+        parts = urlsplit(url)  # UrlHandle splits it again later: a malformed one must fail here
+        if scheme in HOST_SCHEMES:
+            parts.port  # noqa: B018 - raises ValueError unless the port is a number from 0 to 65535
+    except ValueError as error:
+        raise HandleError(f"URL handle {shown(original)} is malformed ({error}); fix the host and port") from None
+    if scheme in HOST_SCHEMES and not parts.hostname:
+        raise HandleError(f"URL handle {shown(original)} names no host; write it as {scheme}://HOST[:PORT]/PATH")
+    if scheme in ("file", "local"):
+        _check_path(rest)  # these are read with os calls, which would raise on a path too long
+    return UrlHandle(url)
+
+
+def known_schemes() -> frozenset[str]:
+    """URL schemes fsspec has an implementation for (installed or not; a missing backend is a clearer error later)."""
+    # imported here: only URL handles need fsspec, and it is slow to import
+    from fsspec.registry import known_implementations, registry
+
+    return frozenset(known_implementations) | frozenset(registry)
+
+
+def check_scheme(url: str) -> None:
+    """Raise ``HandleError`` naming the scheme of ``url`` and the known ones, unless fsspec knows that scheme."""
+    match = SCHEME_RE.match(url)
+    if match is None:
+        return
+    scheme = match.group(1).lower()
+    known = known_schemes()
+    if scheme not in known:
+        raise HandleError(
+            f"unknown URL scheme {scheme!r} in {shown(url)}: fix the scheme, or install the fsspec package that "
+            f"implements {scheme!r}; the known schemes are {', '.join(sorted(known))}")
+
+
+@functools.cache
+def _path_limits() -> tuple[int, int]:
+    """(longest path, longest file name) in bytes the OS accepts; Linux's limits where it will not say."""
+    try:
+        return os.pathconf("/", "PC_PATH_MAX") - 1, os.pathconf("/", "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or the file system will not tell
+        return 4095, 255
+
+
+def _parse_path(text: str, original) -> PathHandle:
+    """A local path; for path objects, the checks ``parse`` runs on strings first."""
+    if not isinstance(original, str):
+        _check_text(text, text)
+    _check_path(text)
+    return PathHandle(text)
+
+
+def _check_path(text: str) -> None:
+    """Refuse a path the OS cannot be asked about: ``os.stat`` raises a bare error for these, not "not found"."""
+    try:
+        encoded = os.fsencode(os.path.abspath(os.path.expanduser(text)))
+    except UnicodeEncodeError as error:
+        raise HandleError(f"path {shown(text)} cannot be encoded for the file system ({error.reason} at "
+                          f"position {error.start}); retype it") from None
+    max_path, max_name = _path_limits()
+    if len(encoded) > max_path:
+        raise HandleError(f"path {shown(text)} is {len(encoded)} bytes long once absolute, more than the "
+                          f"{max_path} the OS accepts; move the model somewhere with a shorter path")
+    longest = max(encoded.split(b"/"), key=len)
+    if len(longest) > max_name:
+        raise HandleError(f"path {shown(text)} has a component of {len(longest)} bytes, more than the {max_name} "
+                          f"a file name may have, so no such file can exist; check the path")
 
 
 def _parse_catalog(text: str, original: str) -> CatalogHandle:
@@ -142,19 +272,23 @@ def _parse_catalog(text: str, original: str) -> CatalogHandle:
         text, alias = text.split("@", 1)
     parts = text.split("/")
     if len(parts) not in (2, 3) or (alias is not None and len(parts) != 2):
-        raise HandleError(f"not a handle: {original!r}; {GRAMMAR}")
+        raise HandleError(f"not a handle: {shown(original)}; {GRAMMAR}")
     try:
         publisher = validate_name(parts[0], "publisher")
         model = validate_name(parts[1], "model name")
         if alias is not None:
             validate_name(alias, "alias")
     except HandleError as e:
-        raise HandleError(f"not a handle: {original!r}: {e}; {GRAMMAR}") from None
+        raise HandleError(f"not a handle: {shown(original)}: {e}; {GRAMMAR}") from None
     version = None
     if len(parts) == 3:
-        if not parts[2].isdigit() or int(parts[2]) < 1 or parts[2] != str(int(parts[2])):
-            raise HandleError(f"not a handle: {original!r}: the version must be a whole number from 1; {GRAMMAR}")
-        version = int(parts[2])
+        # ASCII digits only: str.isdigit() is true for '²', which int() refuses, and for '١', which it accepts
+        digits = parts[2]
+        if not (digits.isascii() and digits.isdigit() and not digits.startswith("0")
+                and len(digits) <= len(str(MAX_VERSION)) and int(digits) <= MAX_VERSION):
+            raise HandleError(f"not a handle: {shown(original)}: the version must be a whole number from 1 to "
+                              f"{MAX_VERSION}, without leading zeros; {GRAMMAR}")
+        version = int(digits)
     if alias == LATEST:
         alias = None  # 'latest' always means the newest version
     return CatalogHandle(publisher=publisher, model=model, version=version, alias=alias)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable, ContextManager
 from registry.errors import ArtifactNotFound, HandleError, OfflineError
 from registry.handles import CatalogHandle, PathHandle, UrlHandle, parse
 from registry.storage.archive import ExtractResult, file_digest, tree_digest
-from registry.storage.remote import filesystem_for, is_local, list_directory, local_path, open_stream
+from registry.storage.remote import copy_file, filesystem_for, is_local, list_directory, local_path, open_stream
 
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend, VersionLocation
@@ -149,7 +149,7 @@ class Resolver:
         for rel, full in files:
             target = work / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            fs.get_file(full, str(target))
+            copy_file(fs, full, str(target), url=url)
             digests[rel] = file_digest(target)
         result = ExtractResult(sha256=tree_digest(digests), size=sum(d["size"] for d in digests.values()),
                                files=digests)

@@ -3,12 +3,20 @@
 Artifacts are content-addressed — ``<storage>/sha256/<ab>/<sha256>.tar.gz`` — so
 publishing the same bytes twice stores them once, and concurrent publishers never
 overwrite each other. Reads are streams, so memory stays bounded.
+
+fsspec lets whatever its backend raises pass through: ``socket.gaierror`` for an
+unknown host, ``ConnectionRefusedError``, aiohttp's and requests' errors,
+google-auth's, a bare ``ValueError`` for a URL it cannot use. Every fsspec call
+here runs inside ``translated_errors``, so callers see only the registry's typed
+errors, each naming the URL.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import sys
 import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -16,8 +24,8 @@ from typing import BinaryIO, Callable, Iterator
 import fsspec
 from fsspec.callbacks import Callback
 
-from registry.errors import ArtifactError, ArtifactNotFound, OfflineError
-from registry.handles import SCHEME_RE
+from registry.errors import ArtifactError, ArtifactNotFound, HandleError, OfflineError, RegistryError
+from registry.handles import SCHEME_RE, check_scheme, shown
 
 Progress = Callable[[int], None]
 
@@ -38,13 +46,122 @@ def prepare_gcs() -> None:
 
 
 def filesystem_for(url: str):
-    """The fsspec filesystem and path for ``url`` (fsspec's own config and env vars apply)."""
+    """The fsspec filesystem and path for ``url`` (fsspec's own config and env vars apply).
+
+    Some backends connect while the filesystem is made (FTP, GitHub), so this too can
+    fail for an unreachable host; and some need options a URL cannot carry (``dir://``,
+    ``reference://``), which fsspec reports as a ``TypeError`` or ``AttributeError``.
+    """
+    url = _lower_scheme(url)
+    check_scheme(url)
     if url.startswith(("gs://", "gcs://")):
         prepare_gcs()
+    with translated_errors(url, "open"):
+        try:
+            return fsspec.core.url_to_fs(url)
+        except (TypeError, AttributeError) as error:
+            raise HandleError(
+                f"fsspec cannot open {shown(url)} from a URL alone ({_describe(error)}); use a scheme that needs "
+                f"no options, such as file://, gs://, http(s):// or memory://") from error
+
+
+def _lower_scheme(url: str) -> str:
+    """``url`` with its scheme in lower case: schemes are case-insensitive, fsspec's registry is not."""
+    match = SCHEME_RE.match(url)
+    return url if match is None else match.group(1).lower() + url[match.end(1):]
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` — some of these errors (a bare ``TimeoutError()``) have no message at all."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """A host that cannot be reached: no such name, refused, reset, timed out — in any library's words.
+
+    aiohttp's and requests' errors are looked up in ``sys.modules``: a library that was never
+    imported raised nothing, and importing one just to name its errors would slow every start.
+    """
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError, socket.gaierror, socket.herror]
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None:
+        errors.append(aiohttp.ClientConnectionError)  # ServerDisconnectedError is one, and no OSError
+    requests = sys.modules.get("requests.exceptions")
+    if requests is not None:
+        errors += [requests.ConnectionError, requests.Timeout]
+    return tuple(errors)
+
+
+def _library_errors() -> tuple[type[BaseException], ...]:
+    """Other failures of the libraries under fsspec that are no ``OSError``: HTTP statuses, credentials."""
+    errors: list[type[BaseException]] = []
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None:
+        errors.append(aiohttp.ClientError)  # ClientResponseError (a 500), ClientPayloadError...
+    google_auth = sys.modules.get("google.auth.exceptions")
+    if google_auth is not None:
+        errors.append(google_auth.GoogleAuthError)
+    return tuple(errors)
+
+
+def _failure_behind(error: BaseException) -> BaseException | None:
+    """The network failure or HTTP error status a ``FileNotFoundError`` was raised from, if any.
+
+    fsspec's HTTP backend reports *every* failure to stat a URL — a refused connection,
+    an unknown host, a 500 — as ``FileNotFoundError(url)`` raised from the real one; a
+    caller told "not found" would publish again instead of checking the server.
+    """
+    network, library = _network_errors(), _library_errors()
+    seen = 0
+    cause = error.__cause__ or error.__context__
+    while cause is not None and seen < 16:
+        if isinstance(cause, network):
+            return cause
+        if isinstance(cause, library) and getattr(cause, "status", None) not in (None, 404, 410):
+            return cause
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return None
+
+
+def _unreachable(url: str, doing: str, error: BaseException) -> ArtifactError:
+    return ArtifactError(f"cannot {doing} {shown(url, 200)}: the host cannot be reached ({_describe(error)}); "
+                         f"check the host, the port and the network, or set MODEL_REGISTRY_OFFLINE=1 to use "
+                         f"only the local cache")
+
+
+@contextlib.contextmanager
+def translated_errors(url: str, doing: str) -> Iterator[None]:
+    """Turn what fsspec and its backends raise while ``doing`` something to ``url`` into typed errors.
+
+    Nothing at the URL is ``ArtifactNotFound``; a URL fsspec cannot use (its ``ValueError``)
+    is a ``HandleError``; a missing backend, an unreachable or refusing host, a timeout,
+    an HTTP error status or failed credentials is an ``ArtifactError``. The original is
+    chained. Anything else — a bug — passes through untouched.
+    """
     try:
-        return fsspec.core.url_to_fs(url)
+        yield
+    except RegistryError:
+        raise
+    except (FileNotFoundError, NotADirectoryError) as error:
+        behind = _failure_behind(error)
+        if behind is None:
+            raise ArtifactNotFound(f"cannot {doing} {shown(url, 200)}: nothing there ({_describe(error)}); "
+                                   f"check the URL") from error
+        if isinstance(behind, _network_errors()):
+            raise _unreachable(url, doing, behind) from error
+        raise ArtifactError(f"cannot {doing} {shown(url, 200)}: {_describe(behind)}") from error
     except ImportError as error:
-        raise ArtifactError(f"no fsspec backend for {url!r}: {error}") from error
+        raise ArtifactError(f"no fsspec backend for {shown(url, 200)}: {error}") from error
+    except ValueError as error:  # aiohttp's InvalidURL is one too, so this comes before _library_errors()
+        raise HandleError(f"fsspec cannot {doing} {shown(url, 200)}: {_describe(error)}; check the URL") from error
+    except _network_errors() as error:
+        raise _unreachable(url, doing, error) from error
+    except OSError as error:  # permissions, a full disk, an HTTP status from requests...
+        raise ArtifactError(f"cannot {doing} {shown(url, 200)}: {_describe(error)}") from error
+    except _library_errors() as error:
+        raise ArtifactError(f"cannot {doing} {shown(url, 200)}: {_describe(error)}; check the URL, the server "
+                            f"and your credentials") from error
 
 
 class _ProgressCallback(Callback):
@@ -84,25 +201,27 @@ class ArtifactStore:
         uri = self.uri_for(sha256)
         fs, path = filesystem_for(uri)
         size = os.path.getsize(local_file)
-        if fs.exists(path) and fs.size(path) == size:
-            if progress:
-                progress(size)
-            return uri
-        parent = path.rsplit("/", 1)[0]
-        fs.makedirs(parent, exist_ok=True)
-        if is_local(uri):
-            # a rename makes a half-written file impossible to see under the final name
-            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-            fs.put_file(str(local_file), tmp, callback=_ProgressCallback(progress))
-            os.replace(tmp, path)
-        else:
-            # object stores make an object visible only once its upload completed
-            fs.put_file(str(local_file), path, callback=_ProgressCallback(progress))
+        with translated_errors(uri, "publish to"):
+            if fs.exists(path) and fs.size(path) == size:
+                if progress:
+                    progress(size)
+                return uri
+            parent = path.rsplit("/", 1)[0]
+            fs.makedirs(parent, exist_ok=True)
+            if is_local(uri):
+                # a rename makes a half-written file impossible to see under the final name
+                tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+                fs.put_file(str(local_file), tmp, callback=_ProgressCallback(progress))
+                os.replace(tmp, path)
+            else:
+                # object stores make an object visible only once its upload completed
+                fs.put_file(str(local_file), path, callback=_ProgressCallback(progress))
         return uri
 
     def exists(self, uri: str) -> bool:
         fs, path = filesystem_for(uri)
-        return fs.exists(path)
+        with translated_errors(uri, "look for"):
+            return fs.exists(path)
 
     @contextlib.contextmanager
     def open(self, uri: str) -> Iterator[BinaryIO]:
@@ -120,13 +239,9 @@ class ArtifactStore:
 def open_stream(url: str) -> Iterator[BinaryIO]:
     """Open ``url`` for one sequential read. HTTP is streamed (no range requests, no whole-body buffering)."""
     fs, path = filesystem_for(url)
-    kwargs = {"block_size": 0} if url.startswith(("http://", "https://")) else {}
-    try:
+    kwargs = {"block_size": 0} if _lower_scheme(url).startswith(("http://", "https://")) else {}
+    with translated_errors(url, "open"):  # only the open: errors while reading are extract_stream's to explain
         stream = fs.open(path, "rb", **kwargs)
-    except FileNotFoundError as error:
-        raise ArtifactNotFound(f"no artifact at {url}") from error
-    except OSError as error:
-        raise ArtifactError(f"cannot open {url}: {error}") from error
     try:
         yield stream
     finally:
@@ -137,10 +252,16 @@ def list_directory(url: str) -> list[tuple[str, str]]:
     """(relative path, full fsspec path) of every file below a model directory URL."""
     fs, root = filesystem_for(url)
     root = root.rstrip("/")
-    if not fs.isdir(root):
-        raise ArtifactNotFound(f"no model directory at {url}")
-    files = []
-    for full in sorted(fs.find(root)):
-        rel = full[len(root):].lstrip("/")
-        files.append((rel, full))
-    return files
+    with translated_errors(url, "list"):
+        # fs.info, not fs.isdir: isdir answers False for an unreachable host as for a missing directory
+        if fs.info(root)["type"] != "directory":
+            raise ArtifactNotFound(f"{shown(url, 200)} is a file, not a model directory; pass a directory "
+                                   f"or a .tar.gz archive")
+        found = sorted(fs.find(root))
+    return [(full[len(root):].lstrip("/"), full) for full in found]
+
+
+def copy_file(fs, full_path: str, target: str, *, url: str) -> None:
+    """Copy one file of a model directory (a path from ``list_directory(url)``) to the local ``target``."""
+    with translated_errors(url, "copy a file of"):
+        fs.get_file(full_path, target)
