@@ -11,8 +11,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "model-registry"
 
 #: SQLAlchemy URL of the catalog database.
@@ -36,6 +34,8 @@ def _truthy(value: str | None) -> bool:
 
 
 def default_data_dir() -> Path:
+    import platformdirs  # only when no variable names the location: keeps start-up light
+
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
@@ -48,6 +48,8 @@ def default_storage_url() -> str:
 
 
 def default_cache_dir() -> Path:
+    import platformdirs
+
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 

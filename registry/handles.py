@@ -63,6 +63,17 @@ def validate_name(value: str, what: str = "name") -> str:
     return value
 
 
+def is_local_url(url: str) -> bool:
+    """True for a plain path or a ``file://`` URL: bytes on this machine, readable offline."""
+    match = SCHEME_RE.match(url)
+    return match is None or match.group(1).lower() == "file"
+
+
+def local_path(url: str) -> str:
+    """The path of a ``file://`` URL (a plain path as is)."""
+    return url[len("file://"):] if url.startswith("file://") else url
+
+
 @dataclass(frozen=True)
 class CatalogHandle:
     """``publisher/model`` with at most one of ``version`` or ``alias``."""

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager
 
 from registry.errors import ArtifactNotFound, HandleError, OfflineError
-from registry.handles import CatalogHandle, PathHandle, UrlHandle, parse
+from registry.handles import CatalogHandle, PathHandle, UrlHandle, is_local_url, local_path, parse
 from registry.storage.archive import ExtractResult, file_digest, tree_digest
-from registry.storage.remote import copy_file, filesystem_for, is_local, list_directory, local_path, open_stream
 
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend, VersionLocation
@@ -36,6 +35,13 @@ ProgressFactory = Callable[[str, "int | None"], ContextManager["Callable[[int], 
 BeforeFetch = Callable[[str], None]
 
 OFFLINE_HINT = "unset MODEL_REGISTRY_OFFLINE to download it, or load it once while online"
+
+
+def remote():
+    """``registry.storage.remote`` (fsspec), imported only when bytes must be fetched, not for cached loads."""
+    from registry.storage import remote as module
+
+    return module
 
 
 def no_progress(label: str, total: int | None):
@@ -105,12 +111,12 @@ class Resolver:
         """The local directory of a catalog version, fetched by its sha256 unless cached."""
         path = self.cache.get(location.sha256)
         if path is None:
-            if self.offline and not is_local(location.artifact_uri):
+            if self.offline and not is_local_url(location.artifact_uri):
                 raise OfflineError(f"{location.handle} is not in the local cache and its artifact "
                                    f"({location.artifact_uri}) is not local; {OFFLINE_HINT}")
             with self.progress(f"Downloading {location.handle}", location.size) as update:
                 _, path = self.cache.fetch(
-                    lambda: open_stream(location.artifact_uri), source=location.artifact_uri,
+                    lambda: remote().open_stream(location.artifact_uri), source=location.artifact_uri,
                     sha256=location.sha256, size=location.size, progress=update)
         key = self._ref_key(CatalogHandle(location.publisher, location.model, location.version))
         if self.cache.lookup_ref(key) is None:
@@ -126,13 +132,13 @@ class Resolver:
         ref = self.cache.lookup_ref(key)
         if ref is not None:
             return Resolved(self.cache.get(ref["sha256"]), None, ref["sha256"])
-        if self.offline and not is_local(handle.url):
+        if self.offline and not is_local_url(handle.url):
             raise OfflineError(f"{handle.url} is not in the local cache and MODEL_REGISTRY_OFFLINE is set; "
                                f"{OFFLINE_HINT}")
         if handle.is_archive or handle.protocol in ("http", "https"):
             url = handle.download_url()
             with self.progress(f"Downloading {handle.url}", None) as update:
-                sha, path = self.cache.fetch(lambda: open_stream(url), source=handle.url, progress=update)
+                sha, path = self.cache.fetch(lambda: remote().open_stream(url), source=handle.url, progress=update)
         else:
             sha, path = self._copy_directory(handle.url)
         self.cache.write_ref(key, sha)
@@ -140,8 +146,8 @@ class Resolver:
 
     def _copy_directory(self, url: str) -> tuple[str, Path]:
         """Copy a model directory from an fsspec URL into the cache, keyed by the hash of its files."""
-        fs, _ = filesystem_for(url)
-        files = list_directory(url)
+        fs, _ = remote().filesystem_for(url)
+        files = remote().list_directory(url)
         if not files:
             raise ArtifactNotFound(f"no files under {url}")
         work = self.cache.new_workdir()
@@ -149,7 +155,7 @@ class Resolver:
         for rel, full in files:
             target = work / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            copy_file(fs, full, str(target), url=url)
+            remote().copy_file(fs, full, str(target), url=url)
             digests[rel] = file_digest(target)
         result = ExtractResult(sha256=tree_digest(digests), size=sum(d["size"] for d in digests.values()),
                                files=digests)

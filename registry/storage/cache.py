@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from filelock import FileLock
-
 from registry.storage.archive import ExtractResult, Progress, extract_stream, file_digest
 
 RECORD_SUFFIX = ".json"
@@ -150,7 +148,9 @@ class ModelCache:
         })
         return final
 
-    def _lock(self, sha256: str) -> FileLock:
+    def _lock(self, sha256: str):
+        from filelock import FileLock  # only when something must be fetched
+
         self.locks.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.locks / f"{sha256}.lock"))
 

@@ -25,18 +25,10 @@ import fsspec
 from fsspec.callbacks import Callback
 
 from registry.errors import ArtifactError, ArtifactNotFound, HandleError, OfflineError, RegistryError
+from registry.handles import is_local_url as is_local, local_path  # noqa: F401  (re-exported)
 from registry.handles import SCHEME_RE, check_scheme, shown
 
 Progress = Callable[[int], None]
-
-
-def is_local(url: str) -> bool:
-    match = SCHEME_RE.match(url)
-    return match is None or match.group(1).lower() == "file"
-
-
-def local_path(url: str) -> str:
-    return url[len("file://"):] if url.startswith("file://") else url
 
 
 def prepare_gcs() -> None:
