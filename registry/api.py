@@ -196,11 +196,7 @@ class Registry:
     # -- catalog --------------------------------------------------------------------------------
 
     def get_version(self, handle, *, include_deleted: bool = False):
-        parsed = parse(handle)
-        if not isinstance(parsed, CatalogHandle):
-            raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]'); URLs and paths "
-                              f"are not in the catalog")
-        return self.catalog.get_version(parsed, include_deleted=include_deleted)
+        return self.catalog.get_version(self._catalog_handle(handle), include_deleted=include_deleted)
 
     def list_models(self, *, publisher: str | None = None):
         return self.catalog.list_models(publisher=publisher)
@@ -248,7 +244,8 @@ class Registry:
     def _catalog_handle(handle) -> CatalogHandle:
         parsed = parse(handle)
         if not isinstance(parsed, CatalogHandle):
-            raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]')")
+            raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]'); URLs and paths "
+                              f"are not in the catalog")
         return parsed
 
 

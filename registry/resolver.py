@@ -80,12 +80,11 @@ class Resolver:
         return f"catalog:{self.catalog.identity}:{handle}"
 
     def _resolve_catalog(self, handle: CatalogHandle, before_fetch: BeforeFetch | None) -> Resolved:
-        # Offline, a pinned handle seen before needs neither catalog nor storage: a version never changes.
-        if self.offline and (handle.pinned or not self.catalog.is_local):
-            if handle.pinned and self.catalog.is_local and self.cache.lookup_ref(self._ref_key(handle)) is None:
-                pass  # never resolved here, but the local catalog may point at local bytes
-            else:
-                return self._last_resolution(handle, before_fetch)
+        # Offline: a catalog on the network cannot be asked; a pinned handle seen before needs neither catalog
+        # nor storage (a version never changes). Otherwise the local catalog may still point at local bytes.
+        if self.offline and (not self.catalog.is_local
+                             or (handle.pinned and self.cache.lookup_ref(self._ref_key(handle)) is not None)):
+            return self._last_resolution(handle, before_fetch)
         location = self.catalog.locate(handle)
         if before_fetch is not None:
             before_fetch(location.format)
