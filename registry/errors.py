@@ -94,3 +94,19 @@ class SchemaError(RegistryError, RuntimeError):
 
 class PluginError(RegistryError, RuntimeError):
     """A plugin misbehaved: two adapters claim one format name, a hook returned nonsense."""
+
+
+class AccessDenied(RegistryError, PermissionError):
+    """The server refused the call: the token lacks the scope or the publisher it needs (HTTP 403)."""
+
+
+class AuthenticationRequired(AccessDenied):
+    """The server needs a token for this call and got none, or one it does not know (HTTP 401)."""
+
+
+class UploadTooLarge(ArtifactError):
+    """An upload is bigger than the server's limit (``MODEL_REGISTRY_MAX_UPLOAD_BYTES``; HTTP 413)."""
+
+
+class ServerError(RegistryError, ConnectionError):
+    """The registry server (``MODEL_REGISTRY_URL``) cannot be reached, or answered something unexpected."""

@@ -112,21 +112,24 @@ def test_a_sqlite_file_of_another_application_is_not_taken_over(tmp_path):
 
 @pytest.fixture
 def newer_code(tmp_path, monkeypatch):
-    """This code with one more migration (0002) than the database has seen: a copy of alembic/ plus a revision."""
+    """This code with one more migration than the database has seen: a copy of alembic/ plus a revision."""
+    from registry.catalog.revision import HEAD_REVISION
+
+    newer = f"{int(HEAD_REVISION) + 1:04d}"
     scripts = tmp_path / "alembic"
     shutil.copytree(schema.ALEMBIC_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_probe.py").write_text(
+    (scripts / "versions" / f"{newer}_probe.py").write_text(
         '"""A later migration."""\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f'revision = "{newer}"\ndown_revision = "{HEAD_REVISION}"\nbranch_labels = None\ndepends_on = None\n\n\n'
         "def upgrade():\n"
         '    op.create_table("probe", sa.Column("id", sa.Integer(), primary_key=True))\n\n\n'
         "def downgrade():\n"
         '    op.drop_table("probe")\n')
     schema.head.cache_clear()
     monkeypatch.setattr(schema, "ALEMBIC_DIR", scripts)
-    monkeypatch.setattr(schema, "HEAD_REVISION", "0002")  # what the newer code's constant would say
-    yield "0002"
+    monkeypatch.setattr(schema, "HEAD_REVISION", newer)  # what the newer code's constant would say
+    yield HEAD_REVISION, newer
     monkeypatch.undo()
     schema.head.cache_clear()
 
@@ -149,11 +152,13 @@ def test_checking_a_current_schema_imports_neither_alembic_nor_mako(tmp_path):
 
 
 def test_a_database_behind_head_is_refused_with_the_upgrade_command(empty_database_url, newer_code):
-    schema.upgrade(empty_database_url, "0001")
-    with pytest.raises(SchemaError, match=r"revision 0001, older than this code's 0002.*`model-registry db upgrade`"):
+    current, newer = newer_code
+    schema.upgrade(empty_database_url, current)
+    with pytest.raises(SchemaError,
+                       match=rf"revision {current}, older than this code's {newer}.*`model-registry db upgrade`"):
         Catalog(empty_database_url)
     schema.upgrade(empty_database_url)
-    assert schema.current(empty_database_url) == newer_code
+    assert schema.current(empty_database_url) == newer
     Catalog(empty_database_url).close()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from registry.catalog.interface import VersionLocation  # noqa: F401  (re-exported: defined where no database library is needed)
@@ -168,3 +168,38 @@ class ModelPublic(SQLModel):
     @property
     def model_name(self) -> str:
         return f"{self.publisher}/{self.name}"
+
+
+class ApiToken(SQLModel, table=True):
+    """A server access token: only its sha256 is stored; the token itself is shown once, at creation.
+
+    Names identify tokens to people (``token revoke NAME``); a revoked token keeps
+    its row (when it was revoked is worth knowing) and frees its name.
+    """
+
+    __tablename__ = "api_token"
+    __table_args__ = (
+        Index("uq_api_token_active_name", "name", unique=True,
+              sqlite_where=text("revoked_at IS NULL"), postgresql_where=text("revoked_at IS NULL")),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    #: "read", "publish" or "admin" (each includes the ones before it).
+    scope: str = Field(max_length=16)
+    #: When set, writes are limited to this publisher's models.
+    publisher: Optional[str] = Field(default=None, max_length=128)
+    #: Hex sha256 of the token; tokens are long random strings, so no salt or slow hash is needed.
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: Optional[datetime] = Field(default=None)
+
+
+class TokenPublic(SQLModel):
+    """What ``token list`` shows: never the token or its hash."""
+
+    name: str
+    scope: str
+    publisher: Optional[str] = None
+    created_at: datetime
+    revoked: bool = False
