@@ -47,6 +47,7 @@ class Registry:
 
     def __init__(self, database_url: str | None = None, storage_url: str | None = None,
                  cache_dir: str | Path | None = None, offline: bool | None = None, *,
+                 server_url: str | None = None, token: str | None = None,
                  settings: Settings | None = None, plugin_manager=None,
                  progress_factory: ProgressFactory | None = None, catalog=None):
         base = settings or Settings.from_env()
@@ -55,6 +56,9 @@ class Registry:
             storage_url=str(storage_url or base.storage_url),
             cache_dir=Path(cache_dir).expanduser() if cache_dir else base.cache_dir,
             offline=base.offline if offline is None else offline,
+            # An explicit database or storage location means "this catalog", not the environment's server.
+            server_url=server_url or (None if database_url or storage_url else base.server_url),
+            token=token or base.token,
         )
         self._plugin_manager = plugin_manager
         self._catalog = catalog
@@ -63,7 +67,14 @@ class Registry:
 
     def __repr__(self) -> str:
         s = self.settings
+        if s.server_url:
+            return f"Registry(server_url={s.server_url!r}, cache_dir='{s.cache_dir}')"
         return f"Registry(database_url={redact(s.database_url)!r}, storage_url={s.storage_url!r}, cache_dir='{s.cache_dir}')"
+
+    @property
+    def is_client(self) -> bool:
+        """True in client mode: catalog, storage and publishing are a registry server's (``MODEL_REGISTRY_URL``)."""
+        return bool(self.settings.server_url) and self._catalog is None
 
     # -- parts --------------------------------------------------------------------------------
 
@@ -97,9 +108,20 @@ class Registry:
         """The catalog (a ``registry.catalog.interface.CatalogBackend``); opening it costs nothing until used."""
         if self._catalog is not None:
             return self._catalog
+        if self.is_client:
+            from registry.client.catalog import HttpCatalog
+
+            return HttpCatalog(self.server_connection)
         from registry.catalog.database import DatabaseCatalog
 
         return DatabaseCatalog(self.settings.database_url)
+
+    @cached_property
+    def server_connection(self):
+        """Client mode's connection to the registry server (``registry.client.connection``)."""
+        from registry.client.connection import ServerConnection
+
+        return ServerConnection(self.settings.server_url, token=self.settings.token, offline=self.settings.offline)
 
     @cached_property
     def store(self):
@@ -122,6 +144,11 @@ class Registry:
 
     @cached_property
     def publisher(self):
+        if self.is_client:
+            from registry.client.publishing import UploadingPublisher
+
+            return UploadingPublisher(connection=self.server_connection, catalog=self.catalog, cache=self.cache,
+                                      resolver=self.resolver, adapters=self.adapters, progress=self.progress)
         from registry.publishing import Publisher
 
         return Publisher(catalog=self.catalog, store=self.store, cache=self.cache, resolver=self.resolver,
@@ -198,8 +225,9 @@ class Registry:
     def get_version(self, handle, *, include_deleted: bool = False):
         return self.catalog.get_version(self._catalog_handle(handle), include_deleted=include_deleted)
 
-    def list_models(self, *, publisher: str | None = None):
-        return self.catalog.list_models(publisher=publisher)
+    def list_models(self, *, publisher: str | None = None, limit: int | None = None, after: str | None = None):
+        """Models sorted by ``publisher/name``; ``limit`` and ``after`` (a ``publisher/model``) page through them."""
+        return self.catalog.list_models(publisher=publisher, limit=limit, after=after)
 
     def list_versions(self, name: str, *, include_deleted: bool = False):
         publisher, model = parse_model_name(name)
@@ -207,6 +235,10 @@ class Registry:
 
     def lineage(self, handle):
         return self.catalog.lineage(self._catalog_handle(handle))
+
+    def children(self, handle):
+        """The live versions published with this one as their parent."""
+        return self.catalog.children(self._catalog_handle(handle))
 
     def set_alias(self, name: str, alias: str, version: int):
         publisher, model = parse_model_name(name)
@@ -222,17 +254,18 @@ class Registry:
 
     def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,
                output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
-               text: str | None = None, limit: int | None = 100):
+               text: str | None = None, limit: int | None = 100, after: str | None = None):
         """For each model, its newest live version matching every criterion given; sorted by model name.
 
         ``task`` is a common signature (``registry.tasks``); ``image_size`` is
         ``(height, width)``; ``text`` a case-insensitive substring of the
-        publisher, model name or descriptions.
+        publisher, model name or descriptions; ``after`` a ``publisher/model``
+        to continue after (the next page starts past the last result's model).
         """
         from registry.discovery import search
 
         return search(self.catalog, self.tasks, task=task, image_size=image_size, output_dim=output_dim,
-                      format=format, publisher=publisher, text=text, limit=limit)
+                      format=format, publisher=publisher, text=text, limit=limit, after=after)
 
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""

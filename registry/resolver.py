@@ -17,13 +17,14 @@ that last time), and anything never resolved here is an ``OfflineError``.
 from __future__ import annotations
 
 import contextlib
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager
 
-from registry.errors import ArtifactNotFound, HandleError, OfflineError
+from registry.errors import ArtifactNotFound, HandleError, NotARegularFile, OfflineError
 from registry.handles import CatalogHandle, PathHandle, UrlHandle, is_local_url, local_path, parse
-from registry.storage.archive import ExtractResult, file_digest, tree_digest
+from registry.storage.archive import ExtractResult, file_digest, tree_digest, walk_model_directory
 
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend, VersionLocation
@@ -85,6 +86,11 @@ class Resolver:
         if self.offline and (not self.catalog.is_local
                              or (handle.pinned and self.cache.lookup_ref(self._ref_key(handle)) is not None)):
             return self._last_resolution(handle, before_fetch)
+        if handle.pinned and not self.catalog.is_local:
+            # A version never changes: one fetched from a catalog on the network before loads without asking it.
+            ref = self.cache.lookup_ref(self._ref_key(handle))
+            if ref is not None and ref.get("format") and self.cache.get(ref["sha256"]) is not None:
+                return self._last_resolution(handle, before_fetch)
         location = self.catalog.locate(handle)
         if before_fetch is not None:
             before_fetch(location.format)
@@ -101,9 +107,13 @@ class Resolver:
             raise OfflineError(
                 f"{handle} has never been resolved on this machine and MODEL_REGISTRY_OFFLINE is set, so the catalog "
                 f"({self.catalog.identity}) cannot be asked; {OFFLINE_HINT}")
+        path = self.cache.get(ref["sha256"])
+        if path is None:
+            raise OfflineError(f"{handle} was resolved on this machine before, but its files were removed from the "
+                               f"cache since; {OFFLINE_HINT}")
         if before_fetch is not None and ref.get("format"):
             before_fetch(ref["format"])
-        return Resolved(self.cache.get(ref["sha256"]), ref.get("format"), ref["sha256"],
+        return Resolved(path, ref.get("format"), ref["sha256"],
                         gated=before_fetch is not None and bool(ref.get("format")))
 
     def fetch_version(self, location: "VersionLocation") -> Resolved:
@@ -115,12 +125,19 @@ class Resolver:
                                    f"({location.artifact_uri}) is not local; {OFFLINE_HINT}")
             with self.progress(f"Downloading {location.handle}", location.size) as update:
                 _, path = self.cache.fetch(
-                    lambda: remote().open_stream(location.artifact_uri), source=location.artifact_uri,
+                    lambda: self._open_artifact(location), source=location.artifact_uri,
                     sha256=location.sha256, size=location.size, progress=update)
         key = self._ref_key(CatalogHandle(location.publisher, location.model, location.version))
         if self.cache.lookup_ref(key) is None:
             self.cache.write_ref(key, location.sha256, format=location.format)
         return Resolved(path, location.format, location.sha256)
+
+    def _open_artifact(self, location: "VersionLocation"):
+        """A reader of a version's archive: the catalog's own when it has one (a server, with its token)."""
+        opener = getattr(self.catalog, "open_artifact", None)
+        if opener is not None:
+            return opener(location)
+        return remote().open_stream(location.artifact_uri)
 
     # -- URLs ----------------------------------------------------------------------------------
 
@@ -136,12 +153,23 @@ class Resolver:
                                f"{OFFLINE_HINT}")
         if handle.is_archive or handle.protocol in ("http", "https"):
             url = handle.download_url()
-            with self.progress(f"Downloading {handle.url}", None) as update:
-                sha, path = self.cache.fetch(lambda: remote().open_stream(url), source=handle.url, progress=update)
+            sha, path = self._fetch_once(key, lambda: remote().open_stream(url), source=handle.url,
+                                         label=f"Downloading {handle.url}")
         else:
             sha, path = self._copy_directory(handle.url)
-        self.cache.write_ref(key, sha)
+            self.cache.write_ref(key, sha)
         return Resolved(path, None, sha)
+
+    def _fetch_once(self, key: str, open_stream, *, source: str, label: str | None) -> tuple[str, Path]:
+        """Fetch an archive whose hash is not known in advance, once however many processes ask for ``key``."""
+        with self.cache.lock(key, source=source):
+            ref = self.cache.lookup_ref(key)
+            if ref is not None:  # another process fetched it while this one waited
+                return ref["sha256"], self.cache.get(ref["sha256"])
+            with (self.progress(label, None) if label else no_progress("", None)) as update:
+                sha, path = self.cache.fetch(open_stream, source=source, progress=update)
+            self.cache.write_ref(key, sha)
+            return sha, path
 
     def _copy_directory(self, url: str) -> tuple[str, Path]:
         """Copy a model directory from an fsspec URL into the cache, keyed by the hash of its files."""
@@ -149,22 +177,25 @@ class Resolver:
         files = remote().list_directory(url)
         if not files:
             raise ArtifactNotFound(f"no files under {url}")
-        work = self.cache.new_workdir()
-        digests = {}
-        for rel, full in files:
-            target = work / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            remote().copy_file(fs, full, str(target), url=url)
-            digests[rel] = file_digest(target)
-        result = ExtractResult(sha256=tree_digest(digests), size=sum(d["size"] for d in digests.values()),
-                               files=digests)
-        return result.sha256, self.cache.add_extracted(work, result, source=url)
+        with self.cache.workdir() as work:
+            target_root = work / "model"
+            digests = {}
+            for rel, full in files:
+                target = target_root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                remote().copy_file(fs, full, str(target), url=url)
+                digests[rel] = file_digest(target)
+            result = ExtractResult(sha256=tree_digest(digests), size=sum(d["size"] for d in digests.values()),
+                                   files=digests)
+            return result.sha256, self.cache.add_extracted(target_root, result, source=url)
 
     # -- local paths -------------------------------------------------------------------------
 
     def _resolve_path(self, handle: PathHandle) -> Resolved:
         path = Path(handle.expanded)
         if path.is_dir():
+            for _ in walk_model_directory(path):  # a FIFO, a device or a dangling link: NotARegularFile, now
+                pass
             return Resolved(path)
         if not path.exists():
             raise ArtifactNotFound(f"no model directory or archive at {path}")
@@ -175,6 +206,8 @@ class Resolver:
         ref = self.cache.lookup_ref(key)
         if ref is not None:
             return Resolved(self.cache.get(ref["sha256"]), None, ref["sha256"])
-        sha, cached = self.cache.fetch(lambda: open(path, "rb"), source=str(path))
-        self.cache.write_ref(key, sha)
+        if not stat_module.S_ISREG(stat.st_mode):
+            raise NotARegularFile(f"{path} is not a regular file (a FIFO, a device or a socket); pass a model "
+                                  f"directory or a .tar.gz archive")
+        sha, cached = self._fetch_once(key, lambda: open(path, "rb"), source=str(path), label=None)
         return Resolved(cached, None, sha)

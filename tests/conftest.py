@@ -8,6 +8,8 @@ gcs_emulator     (session)  tests.services.GcsEmulator — running, with gcsfs c
 gcs_bucket       (function) str — "gs://BUCKET/registry", a fresh bucket; plain fsspec calls reach it
 http_server      (function) tests.services.HttpModelServer — tfhub.dev-style server, faults, request log
 registry_env     (function) RegistryEnv — temporary catalog/storage/cache, exported as MODEL_REGISTRY_* variables
+start_registry_server (function) factory of tests.server_support.RegistryServer — `model-registry serve` processes
+registry_server  (function) tests.server_support.RegistryServer — one server on a fresh SQLite catalog, with .admin_token
 reference_dir    (session)  pathlib.Path — registry/demo_models (REFERENCE_DIR)
 reference        (session)  tests.services.ReferenceArtifacts — its MANIFEST.json and expected outputs
 
@@ -176,6 +178,44 @@ def registry_env(tmp_path_factory, monkeypatch) -> RegistryEnv:
     _reset_default_registry()
     yield env
     _reset_default_registry()
+
+
+# --------------------------------------------------------------------------- registry server
+
+@pytest.fixture
+def start_registry_server(tmp_path_factory):
+    """Start ``model-registry serve`` processes: ``start(database_url=, storage_url=, workers=, extra_env=)``.
+
+    The catalog is migrated and an ``admin`` token created with the CLI first (unless
+    ``admin_token=False``, e.g. for a second server over the same database); every
+    server started is stopped after the test.
+    """
+    from tests.server_support import RegistryServer, cli, create_token, server_environ
+
+    servers = []
+
+    def start(*, database_url: str | None = None, storage_url: str | None = None, workers: int = 1,
+              extra_env: dict | None = None, admin_token: bool = True) -> RegistryServer:
+        root = tmp_path_factory.mktemp("server")
+        env = server_environ(database_url=database_url or f"sqlite:///{root / 'catalog.db'}",
+                             storage_url=storage_url or str(root / "artifacts"), cache_dir=root / "server-cache",
+                             extra=extra_env)
+        cli("db", "upgrade", env=env)
+        token = create_token(env, "admin", "admin") if admin_token else None
+        server = RegistryServer(env=env, log_path=root / "server.log", workers=workers)
+        server.admin_token = token
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def registry_server(start_registry_server):
+    """One ``model-registry serve`` on a fresh SQLite catalog and storage folder; ``.admin_token`` is admin."""
+    return start_registry_server()
 
 
 # --------------------------------------------------------------------------- reference artifacts

@@ -49,6 +49,17 @@ class DatabaseCatalog:
         if self._store is not None:
             self._store.close()
 
+    def ping(self) -> None:
+        """Raise a typed error unless the database answers a query (the server's health check)."""
+        self.store.ping()
+
+    @property
+    def tokens(self):
+        """The server's access tokens (``registry.catalog.tokens.TokenStore``), kept in this database."""
+        from registry.catalog.tokens import TokenStore
+
+        return TokenStore(self.store)
+
     # -- reads --------------------------------------------------------------------------------------
 
     def locate(self, handle) -> VersionLocation:
@@ -65,14 +76,17 @@ class DatabaseCatalog:
     def get_model(self, *, publisher: str, name: str):
         return self.store.get_model(publisher=publisher, name=name)
 
-    def list_models(self, *, publisher: str | None = None):
-        return self.store.list_models(publisher=publisher)
+    def list_models(self, *, publisher: str | None = None, limit: int | None = None, after: str | None = None):
+        return self.store.list_models(publisher=publisher, limit=limit, after=after)
 
     def list_versions(self, *, publisher: str, name: str, include_deleted: bool = False):
         return self.store.list_versions(publisher=publisher, name=name, include_deleted=include_deleted)
 
     def lineage(self, handle):
         return self.store.lineage(handle)
+
+    def children(self, handle):
+        return self.store.children(handle)
 
     def search(self, **criteria: Any):
         return self.store.search(**criteria)

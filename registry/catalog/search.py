@@ -32,7 +32,7 @@ SPARSE_ROWS_PER_RESULT = 10
 
 def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple[int, int] | None = None,
                    output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
-                   text: str | None = None, limit: int | None = DEFAULT_LIMIT,
+                   text: str | None = None, limit: int | None = DEFAULT_LIMIT, after: str | None = None,
                    handles_only: bool = False) -> list[VersionPublic] | list[str]:
     """For each model, its newest live version that matches every criterion given; sorted by model name.
 
@@ -43,6 +43,8 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
     case-insensitive substring of the publisher, model name or descriptions.
     ``handles_only`` returns ``publisher/model/N`` strings instead of records
     (building thousands of full records costs far more than finding them).
+    ``after`` (``publisher/model``) is a keyset cursor: only models sorting after
+    it, so page N costs what page 1 does however deep it is.
     """
     mv, rm, vt = ModelVersion.__table__, RegisteredModel.__table__, VersionTask.__table__
     task_where = []
@@ -61,6 +63,10 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
         version_where.append(or_(*(func.lower(column).like(pattern, escape="\\")
                                    for column in (rm.c.publisher, rm.c.name, rm.c.description, mv.c.description))))
     model_where = [rm.c.publisher == publisher] if publisher is not None else []
+    if after is not None:
+        after_publisher, _, after_name = after.partition("/")
+        model_where.append(or_(rm.c.publisher > after_publisher,
+                               and_(rm.c.publisher == after_publisher, rm.c.name > after_name)))
 
     with Session(engine) as session:
         if limit is not None and not (task_where and _is_sparse(session, task_where, int(limit))):

@@ -18,7 +18,7 @@ import difflib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine.url import URL
 from sqlmodel import Session, col, select
@@ -80,6 +80,11 @@ class Catalog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def ping(self) -> None:
+        """One trivial query: raises ``CatalogUnavailable`` (or another typed error) if the database cannot answer."""
+        with self._read() as session:
+            session.exec(select(1)).one()
 
     # --- writes -------------------------------------------------------------------------------------------------
 
@@ -179,12 +184,24 @@ class Catalog:
         with self._read() as session:
             return self._model_records(session, [self._model(session, publisher, name)])[0]
 
-    def list_models(self, *, publisher: str | None = None) -> list[ModelPublic]:
-        """Every model (of one publisher, if given), sorted by publisher and name."""
+    def list_models(self, *, publisher: str | None = None, limit: int | None = None,
+                    after: str | None = None) -> list[ModelPublic]:
+        """Every model (of one publisher, if given), sorted by publisher and name.
+
+        ``after`` (``publisher/model``) and ``limit`` page through them by key, so
+        a deep page costs what the first one does.
+        """
         with self._read() as session:
             statement = select(RegisteredModel).order_by(RegisteredModel.publisher, RegisteredModel.name)
             if publisher is not None:
                 statement = statement.where(RegisteredModel.publisher == publisher)
+            if after is not None:
+                after_publisher, _, after_name = after.partition("/")
+                statement = statement.where(or_(col(RegisteredModel.publisher) > after_publisher,
+                                                and_(col(RegisteredModel.publisher) == after_publisher,
+                                                     col(RegisteredModel.name) > after_name)))
+            if limit is not None:
+                statement = statement.limit(int(limit))
             return self._model_records(session, list(session.exec(statement)))
 
     def list_versions(self, *, publisher: str, name: str, include_deleted: bool = False) -> list[VersionPublic]:
@@ -214,6 +231,17 @@ class Catalog:
                 seen.add(pair[0].id)
                 chain.append(tuple(pair))
             return records.version_records(session, chain)
+
+    def children(self, handle: CatalogHandle | str) -> list[VersionPublic]:
+        """The live versions published with this version as their parent, oldest first."""
+        with self._read() as session:
+            row, _ = self._resolve(session, _catalog_handle(handle), include_deleted=True)
+            pairs = session.exec(
+                select(ModelVersion, RegisteredModel)
+                .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
+                .where(ModelVersion.parent_id == row.id, col(ModelVersion.deleted_at).is_(None))
+                .order_by(ModelVersion.id)).all()
+            return records.version_records(session, [tuple(pair) for pair in pairs])
 
     # --- helpers ------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""``model-registry serve``: the catalog server (JSON API, tfhub.dev-style model URLs, web pages)."""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+import click
+
+from registry.cli.context import CliContext, pass_context
+
+
+def logging_config(level: str) -> dict:
+    """uvicorn's logging, plus the server's own access log (uvicorn's is off: it would print raw query strings)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["plain"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["registry"] = {"class": "logging.StreamHandler", "formatter": "plain",
+                                      "stream": "ext://sys.stderr"}
+    config["loggers"]["registry.server"] = {"handlers": ["registry"], "level": level.upper(), "propagate": False}
+    return config
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes (each is stateless; run more, or more servers, behind a load balancer).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@pass_context
+def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve the configured catalog and storage over HTTP until Ctrl-C.
+
+    Clients point MODEL_REGISTRY_URL at it; the unmodified tensorflow_hub client
+    loads http://HOST:PORT/PUBLISHER/MODEL/VERSION; browsers get the web catalog.
+    """
+    import uvicorn
+
+    from registry.server.app import server_registry
+
+    registry = server_registry()
+    registry.catalog.ping()  # a wrong database URL fails here, once, not in every worker
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(f"Serving {registry.catalog.identity} (artifacts in {registry.settings.storage_url}) at "
+               f"http://{shown_host}:{port}/ with {workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it",
+               err=True)
+    sys.stderr.flush()
+    uvicorn.run("registry.server.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_config=logging_config(log_level), log_level=log_level,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=10)
+
+
+COMMANDS = (serve,)

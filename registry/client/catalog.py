@@ -1,0 +1,180 @@
+"""``HttpCatalog``: the catalog interface (``registry.catalog.interface``) filled by a registry server.
+
+Each method is one call to ``/api/v1`` and returns the same records a
+``DatabaseCatalog`` does, rebuilt from JSON; errors come back as the same
+``registry.errors`` types. ``locate`` points at the server's own model URL, and
+``open_artifact`` downloads it with the client's token, so a client needs no
+credentials for the bucket behind the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, BinaryIO, Iterator
+
+from registry.catalog.interface import VersionLocation
+from registry.client.connection import ServerConnection, quoted
+from registry.errors import CatalogError, HandleError
+from registry.handles import LATEST, CatalogHandle, parse
+
+#: Items asked for per page when following a listing to its end.
+PAGE = 500
+
+
+def _handle(handle) -> CatalogHandle:
+    parsed = parse(handle)
+    if not isinstance(parsed, CatalogHandle):
+        raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]')")
+    return parsed
+
+
+def version_ref(handle: CatalogHandle) -> str:
+    """The ``{ref}`` of ``/api/v1/models/{p}/{m}/versions/{ref}``: a number, ``latest`` or ``@alias``."""
+    if handle.version is not None:
+        return str(handle.version)
+    if handle.alias is not None and handle.alias != LATEST:
+        return f"@{handle.alias}"
+    return "latest"
+
+
+class HttpCatalog:
+    """The catalog of the registry server at ``connection.url``."""
+
+    is_local = False
+
+    def __init__(self, connection: ServerConnection):
+        self.connection = connection
+        self.identity = f"server {connection.url}"
+
+    def __repr__(self) -> str:
+        return f"HttpCatalog({self.connection.url!r})"
+
+    def close(self) -> None:
+        pass
+
+    # -- reads ----------------------------------------------------------------------------------------------------
+
+    def locate(self, handle) -> VersionLocation:
+        h = _handle(handle)
+        body = self.connection.call("GET", self._version_path(h) + "/location")
+        return VersionLocation(publisher=body["publisher"], model=body["model"], version=int(body["version"]),
+                               format=body["format"], artifact_uri=body["url"], sha256=body["sha256"],
+                               size=int(body["size"]))
+
+    @contextlib.contextmanager
+    def open_artifact(self, location: VersionLocation) -> Iterator[BinaryIO]:
+        """A streaming reader of a located version's archive, fetched from the server with the client's token."""
+        with self.connection.download(location.artifact_uri) as stream:
+            yield stream
+
+    def get_version(self, handle, *, include_deleted: bool = False):
+        h = _handle(handle)
+        body = self.connection.call("GET", self._version_path(h),
+                                    params={"include_deleted": "true" if include_deleted else None})
+        return _version(body)
+
+    def get_model(self, *, publisher: str, name: str):
+        from registry.catalog.models import ModelPublic
+
+        return ModelPublic.model_validate(self.connection.call("GET", quoted("api", "v1", "models", publisher, name)))
+
+    def list_models(self, *, publisher: str | None = None, limit: int | None = None, after: str | None = None):
+        from registry.catalog.models import ModelPublic
+
+        items = self._pages("/api/v1/models", {"publisher": publisher}, limit=limit, after=after)
+        return [ModelPublic.model_validate(item) for item in items]
+
+    def list_versions(self, *, publisher: str, name: str, include_deleted: bool = False):
+        body = self.connection.call("GET", quoted("api", "v1", "models", publisher, name, "versions"),
+                                    params={"include_deleted": "true" if include_deleted else None})
+        return [_version(item) for item in body["items"]]
+
+    def lineage(self, handle):
+        body = self.connection.call("GET", self._version_path(_handle(handle)) + "/lineage")
+        return [_version(item) for item in body["items"]]
+
+    def children(self, handle):
+        body = self.connection.call("GET", self._version_path(_handle(handle)) + "/children")
+        return [_version(item) for item in body["items"]]
+
+    def search(self, *, task=None, image_size=None, output_dim=None, format=None, publisher=None, text=None,
+               limit: int | None = 100, after: str | None = None, handles_only: bool = False, **unknown: Any):
+        if unknown:
+            raise HandleError(f"unknown search criteria: {', '.join(sorted(unknown))}")
+        size = None
+        if image_size is not None:
+            height, width = image_size
+            size = f"{int(height)}x{int(width)}"
+        params = {"task": task, "image_size": size, "output_dim": output_dim, "format": format,
+                  "publisher": publisher, "q": text}
+        found = [_version(item) for item in self._pages("/api/v1/search", params, limit=limit, after=after)]
+        return [v.handle for v in found] if handles_only else found
+
+    def _pages(self, path: str, params: dict, *, limit: int | None, after: str | None) -> list[dict]:
+        """Follow a keyset-paginated listing until ``limit`` items (or its end)."""
+        items: list[dict] = []
+        while limit is None or len(items) < limit:
+            want = PAGE if limit is None else min(PAGE, limit - len(items))
+            body = self.connection.call("GET", path, params={**params, "limit": want, "after": after})
+            items += body["items"]
+            after = body.get("next")
+            if not after:
+                break
+        return items
+
+    # -- writes ---------------------------------------------------------------------------------------------------
+
+    def create_version(self, **fields: Any):
+        raise CatalogError("a registry server takes new versions by upload (registry.publish), not as catalog rows")
+
+    def set_alias(self, *, publisher: str, name: str, alias: str, version: int):
+        body = self.connection.call("PUT", quoted("api", "v1", "models", publisher, name, "aliases", alias),
+                                    body={"version": version})
+        return _version(body)
+
+    def remove_alias(self, *, publisher: str, name: str, alias: str) -> None:
+        self.connection.call("DELETE", quoted("api", "v1", "models", publisher, name, "aliases", alias))
+
+    def delete_version(self, *, publisher: str, name: str, version: int):
+        return _version(self.connection.call("DELETE", quoted("api", "v1", "models", publisher, name, "versions",
+                                                              str(version))))
+
+    @property
+    def tokens(self) -> "RemoteTokens":
+        return RemoteTokens(self.connection)
+
+    @staticmethod
+    def _version_path(handle: CatalogHandle) -> str:
+        return quoted("api", "v1", "models", handle.publisher, handle.model, "versions", version_ref(handle))
+
+
+class RemoteTokens:
+    """Token administration through the server (needs an admin token): the ``TokenStore`` methods."""
+
+    def __init__(self, connection: ServerConnection):
+        self.connection = connection
+
+    def create(self, *, name: str, scope: str, publisher: str | None = None):
+        from registry.catalog.models import TokenPublic
+
+        body = self.connection.call("POST", "/api/v1/tokens", body={"name": name, "scope": scope,
+                                                                    "publisher": publisher})
+        return body.pop("token"), TokenPublic.model_validate(body)
+
+    def list(self, *, include_revoked: bool = False):
+        from registry.catalog.models import TokenPublic
+
+        body = self.connection.call("GET", "/api/v1/tokens",
+                                    params={"include_revoked": "true" if include_revoked else None})
+        return [TokenPublic.model_validate(item) for item in body["items"]]
+
+    def revoke(self, name: str):
+        from registry.catalog.models import TokenPublic
+
+        return TokenPublic.model_validate(self.connection.call("DELETE", quoted("api", "v1", "tokens", name)))
+
+
+def _version(body: dict):
+    from registry.catalog.models import VersionPublic
+
+    return VersionPublic.model_validate(body)

@@ -1,0 +1,108 @@
+"""The ASGI application: routes, error handlers and the access log around one ``Registry``.
+
+``create_app`` takes a ``Registry`` (tests pass one), or builds one from the
+environment as ``model-registry serve`` does — each uvicorn worker process calls
+``app_from_env`` and so opens its own connections to the shared catalog and
+bucket. Whatever goes wrong, a caller gets JSON ``{"error", "message"}`` and
+never a stack trace; the trace goes to the server's log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry.errors import RegistryError
+from registry.server import api_v1, hub_urls
+from registry.server.access_log import AccessLogMiddleware
+from registry.error_codes import error_body, status_of
+from registry.server.settings import ServerSettings
+
+logger = logging.getLogger("registry.server")
+
+API_DESCRIPTION = """A catalog of TensorFlow models (TF1 Hub format and TF2 SavedModel).
+
+Reads are open unless the server requires a read token; writes need
+`Authorization: Bearer TOKEN` with the right scope. Errors are
+`{"error": code, "message": text}`. Model archives are at tfhub.dev-style URLs:
+`/{publisher}/{model}/{version}?tf-hub-format=compressed`.
+"""
+
+
+def server_registry():
+    """The registry a server process serves: the environment's catalog and storage, never client mode."""
+    from registry.api import Registry
+    from registry.config import Settings
+
+    return Registry(settings=dataclasses.replace(Settings.from_env(), server_url=None, token=None))
+
+
+def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package_version = version("tf-model-registry")
+    except PackageNotFoundError:
+        package_version = "0"
+    app = FastAPI(title="TensorFlow model registry", version=package_version, description=API_DESCRIPTION,
+                  openapi_url="/openapi.json", docs_url="/api/docs", redoc_url=None)
+    app.state.registry = registry if registry is not None else server_registry()
+    app.state.server_settings = settings or ServerSettings.from_env()
+    _add_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware)
+
+    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"], summary="200 when the catalog answers")
+    async def healthz(request: Request):
+        registry = request.app.state.registry
+        try:
+            await run_in_threadpool(registry.catalog.ping)
+        except RegistryError as error:
+            return JSONResponse({"status": "unavailable", "catalog": registry.catalog.identity,
+                                 "message": str(error)}, status_code=503)
+        return {"status": "ok", "catalog": registry.catalog.identity, "version": package_version}
+
+    app.include_router(api_v1.router)
+    from registry.server import pages
+
+    pages.install(app)
+    app.include_router(hub_urls.router)  # last: its /{publisher}/{model} pattern would shadow fixed paths
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app)."""
+    return create_app()
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RegistryError)
+    async def registry_error(request: Request, error: RegistryError):
+        status, _ = status_of(error)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(error), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, error: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                             for e in error.errors())
+        return JSONResponse({"error": "bad_request", "message": problems or "the request is malformed",
+                             "type": "RegistryError"}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "bad_request")
+        message = "no such page or API route" if error.status_code == 404 else str(error.detail)
+        return JSONResponse({"error": code, "message": message, "type": "RegistryError"},
+                            status_code=error.status_code, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception):
+        logger.error("unexpected failure on %s %s", request.method, request.url.path, exc_info=error)
+        return JSONResponse({"error": "internal", "message": "the server failed unexpectedly; its log has the "
+                             "details", "type": "ServerError"}, status_code=500)
