@@ -27,6 +27,25 @@ PLUGINS_ENV = "MODEL_REGISTRY_LOAD_PLUGINS"
 DATABASE_TIMEOUT_ENV = "MODEL_REGISTRY_DATABASE_TIMEOUT"
 #: "1"/"true": the CLI shows tracebacks instead of one-line errors.
 DEBUG_ENV = "MODEL_REGISTRY_DEBUG"
+#: Client mode: the URL of a registry server (``model-registry serve``); catalog and storage are then the server's.
+SERVER_URL_ENV = "MODEL_REGISTRY_URL"
+#: The token a client sends to the server (needed for writes, and for reads where the server requires it).
+TOKEN_ENV = "MODEL_REGISTRY_TOKEN"
+#: Server: "1"/"true" makes reads (API, model URLs, pages) need a token too; by default reads are open.
+REQUIRE_READ_TOKEN_ENV = "MODEL_REGISTRY_REQUIRE_READ_TOKEN"
+#: Server: the largest upload accepted, in bytes (default 8 GiB).
+MAX_UPLOAD_BYTES_ENV = "MODEL_REGISTRY_MAX_UPLOAD_BYTES"
+#: Seconds a download may go without receiving a single byte before ``TransferStalled`` (default 30).
+STALL_TIMEOUT_ENV = "MODEL_REGISTRY_STALL_TIMEOUT"
+#: Seconds a process waits for another one fetching the same artifact before ``CacheBusy`` (default 600).
+#: A holder that makes no progress for ``MODEL_REGISTRY_STALL_TIMEOUT`` seconds is not waited for at all.
+LOCK_TIMEOUT_ENV = "MODEL_REGISTRY_LOCK_TIMEOUT"
+#: Largest total size, in bytes, an archive may expand to (default 64 GiB).
+MAX_EXTRACTED_BYTES_ENV = "MODEL_REGISTRY_MAX_EXTRACTED_BYTES"
+#: Largest ratio of expanded to compressed bytes past the first 64 MiB (default 200; weights compress ~1.1x).
+MAX_EXPANSION_RATIO_ENV = "MODEL_REGISTRY_MAX_EXPANSION_RATIO"
+#: Most members (files and directories) an archive may hold (default 50,000).
+MAX_MEMBERS_ENV = "MODEL_REGISTRY_MAX_MEMBERS"
 
 
 def _truthy(value: str | None) -> bool:
@@ -61,6 +80,9 @@ class Settings:
     storage_url: str = field(default_factory=default_storage_url)
     cache_dir: Path = field(default_factory=default_cache_dir)
     offline: bool = False
+    #: Client mode when set: every catalog read and write, and every download, goes through this server.
+    server_url: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -70,6 +92,8 @@ class Settings:
             storage_url=env.get(STORAGE_URL_ENV) or default_storage_url(),
             cache_dir=Path(os.path.expanduser(env.get(CACHE_DIR_ENV) or default_cache_dir())),
             offline=_truthy(env.get(OFFLINE_ENV)),
+            server_url=(env.get(SERVER_URL_ENV) or "").strip() or None,
+            token=(env.get(TOKEN_ENV) or "").strip() or None,
         )
 
 
@@ -86,9 +110,42 @@ def plugins_to_load() -> set[str] | None:
 
 def database_timeout_s(default: float = 60.0) -> float:
     """How long an SQLite writer waits for the write lock, from ``MODEL_REGISTRY_DATABASE_TIMEOUT``."""
-    raw = os.environ.get(DATABASE_TIMEOUT_ENV)
+    return _positive_float(DATABASE_TIMEOUT_ENV, default)
+
+
+def _positive_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
     try:
         value = float(raw) if raw else default
     except ValueError:
         value = default
     return value if value > 0 else default
+
+
+def stall_timeout_s(default: float = 30.0) -> float:
+    """How long a download may receive nothing, from ``MODEL_REGISTRY_STALL_TIMEOUT``."""
+    return _positive_float(STALL_TIMEOUT_ENV, default)
+
+
+def lock_timeout_s(default: float = 600.0) -> float:
+    """How long to wait for another process fetching the same artifact, from ``MODEL_REGISTRY_LOCK_TIMEOUT``."""
+    return _positive_float(LOCK_TIMEOUT_ENV, default)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds on what one archive may expand to: refused past them with ``ArchiveTooLarge``."""
+
+    max_bytes: int = 64 << 30
+    max_ratio: float = 200.0
+    ratio_grace_bytes: int = 64 << 20
+    max_members: int = 50_000
+    max_name_bytes: int = 4096
+    max_component_bytes: int = 255
+
+    @classmethod
+    def from_env(cls) -> "ArchiveLimits":
+        default = cls()
+        return cls(max_bytes=int(_positive_float(MAX_EXTRACTED_BYTES_ENV, default.max_bytes)),
+                   max_ratio=_positive_float(MAX_EXPANSION_RATIO_ENV, default.max_ratio),
+                   max_members=int(_positive_float(MAX_MEMBERS_ENV, default.max_members)))
