@@ -48,11 +48,11 @@ $(STAMP): pyproject.toml constraints.txt
 	fi
 	touch $@
 
-## refstack: the reference stack (TF 2.15 + tensorflow_hub 0.15) venv, when the tests use one
+## refstack: the other stacks the tests run beside the project: the reference (TF 2.15 + tensorflow_hub 0.15)
+## and the unmodified tensorflow_hub 0.16.1 client (TF 2.21 + tf-keras), each in its own venv
 refstack: venv
-	if [[ -f tests/refstack.py ]]; then \
-		$(VENV)/bin/python -c 'from tests.refstack import ensure_refstack; print("reference stack:", ensure_refstack())'; \
-	fi
+	$(VENV)/bin/python -c 'from tests.refstack import ensure_refstack; print("reference stack:", ensure_refstack())'
+	$(VENV)/bin/python -c 'from tests.refstack import ensure_hub_client; print("hub client stack:", ensure_hub_client())'
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -1,4 +1,6 @@
-"""The reference stack: TensorFlow 2.15.1 + tensorflow_hub 0.15.0 in its own virtual environment.
+"""Other TensorFlow stacks, each in its own virtual environment, for scripts the tests run beside the project.
+
+The reference stack: TensorFlow 2.15.1 + tensorflow_hub 0.15.0.
 
 It is the last release pair that could create and load the TF1 Hub format, so
 tests use it as the judge of compatibility: modules this project writes must
@@ -10,6 +12,11 @@ subprocesses exchanging files.
 (gitignored; ``REFSTACK_DIR`` overrides the location), guarded by a file lock
 so parallel test processes build it once, and marks it complete only after
 its imports work.
+
+The hub client stack: the unmodified tensorflow_hub 0.16.1 client with
+TensorFlow 2.21 and tf-keras (``ensure_hub_client``, under ``<repo>/.hubclient/``),
+as a team that never heard of this project would use it to read the server's
+tfhub.dev-style URLs.
 """
 
 from __future__ import annotations
@@ -91,3 +98,40 @@ def run_script(script: str, *args, timeout: int = 600) -> subprocess.CompletedPr
     python = ensure_refstack()
     return _run([str(python), "-c", textwrap.dedent(script), *map(str, args)], "run a script",
                 timeout=timeout, env=_quiet_env())
+
+
+HUB_CLIENT_PINS = ("tensorflow==2.21.0", "tf-keras==2.21.0", "tensorflow-hub==0.16.1")
+
+
+def hub_client_dir() -> Path:
+    return Path(os.environ.get("HUBCLIENT_DIR") or REPO_ROOT / ".hubclient")
+
+
+def ensure_hub_client() -> Path:
+    """The hub client stack's interpreter (tensorflow_hub 0.16.1, TF 2.21, tf-keras), built once."""
+    root = hub_client_dir()
+    venv = root / "venv"
+    marker = root / _MARKER
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / "build.lock")):
+        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(HUB_CLIENT_PINS):
+            return _venv_python(venv)
+        if not _venv_python(venv).exists():
+            _run([_base_python(), "-m", "venv", str(venv)], "create the hub client's virtual environment")
+        constraints = REPO_ROOT / "constraints.txt"
+        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+              "-c", str(constraints), *HUB_CLIENT_PINS], "install " + " ".join(HUB_CLIENT_PINS), timeout=1800)
+        versions = _run([str(_venv_python(venv)), "-c",
+                         "import tensorflow as tf, tensorflow_hub as hub; print(tf.__version__, hub.__version__)"],
+                        "import the hub client stack", env=_quiet_env()).stdout.split()
+        if versions[-2:] != ["2.21.0", "0.16.1"]:
+            raise RefstackError(f"the hub client stack reports versions {versions[-2:]}, expected 2.21.0 0.16.1")
+        marker.write_text(json.dumps({"pins": list(HUB_CLIENT_PINS)}))
+    return _venv_python(venv)
+
+
+def run_hub_client_script(script: str, *args, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run Python source ``script`` with the unmodified tensorflow_hub 0.16.1 client."""
+    python = ensure_hub_client()
+    return _run([str(python), "-c", textwrap.dedent(script), *map(str, args)], "run a hub client script",
+                timeout=timeout, env={**_quiet_env(), **(env or {})})

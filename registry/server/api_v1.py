@@ -45,8 +45,16 @@ def registry_of(request: Request):
     return request.app.state.registry
 
 
-def version_json(version) -> dict:
-    return version.model_dump(mode="json")
+def version_json(request: Request, version) -> dict:
+    """A version as JSON, its ``artifact_uri`` being this server's model URL: clients never see the storage."""
+    body = version.model_dump(mode="json")
+    body["artifact_uri"] = archive_url(request, version.publisher, version.model, version.version)
+    return body
+
+
+def archive_url(request: Request, publisher: str, model: str, version: int) -> str:
+    return str(request.url_for("model_version_url", publisher=publisher, model=model,
+                               version=str(version))) + "?tf-hub-format=compressed"
 
 
 def _page_size(limit: int) -> int:
@@ -77,7 +85,7 @@ def search(request: Request, q: str | None = None, publisher: str | None = None,
                                         task=task or None, image_size=parse_image_size(image_size),
                                         output_dim=output_dim, limit=size + 1, after=after)
     page = found[:size]
-    return {"items": [version_json(v) for v in page], "next": page[-1].model_name if len(found) > size else None}
+    return {"items": [version_json(request, v) for v in page], "next": page[-1].model_name if len(found) > size else None}
 
 
 def parse_image_size(text: str | None) -> tuple[int, int] | None:
@@ -102,7 +110,7 @@ def get_model(request: Request, publisher: str, model: str):
 def list_versions(request: Request, publisher: str, model: str, include_deleted: bool = False):
     require(request, "read")
     versions = registry_of(request).list_versions(f"{publisher}/{model}", include_deleted=include_deleted)
-    return {"items": [version_json(v) for v in versions]}
+    return {"items": [version_json(request, v) for v in versions]}
 
 
 @router.get("/models/{publisher}/{model}/versions/{ref}",
@@ -111,7 +119,7 @@ def get_version(request: Request, publisher: str, model: str, ref: str, include_
     require(request, "read")
     registry = registry_of(request)
     version = registry.get_version(handle_for(publisher, model, ref), include_deleted=include_deleted)
-    body = version_json(version)
+    body = version_json(request, version)
     body["matrix"] = [cell_json(cell) for cell in registry.matrix.row(version.format)]
     return body
 
@@ -128,22 +136,21 @@ def locate(request: Request, publisher: str, model: str, ref: str):
     location = registry_of(request).catalog.locate(handle_for(publisher, model, ref))
     return {"publisher": location.publisher, "model": location.model, "version": location.version,
             "format": location.format, "sha256": location.sha256, "size": location.size,
-            "url": str(request.url_for("model_version_url", publisher=location.publisher, model=location.model,
-                                       version=str(location.version))) + "?tf-hub-format=compressed"}
+            "url": archive_url(request, location.publisher, location.model, location.version)}
 
 
 @router.get("/models/{publisher}/{model}/versions/{ref}/lineage",
             summary="This version, its parent, grandparent... (root last)")
 def lineage(request: Request, publisher: str, model: str, ref: str):
     require(request, "read")
-    return {"items": [version_json(v) for v in registry_of(request).lineage(handle_for(publisher, model, ref))]}
+    return {"items": [version_json(request, v) for v in registry_of(request).lineage(handle_for(publisher, model, ref))]}
 
 
 @router.get("/models/{publisher}/{model}/versions/{ref}/children",
             summary="Live versions published with this one as their parent")
 def children(request: Request, publisher: str, model: str, ref: str):
     require(request, "read")
-    return {"items": [version_json(v) for v in registry_of(request).children(handle_for(publisher, model, ref))]}
+    return {"items": [version_json(request, v) for v in registry_of(request).children(handle_for(publisher, model, ref))]}
 
 
 @router.get("/interchangeable", summary="Whether version b can replace version a (for a task)")
@@ -186,13 +193,13 @@ async def publish(request: Request, publisher: str, model: str, description: str
             str(archive), name=name, description=description, parent=parent or None, tasks=list(task)))
     finally:
         await run_in_threadpool(shutil.rmtree, work, True)
-    return JSONResponse(version_json(version), status_code=201)
+    return JSONResponse(version_json(request, version), status_code=201)
 
 
 @router.delete("/models/{publisher}/{model}/versions/{version}", summary="Delete (hide) a version")
 def delete_version(request: Request, publisher: str, model: str, version: int):
     require(request, "admin", publisher=publisher)
-    return version_json(registry_of(request).delete_version(f"{publisher}/{model}/{version}"))
+    return version_json(request, registry_of(request).delete_version(f"{publisher}/{model}/{version}"))
 
 
 @router.get("/models/{publisher}/{model}/aliases", summary="A model's aliases and the versions they name")
@@ -208,7 +215,7 @@ def set_alias(request: Request, publisher: str, model: str, alias: str,
     version = body.get("version") if isinstance(body, dict) else None
     if isinstance(version, bool) or not isinstance(version, int):
         raise HandleError(f"the body must be {{\"version\": N}}, not {body!r}")
-    return version_json(registry_of(request).set_alias(f"{publisher}/{model}", alias, version))
+    return version_json(request, registry_of(request).set_alias(f"{publisher}/{model}", alias, version))
 
 
 @router.delete("/models/{publisher}/{model}/aliases/{alias}", status_code=204, summary="Remove an alias")
