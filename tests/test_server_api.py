@@ -19,6 +19,16 @@ TF2 = (REFERENCE_DIR / "tf2_text_embedding.tar.gz").read_bytes()
 TF1 = (REFERENCE_DIR / "tf1_image_feature_vector.tar.gz").read_bytes()
 
 
+@pytest.fixture(params=["sqlite+local", "postgres+gcs"])
+def any_server(request, start_registry_server):
+    """A server over an SQLite file and a local folder, or over PostgreSQL and a bucket in the GCS emulator."""
+    if request.param == "sqlite+local":
+        return start_registry_server()
+    postgres = request.getfixturevalue("postgres_server")
+    bucket = request.getfixturevalue("gcs_bucket")
+    return start_registry_server(database_url=postgres.url(postgres.create_database()), storage_url=bucket)
+
+
 def publish(server, name: str, archive: bytes, **params) -> tuple[int, dict]:
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return server.json("POST", f"/api/v1/models/{name}/versions" + (f"?{query}" if query else ""), body=archive,
@@ -30,8 +40,8 @@ def storage_files(server) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-def test_model_urls_serve_the_stored_archive_for_pinned_newest_and_alias(registry_server):
-    server = registry_server
+def test_model_urls_serve_the_stored_archive_for_pinned_newest_and_alias(any_server):
+    server = any_server
     assert publish(server, "text/embed", TF2, description="first")[0] == 201
     status, v2 = publish(server, "text/embed", TF1)
     assert status == 201 and v2["version"] == 2
@@ -54,8 +64,8 @@ def test_model_urls_serve_the_stored_archive_for_pinned_newest_and_alias(registr
     assert status == 400 and "compressed" in body["message"]
 
 
-def test_json_api_reads(registry_server):
-    server = registry_server
+def test_json_api_reads(any_server):
+    server = any_server
     publish(server, "text/embed", TF2, description="sentences")
     publish(server, "text/embed", TF2, parent="text/embed/1")
     publish(server, "vision/features", TF1, task="image_feature_vector")
@@ -98,8 +108,8 @@ def test_errors_are_json_with_fitting_statuses(registry_server, path, status, co
     assert "Traceback" not in raw.decode() and body["message"]
 
 
-def test_conflicts_and_refusals(registry_server):
-    server = registry_server
+def test_conflicts_and_refusals(any_server):
+    server = any_server
     publish(server, "text/embed", TF2)
     status, body = server.json("PUT", "/api/v1/models/text/embed/aliases/latest", token=server.admin_token,
                                json_body={"version": 1})
