@@ -23,9 +23,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 test: system-deps venv refstack
 	$(VENV)/bin/pytest -p no:cacheprovider --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 
-## demo: publish and load the bundled example models on the embedded default catalog
+## demo: publish and load the bundled example models on the embedded default catalog, then serve it (Ctrl-C stops)
 demo: venv
-	$(VENV)/bin/model-registry demo
+	$(VENV)/bin/model-registry demo --serve
 
 ## bench: run every benchmark in bench/
 bench: venv

@@ -13,8 +13,11 @@ from registry.cli.context import CliContext
 @click.option("--reference-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of example models with MANIFEST.json (default: the bundled registry/demo_models).")
 @click.option("--publisher", default="examples", show_default=True, help="Publisher to publish the examples under.")
+@click.option("--serve", "serve_after", is_flag=True,
+              help="Then serve the catalog (model-registry serve) until Ctrl-C, printing lines to try.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port for --serve.")
 @click.pass_context
-def demo(ctx: click.Context, reference_dir: Path | None, publisher: str) -> None:
+def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_after: bool, port: int) -> None:
     """Publish the bundled example models, load each back by handle and compare with the reference outputs.
 
     Every model is published from its directory and from its .tar.gz, loaded in
@@ -47,6 +50,24 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str) -> None
         problems = [f"{f[0]}: {f[1]}" for f in report.failures[:1]] + [
             f"{c.handle} mode {c.mode} {c.signature}:{c.output} differs by {c.max_abs_diff:.1e}" for c in mismatches[:1]]
         raise CliError(f"the demo did not reproduce the reference outputs ({'; '.join(problems) or 'nothing ran'})")
+    if serve_after:
+        _serve(ctx, report.published, port)
+
+
+def _serve(ctx: click.Context, published: list[str], port: int) -> None:
+    """Start the server on what the demo published, telling the user how to read it with other tools."""
+    from registry.cli.serve import serve
+
+    base = f"http://127.0.0.1:{port}"
+    tf2 = next((h for h in published if "tf2" in h), published[0])
+    tf1 = next((h for h in published if "tf1" in h), published[0])
+    click.echo("")
+    click.echo(f"The catalog is served at {base}/ (web pages, JSON API at /api/v1, tfhub.dev-style model URLs). Try:")
+    click.echo(f"  curl -L '{base}/{tf1}?tf-hub-format=compressed' | tar tz")
+    click.echo(f"  python -c 'import tensorflow_hub as hub; print(hub.load(\"{base}/{tf2}\"))'")
+    click.echo(f"  MODEL_REGISTRY_URL={base} .venv/bin/python -c 'import registry; print(registry.get_version(\"{tf2}\"))'")
+    click.echo("Ctrl-C stops it.")
+    ctx.invoke(serve, host="127.0.0.1", port=port, workers=1, log_level="warning")
 
 
 COMMANDS = (demo,)
