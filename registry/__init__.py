@@ -67,6 +67,7 @@ _LAZY = {
     "ModuleSpec": "adapters.tf1_hub.spec:ModuleSpec",
     "load_module_spec": "adapters.tf1_hub.spec:load_module_spec",
     "create_module_spec": "adapters.tf1_hub.export:create_module_spec",
+    "eval_function_for_module": "adapters.tf1_hub.evaluate:eval_function_for_module",
     "add_signature": "adapters.tf1_hub.export:add_signature",
     "attach_message": "adapters.tf1_hub.export:attach_message",
     "ImageModuleInfo": "adapters.tf1_hub.image:ImageModuleInfo",

@@ -12,13 +12,26 @@ from registry.matrix import MODES
 
 
 def current_mode() -> str:
-    """"tf2" when TensorFlow executes eagerly, "tf1" inside a graph (``tf.Graph().as_default()``, ``tf.function`` tracing excluded)."""
+    """"tf2" when TensorFlow executes eagerly, "tf1" while a TF1 graph is being built.
+
+    A function graph takes the mode of the code that builds it. ``tf.compat.v1.wrap_function``
+    and ``function.Defun`` trace without automatic control dependencies (ops run only as
+    fetches need them, as in TF1), so they are TF1 code anywhere; any other function graph
+    (``tf.function``, a control-flow body) has the mode of its outermost context: TF1 inside a
+    ``tf.Graph``, TF2 when traced from eager code. tensorflow_hub 0.15 built modules in all
+    the TF1 cases.
+    """
     import tensorflow as tf
 
-    # Tracing a tf.function builds a FuncGraph, which is TF2 code even though it is not eager.
-    if tf.executing_eagerly() or tf.inside_function():
+    if tf.executing_eagerly():
         return "tf2"
-    return "tf1"
+    if not tf.inside_function():
+        return "tf1"
+    # AutomaticControlDependencies sets this flag while tf.function traces; wrap_function and Defun never do.
+    if not getattr(tf.compat.v1.get_default_graph(), "_add_control_dependencies", True):
+        return "tf1"
+    with tf.init_scope():  # out of every function being built, into the outermost context
+        return "tf2" if tf.executing_eagerly() else "tf1"
 
 
 def resolve_mode(mode: str | None) -> str:
@@ -39,7 +52,8 @@ def require_mode(mode: str) -> None:
         return
     if mode == "tf1":
         raise ModeError(
-            "mode tf1 builds into a TF1 graph, but TensorFlow is executing eagerly: call it inside "
+            "mode tf1 builds into a TF1 graph, but TensorFlow is executing eagerly (or tracing a tf.function "
+            "for eager code): call it inside "
             "`with tf.Graph().as_default():` (or after tf.compat.v1.disable_v2_behavior()), or use mode='tf2'")
     raise ModeError(
         "mode tf2 needs eager execution, but a TF1 graph is being built: call it outside "

@@ -23,7 +23,7 @@ VOCAB = ["<unk>", "red", "green", "blue", "cyan"]
 
 
 def dense(x, units, name, activation=None):
-    """A dense layer from get_variable, as TF1 module code wrote it (tf.layers needs legacy Keras here)."""
+    """A dense layer from get_variable, as much TF1 module code wrote it."""
     with tf1.variable_scope(name):
         kernel = tf1.get_variable("kernel", [x.shape[-1], units],
                                   initializer=tf1.glorot_uniform_initializer(seed=len(name)))

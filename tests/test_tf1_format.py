@@ -99,7 +99,7 @@ def test_wrong_shape_is_a_type_error(reference):
 def test_module_must_be_applied_in_its_own_graph(reference):
     with tf.Graph().as_default():
         module = registry.Module(str(reference.model_dir("tf1_dense_two_signatures")))
-    with tf.Graph().as_default(), pytest.raises(RuntimeError, match="graph it was instantiated in"):
+    with tf.Graph().as_default(), pytest.raises(RuntimeError, match="graph it was instantiated for"):
         module(tf.zeros([1, 50]))
 
 

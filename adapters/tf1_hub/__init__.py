@@ -4,19 +4,23 @@ Modules of the package, one job each, in import order: each imports only
 modules above it (function-level imports included), so there is no cycle:
 
 - ``protos``, ``errors``: the ModuleDef, ModuleAttachment and ImageModuleInfo messages; typed errors;
-- ``format``: reading and writing module directories (tfhub_module.pb, graphs, assets, attachments);
+- ``format``: reading and writing module directories (tfhub_module.pb, graphs, assets, attachments),
+  locally or through tf.io.gfile for TensorFlow filesystem URLs;
 - ``signatures``: signature tensors (dense, sparse, ragged) in and out of graphs;
+- ``colocation``: ``tf.colocate_with`` constraints checked at creation and rewritten on apply;
 - ``instantiate``: building a graph variant's state and applications into the current graph;
 - ``writer``: saving variables from a session and writing the module directory;
 - ``spec``: ``ModuleSpec`` (its ``export`` uses ``instantiate`` and ``writer``) and ``load_module_spec``;
 - ``module``: ``Module`` (its ``export`` uses ``writer``);
+- ``evaluate``: ``eval_function_for_module`` (a ``Module`` in a graph and session of its own);
+- ``legacy_layers``: ``tf.compat.v1.layers`` for a ``module_fn`` while it runs (tf_keras's TF1 layers);
 - ``export``: ``create_module_spec``, ``add_signature``, ``attach_message``;
 - ``image``: ``image_module_info`` and ``get_expected_image_size`` (attaching through ``export``);
 - ``loader_tf2``: mode tf2 loading through ``tf.compat.v1.saved_model.load_v2`` (uses ``format`` only);
 - ``adapter``: the ``FormatAdapter`` and its matrix row; it may use any of the above.
 
-That is: format -> signatures -> instantiate -> writer -> spec -> module ->
-export -> image -> adapter. ``Module``, ``load_module_spec`` and
+That is: format -> signatures -> colocation -> instantiate -> writer -> spec -> module -> evaluate ->
+export -> image -> adapter (``legacy_layers`` imports none of them). ``Module``, ``load_module_spec`` and
 ``create_module_spec`` take a ``registry=`` (a ``registry.Registry``) and use
 the default registry, reached through the public ``registry`` package, when it
 is None; nothing here imports ``registry.api``. A handle goes through

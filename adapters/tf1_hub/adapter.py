@@ -30,10 +30,11 @@ MATRIX = (
                      "tags={'train'})), or convert to a TF2 SavedModel"),
     Cell(FORMAT, "create", "tf1", True,
          "registry.create_module_spec(module_fn) with registry.add_signature, then Module.export or "
-         "ModuleSpec.export"),
+         "ModuleSpec.export; module_fn always builds a tf.Graph of its own, so this works from eager code too"),
     Cell(FORMAT, "create", "tf2", False,
-         "the TF1 Hub format is built from TF1 graphs only",
-         alternative="create in mode tf1 with registry.create_module_spec, or save a TF2 SavedModel with "
+         "TF2 objects (tf.Module, Keras models, concrete functions) cannot become a TF1 Hub module",
+         alternative="create in mode tf1: define the module with registry.create_module_spec(module_fn), which "
+                     "builds its own tf.Graph and so works from eager code too; or save a TF2 SavedModel with "
                      "tf.saved_model.save"),
 )
 

@@ -7,7 +7,7 @@ keeps working.
 
 from __future__ import annotations
 
-from registry.errors import SignatureError
+from registry.errors import RegistryError, SignatureError
 
 
 class GraphVariantError(SignatureError):
@@ -16,3 +16,7 @@ class GraphVariantError(SignatureError):
 
 class SignatureTypeError(SignatureError, TypeError):
     """Inputs do not match a signature, or the caller asked for an output the signature lacks."""
+
+
+class ColocationError(RegistryError, ValueError):
+    """A module's ``tf.colocate_with`` constraints cannot follow its state and inputs when it is applied."""

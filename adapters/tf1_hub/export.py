@@ -1,8 +1,9 @@
 """Creating modules: ``create_module_spec``, ``add_signature``, ``attach_message``.
 
 ``create_module_spec(module_fn)`` calls ``module_fn`` once per graph variant,
-each time in a fresh ``tf.Graph`` with resource variables, and records the
-signatures and attached messages that ``module_fn`` declared. The result is a
+each time in a fresh ``tf.Graph`` with resource variables (so it may be called
+from eager code) and with TF1 layers (``tf.compat.v1.layers``) at hand, and
+records the signatures and attached messages that ``module_fn`` declared. The result is a
 ``ModuleSpec``; it becomes a module directory through ``Module(spec).export``
 (weights from a session) or ``spec.export`` (weights from a checkpoint), both
 written by ``writer``.
@@ -16,9 +17,12 @@ from typing import Any, Callable, Iterable
 
 import tensorflow as tf
 
-from registry.modes import current_mode
+from registry.errors import SignatureError
 
+from adapters.tf1_hub import colocation
 from adapters.tf1_hub import format as module_format
+from adapters.tf1_hub.errors import ColocationError
+from adapters.tf1_hub.legacy_layers import tf1_layers_for_module_fn
 from adapters.tf1_hub.spec import ModuleSpec, use_registry
 
 tf1 = tf.compat.v1
@@ -54,11 +58,10 @@ def add_signature(name: str | None = None, inputs=None, outputs=None) -> None:
         inputs = {"default": inputs}
     if not isinstance(outputs, dict):
         outputs = {"default": outputs}
-    for role, tensors in (("input", inputs), ("output", outputs)):
-        for key, value in tensors.items():
-            if not isinstance(value, (tf.Tensor, tf.__internal__.CompositeTensor)):
-                raise TypeError(f"signature {name!r} {role} {key!r} must be a Tensor, SparseTensor or "
-                                f"RaggedTensor, not {type(value).__name__} (for a Variable, pass v.value())")
+    _check_signature_types(name, inputs, outputs)
+    message = colocation.input_colocation_error(name, inputs)
+    if message:
+        raise ColocationError(message)
     build = tf1.saved_model.utils.build_tensor_info
     signature_def = tf1.saved_model.signature_def_utils.build_signature_def(
         inputs={k: build(v) for k, v in inputs.items()},
@@ -66,12 +69,30 @@ def add_signature(name: str | None = None, inputs=None, outputs=None) -> None:
     graph.add_to_collection(_SIGNATURES, (name, signature_def))
 
 
+#: What a signature can carry: tensorflow_hub 0.15's list (other composites, e.g. tf.IndexedSlices, are not).
+SUPPORTED_TYPES = (tf.Tensor, tf.SparseTensor, tf.RaggedTensor)
+
+
+def _check_signature_types(name: str, inputs: dict, outputs: dict) -> None:
+    wrong = [(role, key, value) for role, tensors in (("input", inputs), ("output", outputs))
+             for key, value in sorted(tensors.items()) if not isinstance(value, SUPPORTED_TYPES)]
+    if not wrong:
+        return
+    listed = "\n".join(f"  * {role} {key!r} has type {type(value).__name__}" for role, key, value in wrong)
+    hint = ("\n(For a variable, pass v.value(); for tf.IndexedSlices, tf.convert_to_tensor(x).)"
+            if any(isinstance(v, (tf.Variable, tf.IndexedSlices)) for _, _, v in wrong) else "")
+    raise SignatureError(
+        f"The inputs and outputs declared in add_signature() for signature {name!r} should have one of the "
+        f"types that are supported by this version of tensorflow_hub: "
+        f"{', '.join(t.__name__ for t in SUPPORTED_TYPES)}.\n{listed}{hint}")
+
+
 def attach_message(key: str, message) -> None:
     """Attach a protocol message to the module being defined, retrievable by ``get_attached_message(key)``."""
     graph = _graph_being_built()
     if not isinstance(key, str) or not _ATTACHMENT_KEY.match(key):
-        raise ValueError(f"attached message key {key!r} must start with a letter and hold only letters, "
-                         f"digits and underscores")
+        raise ValueError(f"attach_message() called with malformed key {key!r}: a key starts with a letter and "
+                         f"holds only letters, digits and underscores")
     graph.add_to_collection(_ATTACHMENTS, (key, message.SerializeToString()))
 
 
@@ -91,10 +112,8 @@ def _meta_graph_of(graph: tf.Graph, tags: frozenset[str]):
 
 
 def _no_signature_error(tags):
-    from registry.errors import SignatureError
-
-    return SignatureError(f"module_fn declared no signature (graph variant "
-                          f"{module_format.describe_tags(tags)}): call registry.add_signature(...) in it")
+    return SignatureError(f"No signatures present. Please call add_signature(...) at least once in the module_fn "
+                          f"(graph variant {module_format.describe_tags(tags)} declared none)")
 
 
 def create_module_spec(module_fn: Callable[..., Any],
@@ -111,21 +130,26 @@ def create_module_spec(module_fn: Callable[..., Any],
         registry: the ``registry.Registry`` whose matrix gates creation (in the
             current mode); the default registry when None.
     """
-    use_registry(registry).check(module_format.FORMAT_NAME, "create", current_mode())
+    # module_fn always builds a graph of its own, so creating works from eager code too: this is TF1 creation
+    # whatever the caller's mode (the matrix's "create in tf2" is about TF2 objects, e.g. tf.Module).
+    use_registry(registry).check(module_format.FORMAT_NAME, "create", "tf1")
     variants = [(frozenset(tags), dict(args)) for tags, args in (tags_and_args or [(set(), {})])]
+    report_tags = bool(tags_and_args)
     drop = list(drop_collections or ())
     meta_graphs = []
     for tags, args in variants:
         graph = tf.Graph()
         _building.graphs = getattr(_building, "graphs", ()) + (graph,)
         try:
-            with graph.as_default(), tf1.variable_scope("", use_resource=True):
+            with tf1_layers_for_module_fn(), graph.as_default(), tf1.variable_scope("", use_resource=True):
                 module_fn(**args)
         finally:
             _building.graphs = tuple(g for g in _building.graphs if g is not graph)
         for key in drop:
             del graph.get_collection_ref(key)[:]
+        message = colocation.state_colocation_error(graph, tags if report_tags else None)
+        if message:
+            raise ColocationError(message)
         meta_graphs.append(_meta_graph_of(graph, tags))
     graphs = module_format.graphs_from_meta_graphs(meta_graphs)
     return ModuleSpec(graphs, checkpoint_path=None)
-

@@ -136,7 +136,10 @@ class ModuleGraphs:
 
     @property
     def tag_sets(self) -> list[frozenset[str]]:
-        return sorted(self.meta_graphs, key=lambda t: (len(t), sorted(t)))
+        """The variants' tag sets as tensorflow_hub 0.15 listed them: ``sorted()`` over the order the module
+        holds them in (``tags_and_args`` order). Sets compare by inclusion, so ``set()`` comes before a
+        set containing it, and unrelated sets such as ``{"training"}``, ``{"inference"}`` keep their order."""
+        return sorted(self.meta_graphs)
 
     def meta_graph(self, tags) -> object:
         key = frozenset(tags or ())
@@ -146,7 +149,7 @@ class ModuleGraphs:
             from adapters.tf1_hub.errors import GraphVariantError
             shown = ", ".join(describe_tags(t) for t in self.tag_sets)
             raise GraphVariantError(
-                f"the module has no graph variant with tags {describe_tags(key)}; its variants are: {shown}"
+                f"No such graph variant: tags={sorted(key) if key else None!r}. The module's variants are: {shown}"
             ) from None
 
 
@@ -172,8 +175,8 @@ def check_collections_supported(meta_graph) -> None:
     unsupported = sorted(set(meta_graph.collection_def) - SUPPORTED_COLLECTIONS)
     if unsupported:
         raise FormatError(
-            f"the graph with tags {describe_tags(tags_of(meta_graph))} uses collections the TF1 Hub format "
-            f"does not allow: {', '.join(unsupported)}. When creating a module, drop them with "
+            f"Unsupported collections in graph: {unsupported} (graph variant "
+            f"{describe_tags(tags_of(meta_graph))}). When creating a module, drop them with "
             f"create_module_spec(..., drop_collections=[...])")
 
 
@@ -275,41 +278,100 @@ def _collect_assets(meta_graph, used_names: dict[bytes, str]) -> None:
         meta_graph.collection_def[ASSETS_KEY].any_list.value.add().Pack(asset)
 
 
+def local_path(path: str) -> str | None:
+    """The local filesystem path of ``path`` (a plain path or a ``file:///`` URL), or None for any other
+    TensorFlow filesystem URL (``gs://``, ``s3://``, ``hdfs://``, ``ram://``...), which goes through tf.io.gfile."""
+    scheme, sep, rest = path.partition("://")
+    if not sep or "/" in scheme:
+        return path
+    return rest if scheme == "file" and rest.startswith("/") else None
+
+
+def _copy_asset(source: str, target: str) -> None:
+    local = local_path(source)
+    if local is not None:
+        shutil.copyfile(local, target)
+    else:
+        import tensorflow as tf
+
+        tf.io.gfile.copy(source, target, overwrite=True)
+
+
+def _saved_model_of(meta_graphs):
+    """The SavedModel proto of the graphs, with asset constants turned into AssetFileDefs, and its asset files."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel(saved_model_schema_version=1)
+    asset_names: dict[bytes, str] = {}
+    for meta_graph in meta_graphs:
+        copy = saved_model.meta_graphs.add()
+        copy.CopyFrom(meta_graph)
+        _collect_assets(copy, asset_names)
+    return saved_model, {source.decode(): name for source, name in asset_names.items()}
+
+
 def write_module(path, meta_graphs, save_variables) -> None:
     """Export a module directory: SavedModel with assets, variables, then ``tfhub_module.pb``.
 
     ``save_variables(prefix)`` writes the variables checkpoint (or nothing, for
-    a module without variables). The directory is built beside ``path`` and
-    renamed into place, so a failed export leaves nothing behind.
+    a module without variables). ``path`` and the asset files may be local
+    paths or TensorFlow filesystem URLs, as tensorflow_hub accepted. Locally,
+    the directory is built beside ``path`` and renamed into place, so a failed
+    export leaves nothing behind; elsewhere it is written in place with
+    ``tfhub_module.pb`` last and removed if the export fails.
     """
-    from tensorflow.core.protobuf import saved_model_pb2
-
     path = os.fspath(path)
-    if os.path.exists(path) and os.listdir(path):
+    saved_model, assets = _saved_model_of(meta_graphs)
+    local = local_path(path)
+    if local is None:
+        _write_through_gfile(path, saved_model, assets, save_variables)
+        return
+    if os.path.exists(local) and os.listdir(local):
         raise FileExistsError(f"cannot export to {path}: it exists and is not empty")
-    parent = os.path.dirname(os.path.abspath(path))
+    parent = os.path.dirname(os.path.abspath(local))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
-        saved_model = saved_model_pb2.SavedModel(saved_model_schema_version=1)
-        asset_names: dict[bytes, str] = {}
-        for meta_graph in meta_graphs:
-            copy = saved_model.meta_graphs.add()
-            copy.CopyFrom(meta_graph)
-            _collect_assets(copy, asset_names)
-        if asset_names:
+        if assets:
             os.makedirs(os.path.join(staging, ASSETS_DIRNAME))
-            for source, name in asset_names.items():
-                shutil.copyfile(source.decode(), os.path.join(staging, ASSETS_DIRNAME, name))
+            for source, name in assets.items():
+                _copy_asset(source, os.path.join(staging, ASSETS_DIRNAME, name))
         os.makedirs(os.path.join(staging, VARIABLES_DIRNAME))
         save_variables(variables_prefix(staging))
         _atomic_write(os.path.join(staging, SAVED_MODEL_FILENAME), saved_model.SerializeToString())
         write_module_def(staging)
-        if os.path.isdir(path):
-            os.rmdir(path)  # empty, checked above
-        os.replace(staging, path)
+        if os.path.isdir(local):
+            os.rmdir(local)  # empty, checked above
+        os.replace(staging, local)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_through_gfile(path: str, saved_model, assets: dict[str, str], save_variables) -> None:
+    import tensorflow as tf
+
+    gfile = tf.io.gfile
+    if gfile.exists(path) and gfile.listdir(path):
+        raise FileExistsError(f"cannot export to {path}: it exists and is not empty")
+    gfile.makedirs(path)
+    try:
+        if assets:
+            gfile.makedirs(os.path.join(path, ASSETS_DIRNAME))
+            for source, name in assets.items():
+                _copy_asset(source, os.path.join(path, ASSETS_DIRNAME, name))
+        gfile.makedirs(os.path.join(path, VARIABLES_DIRNAME))
+        save_variables(variables_prefix(path))
+        with gfile.GFile(os.path.join(path, SAVED_MODEL_FILENAME), "wb") as f:
+            f.write(saved_model.SerializeToString())
+        # Written last: a directory holding tfhub_module.pb is a complete module.
+        with gfile.GFile(os.path.join(path, MODULE_DEF_FILENAME), "wb") as f:
+            f.write(protos.ModuleDef(format=protos.FORMAT_V3).SerializeToString())
+    except BaseException:
+        try:
+            gfile.rmtree(path)
+        except tf.errors.OpError:
+            pass  # nothing more to clean up; the export's own error says what went wrong
         raise
 
 

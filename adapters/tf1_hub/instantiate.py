@@ -7,18 +7,19 @@ tables live, initialised by the usual ``global_variables_initializer()`` and
 ``tables_initializer()``. Each application imports the graph again under its
 own scope with the state ops wired to the instantiated ones and the signature
 inputs wired to the caller's tensors, so calls share state and add only
-compute ops.
+compute ops. Applied ops colocated with a replaced node follow its
+replacement (``colocation``), and inside a TF1 ``tf.while_loop`` or
+``tf.cond`` the state and inputs enter the caller's control-flow context.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
 
-from adapters.tf1_hub import signatures
+from adapters.tf1_hub import colocation, signatures
 from adapters.tf1_hub.format import node_name
 
 tf1 = tf.compat.v1
@@ -30,17 +31,8 @@ _APPLY_COLLECTIONS = ("asset_filepaths", "cond_context", "while_context")
 _TRAINABLE_APPLY_COLLECTIONS = ("update_ops",)
 
 
-@functools.lru_cache(maxsize=None)
-def _is_state_op(op_type: str) -> bool:
-    """Stateful ops without inputs (VarHandleOp, VariableV2, HashTableV2...) hold a module's state."""
-    from tensorflow.python.framework import op_def_registry
-
-    op_def = op_def_registry.get(op_type)
-    return op_def is not None and op_def.is_stateful and not op_def.input_arg
-
-
 def state_node_names(graph_def) -> set[str]:
-    return {node.name for node in graph_def.node if _is_state_op(node.op)}
+    return {node.name for node in graph_def.node if colocation.is_state_op(node.op)}
 
 
 def _filter_collections(meta_graph, keep) -> None:
@@ -55,25 +47,6 @@ def _prefix_shared_names(meta_graph, scope: str) -> None:
         attr = node.attr.get("shared_name")
         if attr is not None and attr.HasField("s") and attr.s:
             node.attr["shared_name"].s = f"{scope}/{attr.s.decode()}".encode()
-
-
-def _drop_colocation_with(meta_graph, node_names: set[str]) -> None:
-    """Remove ``loc:@X`` constraints on nodes X that the import replaces.
-
-    After import such a constraint would point at a dangling copy of X; the
-    placer keeps ops that use a resource or reference next to it anyway.
-    """
-    targets = {f"loc:@{name}".encode() for name in node_names}
-    for node in meta_graph.graph_def.node:
-        if "_class" not in node.attr:
-            continue
-        values = list(node.attr["_class"].list.s)
-        kept = [v for v in values if v not in targets]
-        if len(kept) != len(values):
-            if kept:
-                node.attr["_class"].list.s[:] = kept
-            else:
-                del node.attr["_class"]
 
 
 def _replace_state_ops(meta_graph, names: set[str]) -> None:
@@ -163,14 +136,18 @@ def apply_signature(meta_graph, signature_def, state: ModuleState, inputs: dict[
     copy.CopyFrom(meta_graph)
     feed_map = dict(state.state_map)
     feed_map.update(signatures.build_input_map(signature_def.inputs, inputs))
+    # Inside a TF1 tf.while_loop or tf.cond, tensors from outside must enter its context to be used.
+    context = graph._get_control_flow_context()  # pylint: disable=protected-access
+    if context is not None:
+        feed_map = {key: context.AddValue(value) for key, value in sorted(feed_map.items())}
 
-    replaced_state = {node_name(t) for t in state.state_map}
-    _replace_state_ops(copy, replaced_state)
-    _drop_colocation_with(copy, {node_name(t) for t in feed_map})
+    _replace_state_ops(copy, {node_name(t) for t in state.state_map})
+    colocated = colocation.colocated_nodes(copy.graph_def, {node_name(t) for t in feed_map})
     _filter_collections(copy, _APPLY_COLLECTIONS + (_TRAINABLE_APPLY_COLLECTIONS if trainable else ()))
     absolute, relative = _fresh_scope(name)
     _prefix_shared_names(copy, absolute)
     tf1.train.import_meta_graph(copy, input_map=feed_map, import_scope=relative)
+    colocation.rewrite_after_import(graph, absolute, feed_map, colocated)
 
     def get_tensor(tensor_name: str) -> tf.Tensor:
         # An output may be an input passed straight through: then no op was imported for it.

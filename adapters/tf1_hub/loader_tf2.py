@@ -47,14 +47,15 @@ class LoadedTF1Module:
         elif not isinstance(inputs, dict):
             names = sorted(function.structured_input_signature[1])
             if len(names) != 1:
-                raise SignatureTypeError(f"signature {signature!r} takes inputs {', '.join(names)}; pass a dict")
+                raise SignatureTypeError(f"Signature expects multiple inputs. Use a dict: signature "
+                                         f"{signature!r} takes {', '.join(names)}")
             inputs = {names[0]: inputs}
         outputs = function(**inputs)
         if as_dict:
             return outputs
         if "default" not in outputs:
-            raise SignatureTypeError(f"signature {signature!r} has no output named 'default' (its outputs: "
-                                     f"{', '.join(sorted(outputs))}); call with as_dict=True")
+            raise SignatureTypeError(f"There is no output named 'default'. Use as_dict=True (signature "
+                                     f"{signature!r} has outputs {', '.join(sorted(outputs))})")
         return outputs["default"]
 
     def __repr__(self):

@@ -100,7 +100,8 @@ class Module:
             raise TypeError("Module.__call__ takes the inputs as its only positional argument; "
                             "pass signature= and as_dict= by keyword")
         if self._graph is not tf1.get_default_graph():
-            raise RuntimeError("a Module must be applied in the graph it was instantiated in")
+            raise RuntimeError("Module must be applied in the graph it was instantiated for: make that graph "
+                               "the default (`with graph.as_default():`) or build another Module in this one")
         signature = signature or "default"
         signature_def = self._spec.signature_def(signature, self._tags)
         tensors = convert_inputs(inputs, self.get_input_info_dict(signature), signature)
@@ -111,8 +112,8 @@ class Module:
             return outputs
         if "default" not in outputs:
             raise SignatureTypeError(
-                f"signature {signature!r} has no output named 'default' (its outputs: "
-                f"{', '.join(sorted(outputs))}); call with as_dict=True")
+                f"There is no output named 'default'. Use as_dict=True (signature {signature!r} has outputs "
+                f"{', '.join(sorted(outputs))})")
         return outputs["default"]
 
     # -- what the module offers ------------------------------------------------------------------
@@ -158,7 +159,9 @@ class Module:
     def export(self, path, session) -> None:
         """Write the module to ``path`` with the variable values ``session`` holds (e.g. after fine-tuning)."""
         if self._graph is not tf1.get_default_graph():
-            raise RuntimeError("export() must be called with the module's graph as the default graph")
+            raise RuntimeError("default graph differs from the graph where the module was instantiated: call "
+                               "export() inside `with graph.as_default():`")
         if session.graph is not self._graph:
-            raise RuntimeError("the session does not run the graph the module was instantiated in")
+            raise RuntimeError("session graph differs from the graph where the module was instantiated: pass a "
+                               "session of that graph")
         writer.write_module(path, self._spec.meta_graphs(), self._state.variable_map, session)

@@ -102,22 +102,34 @@ def _convert_one(name: str, value, target: ParsedTensorInfo):
     return tensor
 
 
-def convert_inputs(inputs, info: dict[str, ParsedTensorInfo], signature: str) -> dict[str, Any]:
-    """Turn ``inputs`` (one value, a dict, or None) into tensors matching the signature's inputs."""
+def bind_inputs(inputs, names, signature: str) -> dict[str, Any]:
+    """``inputs`` (one value, a dict, or None) as a dict over exactly the signature's input ``names``.
+
+    A single value goes to the signature's only input, whatever its name, as in
+    tensorflow_hub 0.15; the messages begin as its did.
+    """
+    names = sorted(names)
     if inputs is None:
         inputs = {}
-    if not isinstance(inputs, dict):
-        inputs = {"default": inputs}
-    missing = sorted(set(info) - set(inputs))
-    extra = sorted(set(inputs) - set(info))
+    elif not isinstance(inputs, dict):
+        if len(names) == 1:
+            inputs = {names[0]: inputs}
+        elif not names:
+            raise SignatureTypeError(f"Signature expects no inputs. Call signature {signature!r} without inputs")
+        else:
+            raise SignatureTypeError(f"Signature expects multiple inputs. Use a dict: signature {signature!r} "
+                                     f"takes {', '.join(names)}")
+    missing = sorted(set(names) - set(inputs))
+    extra = sorted(set(inputs) - set(names))
     if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if extra:
-            parts.append(f"unexpected {', '.join(extra)}")
-        raise SignatureTypeError(f"inputs of signature {signature!r} do not match ({'; '.join(parts)}); "
-                                 f"it takes {', '.join(sorted(info)) or 'no inputs'}")
+        raise SignatureTypeError(f"Cannot convert dict_inputs: missing {missing}, extra given {extra} "
+                                 f"(signature {signature!r} takes {', '.join(names) or 'no inputs'})")
+    return inputs
+
+
+def convert_inputs(inputs, info: dict[str, ParsedTensorInfo], signature: str) -> dict[str, Any]:
+    """Turn ``inputs`` (one value, a dict, or None) into tensors matching the signature's inputs."""
+    inputs = bind_inputs(inputs, info, signature)
     return {name: _convert_one(name, inputs[name], info[name]) for name in sorted(info)}
 
 

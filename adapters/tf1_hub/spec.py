@@ -72,8 +72,8 @@ class ModuleSpec:
         # Indexing a protobuf map inserts missing keys, so test membership first.
         if signature not in meta_graph.signature_def:
             raise SignatureError(
-                f"the module has no signature {signature!r} in graph variant "
-                f"{module_format.describe_tags(tags or ())}; its signatures are: "
+                f"Signature {signature!r} is missing from meta graph (graph variant "
+                f"{module_format.describe_tags(tags or ())}); its signatures are: "
                 f"{', '.join(sorted(meta_graph.signature_def)) or 'none'}")
         return meta_graph.signature_def[signature]
 
@@ -93,8 +93,8 @@ class ModuleSpec:
         data = attachments.get(key)
         if data is None:
             if required:
-                raise KeyError(f"the module has no attached message {key!r} in graph variant "
-                               f"{module_format.describe_tags(tags or ())}")
+                raise KeyError(f"No attached message for key '{key}' in graph version {sorted(tags or [])} "
+                               f"of Hub Module")
             return None
         message = message_type()
         message.ParseFromString(data)
