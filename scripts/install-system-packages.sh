@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, only those that are missing.
 #
-# The tests start real services (PostgreSQL) from system binaries and build
-# virtual environments with the system python3. On a machine that already has
-# them this does nothing and touches no package index, so `make test` stays
-# fast the second time.
+# The tests start real services (PostgreSQL) from system binaries, build
+# virtual environments with the system python3, and drive the web catalog in
+# Debian's Chromium (headless, through Playwright from PyPI; `playwright
+# install` would download a browser, which CI cannot). On a machine that
+# already has them this does nothing and touches no package index, so
+# `make test` stays fast the second time.
 set -euo pipefail
 
 missing=()
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || command -v pg_ctl >/dev/null || missing+=(postgresql)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 
 if ((${#missing[@]} == 0)); then
     exit 0

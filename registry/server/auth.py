@@ -5,7 +5,10 @@ unmodified tensorflow_hub client, which sends no credentials, can download);
 every write needs a token whose scope covers it, and a publisher-bound token
 writes only to its publisher's models. A missing or unknown token is 401, a
 known one without the right is 403. Tokens are read from the
-``Authorization: Bearer`` header only — never from a URL, which ends up in logs.
+``Authorization: Bearer`` header, or for reads (GET, HEAD) from the web
+catalog's sign-in cookie — never from a URL, which ends up in logs. The cookie
+counts for reads only: a browser sends it by itself, so it must not be able to
+publish or delete (SameSite=Strict already keeps other sites from sending it).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from registry.access import Grant
 from registry.errors import AccessDenied, AuthenticationRequired
 
 _UNSET = object()
+#: The HttpOnly, SameSite=Strict cookie the web catalog's sign-in form sets (``registry.server.pages``).
+TOKEN_COOKIE = "model_registry_token"
 _NEEDS = {"read": "reading this catalog", "publish": "publishing or moving aliases",
           "admin": "deleting versions and managing tokens"}
 
@@ -23,9 +28,11 @@ _NEEDS = {"read": "reading this catalog", "publish": "publishing or moving alias
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if request.method in ("GET", "HEAD"):
+        return request.cookies.get(TOKEN_COOKIE, "").strip() or None
+    return None
 
 
 def caller(request: Request) -> Grant | None:

@@ -1,0 +1,133 @@
+"""What the web catalog's pages show, built from catalog records: usage code, signature groups, matrix rows.
+
+Plain functions over ``VersionPublic`` records and matrix ``Cell``s, with no
+request or template in sight, so each is easy to test and the templates stay
+free of logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+TF1_HUB = "tf1_hub"
+
+#: tf.compat.v1 dtype names for the placeholder in the TF1 snippet (the catalog stores numpy-style names).
+_TF_DTYPES = {"float32": "tf.float32", "float64": "tf.float64", "int32": "tf.int32", "int64": "tf.int64",
+              "string": "tf.string", "bool": "tf.bool", "uint8": "tf.uint8", "float16": "tf.float16"}
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """One copyable block of usage code."""
+
+    id: str
+    title: str
+    code: str
+    note: str = ""
+
+
+@dataclass
+class SignatureGroup:
+    """The signatures of one graph variant (tag set)."""
+
+    tags: list[str]
+    signatures: list[Any] = field(default_factory=list)
+
+
+def pinned_url(base_url: str, version) -> str:
+    """The tfhub.dev-style URL of exactly this version (``.../publisher/model/N``)."""
+    return f"{base_url.rstrip('/')}/{version.publisher}/{version.model}/{version.version}"
+
+
+def usage_snippets(version, *, base_url: str, token_required: bool) -> list[Snippet]:
+    """The usage code for ``version``, right for its format; always pinned, since the hub client caches URLs forever."""
+    handle = version.handle
+    url = pinned_url(base_url, version)
+    setup = f"pip install tf-model-registry\nexport MODEL_REGISTRY_URL={base_url.rstrip('/')}\n"
+    if token_required:
+        setup += "export MODEL_REGISTRY_TOKEN=...  # this server needs a token for reads\n"
+    snippets = [Snippet("use-setup", "Set up the registry client", setup,
+                        note="The registry's Python API below reads this server's catalog through these variables."),
+                Snippet("use-load", "registry.load", f'import registry\n\nmodel = registry.load("{handle}")\n',
+                        note="TF1 Hub modules load through their signatures only (see the compatibility matrix)."
+                        if version.format == TF1_HUB else "")]
+    if version.format == TF1_HUB:
+        snippets.append(Snippet("use-module", "registry.Module (TF1 graph)", _module_code(version)))
+        snippets.append(Snippet("use-keras", "registry.KerasLayer",
+                                f'import registry\n\nlayer = registry.KerasLayer("{handle}")  '
+                                f'# inference only for TF1 Hub modules\n'))
+    else:
+        snippets.append(Snippet("use-keras", "registry.KerasLayer",
+                                f'import registry\n\nlayer = registry.KerasLayer("{handle}", trainable=False)\n'))
+    hub_note = "The URL is pinned to version {n}: the tensorflow_hub client caches a URL forever, so an unpinned " \
+               "URL would keep whatever it downloaded first.".format(n=version.version)
+    if token_required:
+        hub_note += " This server needs a token for reads, which the tensorflow_hub client cannot send."
+    snippets.append(Snippet("use-hub", "tensorflow_hub",
+                            f'import tensorflow_hub as hub\n\nmodel = hub.load("{url}")\n', note=hub_note))
+    folder = f"{version.model}-{version.version}"
+    auth = ' -H "Authorization: Bearer $MODEL_REGISTRY_TOKEN"' if token_required else ""
+    snippets.append(Snippet("use-curl", "curl",
+                            f'mkdir -p {folder}\ncurl -L{auth} "{url}?tf-hub-format=compressed" | tar xz -C {folder}\n',
+                            note=f"sha256 of the archive: {version.sha256}"))
+    return snippets
+
+
+def _module_code(version) -> str:
+    lines = ["import tensorflow as tf", "import registry", "", "with tf.Graph().as_default():",
+             f'    module = registry.Module("{version.handle}")']
+    default = next((s for s in version.signatures if s.name == "default" and not s.tags), None)
+    if default is not None and len(default.inputs) == 1:
+        spec = next(iter(default.inputs.values()))
+        dtype = _TF_DTYPES.get(str(spec.get("dtype")), f"tf.{spec.get('dtype')}")
+        shape = spec.get("shape")
+        shape_code = "None" if shape is None else "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+        lines += [f"    inputs = tf.compat.v1.placeholder({dtype}, shape={shape_code})",
+                  "    outputs = module(inputs)"]
+    else:
+        lines.append("    print(module.get_signature_names())")
+    lines += ["    with tf.compat.v1.Session() as session:",
+              "        session.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.tables_initializer()])"]
+    return "\n".join(lines) + "\n"
+
+
+def signature_groups(version) -> list[SignatureGroup]:
+    """The version's signatures by graph variant, in the order of its tag sets (the default variant first)."""
+    groups: dict[tuple[str, ...], SignatureGroup] = {}
+    for tags in version.tag_sets or [[]]:
+        groups.setdefault(tuple(tags), SignatureGroup(list(tags)))
+    for signature in version.signatures:
+        groups.setdefault(tuple(signature.tags), SignatureGroup(list(signature.tags))).signatures.append(signature)
+    return [group for group in groups.values() if group.signatures]
+
+
+def tensors(spec: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
+    """``(name, dtype, shape, kind)`` of each tensor of a signature's inputs or outputs, by name."""
+    rows = []
+    for name in sorted(spec):
+        info = spec[name] if isinstance(spec[name], dict) else {}
+        rows.append((name, str(info.get("dtype", "?")), info.get("shape"), str(info.get("kind") or "dense")))
+    return rows
+
+
+def evidence_facts(task) -> list[tuple[str, str]]:
+    """The few evidence facts people choose by, in words; the full record is shown separately."""
+    facts = [("Signature", task.signature + (f" (tags {{{', '.join(task.tags)}}})" if task.tags else ""))]
+    if task.output_dim is not None:
+        facts.append(("Output dimension", str(task.output_dim)))
+    if task.image_size:
+        height, width = task.image_size
+        source = task.evidence.get("image_size_from")
+        facts.append(("Image size", f"{height} × {width}" + (f" (from {source})" if source else "")))
+    if task.evidence.get("flexible_image_size"):
+        facts.append(("Flexible image size", "yes"))
+    for key in ("variables", "trainable_variables", "regularization_losses"):
+        if key in task.evidence:
+            facts.append((key.replace("_", " ").capitalize(), str(task.evidence[key])))
+    return facts
+
+
+def formats_of(matrix: Iterable) -> list[str]:
+    """Every format the server's adapters registered (the matrix has a row for each)."""
+    return sorted({cell.format for cell in matrix})
