@@ -44,7 +44,7 @@ LOCK_TIMEOUT_ENV = "MODEL_REGISTRY_LOCK_TIMEOUT"
 MAX_EXTRACTED_BYTES_ENV = "MODEL_REGISTRY_MAX_EXTRACTED_BYTES"
 #: Largest ratio of expanded to compressed bytes past the first 64 MiB (default 200; weights compress ~1.1x).
 MAX_EXPANSION_RATIO_ENV = "MODEL_REGISTRY_MAX_EXPANSION_RATIO"
-#: Most members (files and directories) an archive may hold (default 50,000).
+#: Most members (files and directories) an archive may hold (default 20,000; a SavedModel has a handful).
 MAX_MEMBERS_ENV = "MODEL_REGISTRY_MAX_MEMBERS"
 
 
@@ -139,7 +139,7 @@ class ArchiveLimits:
     max_bytes: int = 64 << 30
     max_ratio: float = 200.0
     ratio_grace_bytes: int = 64 << 20
-    max_members: int = 50_000
+    max_members: int = 20_000
     max_name_bytes: int = 4096
     max_component_bytes: int = 255
 

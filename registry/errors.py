@@ -110,3 +110,23 @@ class UploadTooLarge(ArtifactError):
 
 class ServerError(RegistryError, ConnectionError):
     """The registry server (``MODEL_REGISTRY_URL``) cannot be reached, or answered something unexpected."""
+
+
+class CorruptArchive(ArtifactError):
+    """An archive's bytes are not a well-formed ``.tar.gz``: a bad header, a short member, no end, trailing bytes."""
+
+
+class ArchiveTooLarge(UnsafeArchive):
+    """An archive expands beyond the configured bounds (size, compression ratio, members, name length)."""
+
+
+class NotARegularFile(ArtifactError):
+    """A model directory holds something that is neither a regular file nor a directory (FIFO, device, bad link)."""
+
+
+class TransferStalled(ArtifactError, TimeoutError):
+    """A download received no bytes for longer than ``MODEL_REGISTRY_STALL_TIMEOUT`` seconds."""
+
+
+class CacheBusy(RegistryError, TimeoutError):
+    """Another process kept fetching the same artifact for longer than ``MODEL_REGISTRY_LOCK_TIMEOUT`` seconds."""

@@ -14,7 +14,6 @@ resolver, adapters, task definitions, plugin hook) by the ``Registry``.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -22,7 +21,7 @@ from registry.errors import ArtifactNotFound, HandleError, RegistryError
 from registry.handles import SCHEME_RE, CatalogHandle, parse, parse_model_name
 from registry.modes import resolve_mode
 from registry.resolver import ProgressFactory, no_progress
-from registry.storage.archive import extract_stream, pack_directory
+from registry.storage.archive import extract_stream, pack_directory, walk_model_directory
 from registry.tasks.conformance import check_version
 
 if TYPE_CHECKING:
@@ -55,9 +54,10 @@ class Publisher:
         if parent_handle is not None:
             self.catalog.get_version(parent_handle)  # fail before any work if the parent is unknown
         tasks = list(dict.fromkeys(tasks))
-        work = self.cache.new_workdir()
-        try:
+        with self.cache.workdir() as work:
             model_dir, archive, extracted = self._materialize(source, work, mode, create_options)
+            for _ in walk_model_directory(model_dir, allow_symlinks=False):
+                pass  # a FIFO would hang the inspection or the packing; a link would not be packed: refuse now
             adapter = self.adapters.detect(model_dir)
             info = adapter.inspect(model_dir)
             conformance = check_version(self.definitions, info, claimed=tasks)
@@ -79,8 +79,6 @@ class Publisher:
             else:
                 self.cache.add_directory(model_dir, sha256=sha256, size=size, source=uri)
             return record
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def _materialize(self, source, work: Path, mode, create_options):
         """(model directory, archive file or None, ExtractResult or None) for any publishable source."""

@@ -174,3 +174,36 @@ def test_a_read_only_catalog_serves_every_read_and_refuses_writes_typed(registry
             if path.is_dir():
                 path.chmod(0o755)
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_rollback_journal_catalog_locked_exclusively_is_catalog_busy_for_reads_and_writes(tmp_path, reference_dir,
+                                                                                           monkeypatch):
+    # A catalog left in SQLite's rollback-journal mode (made by another tool, or on a file system without WAL):
+    # an exclusive lock there blocks readers too. Each call is CatalogBusy within its configured wait, and a new
+    # connection does not spend that wait trying to switch the file to WAL.
+    monkeypatch.setenv("MODEL_REGISTRY_DATABASE_TIMEOUT", "1")
+    path = tmp_path / "catalog.db"
+    settings = dict(database_url=f"sqlite:///{path}", storage_url=str(tmp_path / "artifacts"),
+                    cache_dir=tmp_path / "cache")
+    owner = registry.Registry(**settings)
+    owner.publish(reference_dir / "tf2_image_feature_vector", name="pub/journal")
+    owner.catalog.close()
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
+    connection.close()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK.replace("IMMEDIATE", "EXCLUSIVE"), str(path),
+                               "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        fresh = registry.Registry(**{**settings, "cache_dir": tmp_path / "other-cache"})
+        for call in (lambda: fresh.get_version("pub/journal"), lambda: fresh.list_versions("pub/journal"),
+                     lambda: fresh.set_alias("pub/journal", "prod", 1)):
+            with pytest.raises(registry.CatalogBusy, match="locked by another process") as info:
+                call()
+            assert str(path) in str(info.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert registry.Registry(**settings).set_alias("pub/journal", "prod", 1).version == 1

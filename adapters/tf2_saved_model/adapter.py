@@ -68,7 +68,9 @@ class TF2SavedModelAdapter(FormatAdapter):
     def _inspect_eager(self, path: Path):
         import tensorflow as tf
 
-        obj = tf.saved_model.load(str(path))
+        # The call signature and the variable counts need the object graph, not the weights: skipping the
+        # checkpoint halves inspection time and peak memory on a large model (nothing restores ~1 GB of floats).
+        obj = tf.saved_model.load(str(path), options=tf.saved_model.LoadOptions(experimental_skip_checkpoint=True))
         signature, takes_training = sigs.call_signature(obj)
         if signature is None:
             return None, False

@@ -30,6 +30,8 @@ BEGIN_OPTION = "sqlite_begin"
 #: How long an SQLite writer waits for another to finish before giving up, in seconds (the default of
 #: ``MODEL_REGISTRY_DATABASE_TIMEOUT``).
 SQLITE_BUSY_TIMEOUT_S = 60.0
+#: How long a new connection waits to switch a locked database to WAL before leaving it for next time.
+WAL_SWITCH_WAIT_MS = 200
 
 
 def normalize_url(database_url: str | URL) -> URL:
@@ -95,12 +97,15 @@ def _install_sqlite_transaction_control(engine: Engine, *, wal: bool, timeout: f
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if wal:
+                # Switching to WAL is opportunistic: a catalog another process has locked right now keeps its
+                # journal mode this time, rather than every new connection spending the whole busy timeout here.
+                cursor.execute(f"PRAGMA busy_timeout = {WAL_SWITCH_WAIT_MS}")
                 try:
                     cursor.execute("PRAGMA journal_mode = WAL")
                 except sqlite3.OperationalError:
-                    pass  # a file we may read but not switch (read-only after all): keep its journal mode
+                    pass  # locked now, or a file we may read but not switch (read-only after all)
+            cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

@@ -2,32 +2,51 @@
 
 Layout under the cache root::
 
-    models/<sha256>/         an extracted model directory
+    models/<sha256>/         an extracted, verified model directory (never changed once there)
     models/<sha256>.json     its completion record (archive sha256 and size, source, every file's hash)
     refs/<key>.json          source (URL, archive path, pinned catalog handle) -> sha256
-    tmp/                     per-process work directories, renamed into models/ when verified
+    tmp/w-<pid>-<id>/        one process's work directory, held by an flock on tmp/w-<pid>-<id>.lock
+    locks/<name>.lock        "I am fetching this": an flock naming its holder (pid, host, source)
 
-A directory without its completion record is never trusted: it is what an
-interrupted process left behind, and the next fetch replaces it. Locks only stop
-two processes downloading the same thing at once; correctness comes from
-writing under a temporary name, verifying, then renaming.
+An entry is complete when its record and its directory both exist. Installing
+writes the record first, then renames the verified work directory into place in
+one atomic step, so a directory in ``models/`` appears whole or not at all, and
+nothing ever renames onto, or removes, a directory another process may hold:
+when two processes finish the same content, the second simply discards its copy.
+Only ``remove``/``prune`` (an explicit request) take an entry away.
+
+Locks only stop two processes downloading the same thing at once; correctness
+comes from writing under a private name, verifying, then renaming. So a lock
+is waited for only while its holder makes progress: a holder that stops (a
+SIGSTOPped or hung process) is passed after ``MODEL_REGISTRY_STALL_TIMEOUT``
+seconds and a dead one at once (the kernel drops its flock). Work directories
+of dead processes are removed by the next fetch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
-import tempfile
+import socket
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
-from registry.storage.archive import ExtractResult, Progress, extract_stream, file_digest
+from registry.config import ArchiveLimits, lock_timeout_s, stall_timeout_s
+from registry.errors import CacheBusy
+from registry.storage.archive import ExtractResult, Progress, extract_stream, file_digest, walk_model_directory
 
 RECORD_SUFFIX = ".json"
+WORK_PREFIX = "w-"
+LOCK_SUFFIX = ".lock"
+HEARTBEAT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,14 +61,28 @@ class CacheEntry:
 
 
 class ModelCache:
-    """Content-addressed store of extracted model directories."""
+    """Content-addressed store of extracted model directories, safe for any number of processes."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, stall_timeout: float | None = None, lock_timeout: float | None = None,
+                 limits: ArchiveLimits | None = None):
         self.root = Path(root)
         self.models = self.root / "models"
         self.refs = self.root / "refs"
         self.tmp = self.root / "tmp"
         self.locks = self.root / "locks"
+        self._stall_timeout = stall_timeout
+        self._lock_timeout = lock_timeout
+        self._limits = limits
+        self._work_locks: dict[Path, int] = {}
+        self._held = threading.local()
+
+    @property
+    def stall_timeout(self) -> float:
+        return self._stall_timeout or stall_timeout_s()
+
+    @property
+    def lock_timeout(self) -> float:
+        return self._lock_timeout or lock_timeout_s()
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -76,7 +109,14 @@ class ModelCache:
 
     def write_ref(self, key: str, sha256: str, **extra) -> None:
         self.refs.mkdir(parents=True, exist_ok=True)
-        _atomic_write_json(self.refs / _ref_name(key), {"key": key, "sha256": sha256, **extra})
+        self._write_json(self.refs / _ref_name(key), {"key": key, "sha256": sha256, **extra})
+
+    def _write_json(self, path: Path, data: dict) -> None:
+        """Write ``path`` whole or not at all: a temporary file in a (held) work directory, renamed."""
+        with self.workdir() as work:
+            tmp = work / path.name
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            os.replace(tmp, path)
 
     # -- filling ---------------------------------------------------------------------------
 
@@ -87,7 +127,7 @@ class ModelCache:
             hit = self.get(sha256)
             if hit is not None:
                 return sha256, hit
-            with self._lock(sha256):
+            with self.lock(sha256, source=source):
                 hit = self.get(sha256)
                 if hit is not None:
                     return sha256, hit
@@ -95,64 +135,185 @@ class ModelCache:
         return self._fetch_unlocked(open_stream, source=source, sha256=None, size=size, progress=progress)
 
     def _fetch_unlocked(self, open_stream, *, source, sha256, size, progress) -> tuple[str, Path]:
-        work = self.new_workdir()
-        try:
+        self.clean_leftovers()
+        with self.workdir() as work:
+            target = work / "model"
+            target.mkdir()
             with open_stream() as stream:
-                result = extract_stream(stream, work, expected_sha256=sha256, expected_size=size,
-                                        progress=progress, source=source)
-            return result.sha256, self._install(work, result, source)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+                result = extract_stream(stream, target, expected_sha256=sha256, expected_size=size,
+                                        progress=self._beating(progress), source=source,
+                                        limits=self._limits, stall_timeout=self.stall_timeout)
+            return result.sha256, self._install(target, result, source)
 
     def add_extracted(self, work: Path, result: ExtractResult, *, source: str) -> Path:
-        """Move a directory extracted elsewhere (by ``extract_stream`` into ``new_workdir()``) into the cache."""
+        """Move a directory extracted elsewhere (by ``extract_stream`` into a ``new_workdir()``) into the cache."""
         try:
-            return self._install(work, result, source)
+            return self._install(Path(work), result, source)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            self.discard(work)
 
     def add_directory(self, src: Path, *, sha256: str, size: int, source: str) -> Path:
         """Copy a model directory whose archive hashes to ``sha256`` into the cache (after a publish)."""
         hit = self.get(sha256)
         if hit is not None:
             return hit
-        work = self.new_workdir()
-        try:
-            shutil.copytree(src, work, dirs_exist_ok=True)
-            files = {p.relative_to(work).as_posix(): file_digest(p) for p in sorted(work.rglob("*")) if p.is_file()}
-            return self._install(work, ExtractResult(sha256=sha256, size=size, files=files), source)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        with self.workdir() as work:
+            target = work / "model"
+            files = {}
+            for rel, path, is_dir in walk_model_directory(Path(src)):
+                if is_dir:
+                    (target / rel).mkdir(parents=True, exist_ok=True)
+                else:
+                    (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target / rel)
+                    files[rel] = file_digest(target / rel)
+            return self._install(target, ExtractResult(sha256=sha256, size=size, files=files), source)
+
+    # -- work directories ------------------------------------------------------------------
 
     def new_workdir(self) -> Path:
-        """A fresh, private work directory inside the cache (same filesystem, so renames are atomic)."""
+        """A fresh, private work directory inside the cache (same filesystem, so renames are atomic).
+
+        It is held (an flock on its ``.lock`` sibling) until ``discard`` or the process ends, so
+        no other process's cleanup removes it; once the process is gone, the next fetch does.
+        """
         self.tmp.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.tmp))
+        while True:
+            stem = self.tmp / f"{WORK_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            lock_path = stem.with_name(stem.name + LOCK_SUFFIX)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+            _flock(fd, blocking=True)
+            if _same_file(fd, lock_path):  # not unlinked by a cleaner between create and lock
+                break
+            os.close(fd)
+        stem.mkdir()
+        self._work_locks[stem] = fd
+        return stem
+
+    def discard(self, work: Path) -> None:
+        """Remove a work directory from ``new_workdir`` and release it."""
+        work = Path(work)
+        if not work.is_relative_to(self.tmp):  # e.g. ``work/model`` handed to add_extracted: its workdir
+            return
+        stem = self.tmp / work.relative_to(self.tmp).parts[0]
+        shutil.rmtree(stem, ignore_errors=True)
+        fd = self._work_locks.pop(stem, None)
+        stem.with_name(stem.name + LOCK_SUFFIX).unlink(missing_ok=True)
+        if fd is not None:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def workdir(self) -> Iterator[Path]:
+        work = self.new_workdir()
+        try:
+            yield work
+        finally:
+            self.discard(work)
+
+    def clean_leftovers(self) -> list[Path]:
+        """Remove what dead processes left in ``tmp/`` (their flock is gone); return what went."""
+        if not self.tmp.is_dir():
+            return []
+        removed = []
+        names = set(os.listdir(self.tmp))
+        for name in sorted(names):
+            path = self.tmp / name
+            if name.endswith(LOCK_SUFFIX):
+                stem = path.with_name(name[: -len(LOCK_SUFFIX)])
+                if stem in self._work_locks:
+                    continue
+                try:
+                    fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+                except FileNotFoundError:
+                    continue
+                try:
+                    if _flock(fd, blocking=False) and _same_file(fd, path):
+                        shutil.rmtree(stem, ignore_errors=True)
+                        path.unlink(missing_ok=True)
+                        removed.append(stem)
+                finally:
+                    os.close(fd)
+            elif name + LOCK_SUFFIX not in names and _orphaned(path):
+                if (self.tmp / (name + LOCK_SUFFIX)).exists():
+                    continue  # its owner just started
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
+    # -- installing ------------------------------------------------------------------------
 
     def _install(self, work: Path, result: ExtractResult, source: str) -> Path:
-        """Rename a verified work directory into place, then write its completion record."""
+        """Make a verified work directory the entry for its sha256; never touches a complete entry."""
         self.models.mkdir(parents=True, exist_ok=True)
         final = self.models / result.sha256
-        record_path = self.models / (result.sha256 + RECORD_SUFFIX)
         if self.get(result.sha256) is not None:
             return final  # another process finished first; ours is discarded by the caller
-        if final.exists():  # left by an interrupted process: no record, so not trusted
-            shutil.rmtree(final)
-        os.replace(work, final)
-        _atomic_write_json(record_path, {
-            "sha256": result.sha256,
-            "archive_size": result.size,
-            "source": source,
-            "completed_at": time.time(),
-            "files": result.files,
-        })
+        with self.lock(result.sha256, source=source, reentrant=True):
+            if self.get(result.sha256) is not None:
+                return final
+            if final.exists():
+                # No record: left by an older version or a removal that was cut short; nobody trusts it.
+                self._move_to_trash(final)
+            self._write_json(self.models / (result.sha256 + RECORD_SUFFIX), {
+                "sha256": result.sha256,
+                "archive_size": result.size,
+                "source": source,
+                "completed_at": time.time(),
+                "files": result.files,
+            })
+            try:
+                os.rename(work, final)  # the directory appears whole, or not at all
+            except OSError as error:
+                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or self.get(result.sha256) is None:
+                    raise
         return final
 
-    def _lock(self, sha256: str):
-        from filelock import FileLock  # only when something must be fetched
+    def _move_to_trash(self, path: Path) -> None:
+        with self.workdir() as trash:
+            try:
+                os.rename(path, trash / "old")
+            except FileNotFoundError:
+                pass
 
-        self.locks.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.locks / f"{sha256}.lock"))
+    # -- locks -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, source: str = "", reentrant: bool = False) -> Iterator[bool]:
+        """Hold the fetch lock ``name`` while the holder before us makes progress; yields whether it is held.
+
+        A holder that stops making progress for ``stall_timeout`` seconds is passed (this
+        process fetches too: the atomic install keeps that correct), and waiting longer than
+        ``lock_timeout`` seconds for a working holder raises ``CacheBusy`` naming it.
+        """
+        held = self._held_locks()
+        if reentrant and name in held:
+            yield True
+            return
+        lock = _FetchLock(self.locks / (_lock_name(name) + LOCK_SUFFIX), source=source)
+        got = lock.acquire(stall_timeout=self.stall_timeout, lock_timeout=self.lock_timeout)
+        held[name] = lock  # passed (a stalled holder) or held: either way, not waited for again below
+        try:
+            yield got
+        finally:
+            held.pop(name, None)
+            lock.release()
+
+    def _held_locks(self) -> dict:
+        if not hasattr(self._held, "locks"):
+            self._held.locks = {}
+        return self._held.locks
+
+    def _beating(self, progress: Progress | None) -> Progress:
+        """``progress`` that also tells waiters this process still works on the locks it holds."""
+        held = self._held_locks()
+
+        def update(n: int) -> None:
+            for lock in list(held.values()):
+                lock.beat()
+            if progress:
+                progress(n)
+
+        return update
 
     # -- maintenance -----------------------------------------------------------------------
 
@@ -169,11 +330,16 @@ class ModelCache:
         return sorted(found, key=lambda e: e.record.get("completed_at", 0))
 
     def incomplete(self) -> list[Path]:
-        """Work directories and model directories without a completion record."""
-        leftovers = [p for p in self.tmp.iterdir()] if self.tmp.is_dir() else []
+        """Work directories, model directories without a record and records without a directory."""
+        leftovers = [p for p in self.tmp.iterdir() if p not in self._work_locks
+                     and p.with_name(p.name.removesuffix(LOCK_SUFFIX)) not in self._work_locks] \
+            if self.tmp.is_dir() else []
         if self.models.is_dir():
-            leftovers += [p for p in self.models.iterdir()
-                          if p.is_dir() and not (self.models / (p.name + RECORD_SUFFIX)).is_file()]
+            for path in self.models.iterdir():
+                if path.is_dir() and not (self.models / (path.name + RECORD_SUFFIX)).is_file():
+                    leftovers.append(path)
+                elif path.name.endswith(RECORD_SUFFIX) and not (self.models / path.name[: -len(RECORD_SUFFIX)]).is_dir():
+                    leftovers.append(path)
         return sorted(leftovers)
 
     def verify(self, sha256: str | None = None) -> dict[str, list[str]]:
@@ -195,13 +361,19 @@ class ModelCache:
         return problems
 
     def remove(self, sha256: str) -> None:
-        (self.models / (sha256 + RECORD_SUFFIX)).unlink(missing_ok=True)
-        shutil.rmtree(self.models / sha256, ignore_errors=True)
+        """Take an entry away: its directory leaves ``models/`` in one rename, then its record goes."""
+        final = self.models / sha256
+        with self.lock(sha256, source="remove"):
+            if final.exists():
+                self._move_to_trash(final)
+            (self.models / (sha256 + RECORD_SUFFIX)).unlink(missing_ok=True)
 
     def prune(self, *, keep: set[str] | None = None, older_than_s: float | None = None) -> list[str]:
         """Remove leftovers and the entries not in ``keep`` (and older than ``older_than_s``); return what went."""
-        removed = []
+        removed = [str(p) for p in self.clean_leftovers()]
         for path in self.incomplete():
+            if path.parent == self.tmp:
+                continue  # a live process's work: clean_leftovers took every dead one
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             removed.append(str(path))
         now = time.time()
@@ -215,11 +387,101 @@ class ModelCache:
         return removed
 
 
+class _FetchLock:
+    """An flock on ``locks/<name>.lock`` whose file names its holder and whose mtime is its heartbeat."""
+
+    def __init__(self, path: Path, *, source: str):
+        self.path = path
+        self.source = source
+        self.fd: int | None = None
+        self.held = False
+        self._last_beat = 0.0
+
+    def acquire(self, *, stall_timeout: float, lock_timeout: float) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        started = time.monotonic()
+        pause = 0.02
+        while True:
+            if _flock(self.fd, blocking=False):
+                self.held = True
+                os.ftruncate(self.fd, 0)
+                os.pwrite(self.fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                               "source": self.source, "since": time.time()}).encode(), 0)
+                self.beat(force=True)
+                return True
+            idle = time.time() - os.fstat(self.fd).st_mtime
+            if idle > stall_timeout:
+                return False  # the holder stopped working (stopped or hung): fetch without waiting for it
+            if time.monotonic() - started > lock_timeout:
+                raise CacheBusy(f"{self.holder()} has been fetching the same artifact for over {lock_timeout:g} s "
+                                f"(lock {self.path}); wait for it, stop it, or raise MODEL_REGISTRY_LOCK_TIMEOUT")
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.25)
+
+    def holder(self) -> str:
+        try:
+            info = json.loads(os.pread(self.fd, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            info = {}
+        if not info.get("pid"):
+            return "another process"
+        return f"process {info['pid']} on {info.get('host', '?')} (fetching {info.get('source') or '?'})"
+
+    def beat(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.held and (force or now - self._last_beat >= HEARTBEAT_S):
+            self._last_beat = now
+            os.utime(self.fd)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+            self.held = False
+
+
+def _flock(fd: int, *, blocking: bool) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _orphaned(path: Path) -> bool:
+    """A leftover without a lock file: ours (``w-PID-…``) whose lock went, or an older version's (``PID-…``)."""
+    name = path.name
+    if name.startswith(WORK_PREFIX):
+        return True
+    pid = name.split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _ref_name(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest() + ".json"
 
 
-def _atomic_write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+def _lock_name(name: str) -> str:
+    """A file name for a lock: a sha256 as it is, anything else (a URL, a path) hashed."""
+    if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+        return name
+    return "key-" + hashlib.sha256(name.encode()).hexdigest()
+

@@ -1,0 +1,260 @@
+"""Cold fetch and publish of a ~500 MB TF2 SavedModel, side by side with the tools people would use instead.
+
+Fetch contenders, each a fresh process with an empty destination or cache, all
+downloading the same ``.tar.gz`` from one HTTP server on 127.0.0.1:
+
+- ``curl -s URL | tar xz``                        the floor any downloader is judged against;
+- ``hub.resolve(URL)``                            tensorflow_hub 0.16.1 in its own venv (TF 2.21 + tf-keras),
+                                                  created here under ``.bench/`` on first use;
+- ``registry.resolve(URL)``                       a URL handle, fetched the tfhub way;
+- ``registry.resolve("bench/big/1")``             a catalog handle whose artifact is served over HTTP.
+
+Publish contenders: ``registry.publish(DIR)`` (inspect, pack, store, catalog,
+cache) against ``tar czf`` of the directory followed by ``cp`` into a folder.
+
+Rounds are interleaved (the order rotates each round) so a slow spell of the
+machine hits every contender; medians of ``--rounds`` (>= 3) are reported with
+each process tree's peak RSS (``wait4``'s ru_maxrss: the largest process of
+the tree). Targets: fetch <= 0.8 x curl | tar and >= 1.8 x faster than
+hub.resolve, peak RSS <= 200 MB; publish <= 1.0 x tar czf + cp, <= 300 MB.
+
+    python bench/bench_fetch.py [--rounds 3] [--size-mb 500] [--skip-hub] [--skip-publish]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".bench" / "fetch"  # ignored by git: the model, its archive, the hub venv, scratch space
+PYTHON = sys.executable
+TIME = shutil.which("time", path="/usr/bin:/bin") or "/usr/bin/time"  # GNU time: apt-get install -y time
+HUB_PINS = ["tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "tensorflow-hub==0.16.1"]
+MODEL_NAME = "bench/big"
+
+
+# --------------------------------------------------------------------------------------------- set-up
+
+def make_model(directory: Path, size_mb: int) -> Path:
+    """A TF2 SavedModel of float32 weights totalling about ``size_mb`` MB, made once in a child process."""
+    if (directory / "saved_model.pb").is_file():
+        return directory
+    code = f"""
+import tensorflow as tf
+width, layers = 2048, max(1, round({size_mb} * 2**20 / (2048 * 2048 * 4)))
+class Big(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.kernels = [tf.Variable(tf.random.normal([width, width], stddev=0.02), name=f"kernel_{{i}}")
+                        for i in range(layers)]
+    @tf.function(input_signature=[tf.TensorSpec([None, width], tf.float32)])
+    def __call__(self, x):
+        for kernel in self.kernels:
+            x = tf.nn.relu(tf.matmul(x, kernel))
+        return x
+tf.saved_model.save(Big(), {str(directory)!r})
+"""
+    subprocess.run([PYTHON, "-c", code], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return directory
+
+
+def make_archive(model: Path, archive: Path) -> tuple[str, int]:
+    from registry.storage.archive import pack_directory
+
+    tmp = archive.with_suffix(".tmp")
+    with open(tmp, "wb") as out:
+        sha, size = pack_directory(model, out)
+    tmp.rename(archive)
+    return sha, size
+
+
+def hub_python() -> Path:
+    venv = WORK / "hub-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} with {' '.join(HUB_PINS)} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *HUB_PINS], check=True)
+    return python
+
+
+class ArchiveServer:
+    """Serves one file at every path (any query), with sendfile, on 127.0.0.1."""
+
+    def __init__(self, archive: Path):
+        served = archive
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                size = served.stat().st_size
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-tar")
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                with open(served, "rb") as fh:
+                    try:
+                        self.connection.sendfile(fh)
+                    except (ConnectionError, TimeoutError):
+                        pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def make_catalog(directory: Path, archive_url: str, sha: str, size: int) -> str:
+    """An SQLite catalog with ``bench/big/1`` whose artifact is ``archive_url`` (storage over HTTP)."""
+    url = f"sqlite:///{directory / 'catalog.db'}"
+    if (directory / "catalog.db").exists():
+        (directory / "catalog.db").unlink()
+    directory.mkdir(parents=True, exist_ok=True)
+    from registry.catalog.database import DatabaseCatalog
+
+    catalog = DatabaseCatalog(url)
+    catalog.create_version(publisher="bench", name="big", format="tf2_saved_model", artifact_uri=archive_url,
+                           sha256=sha, size=size, tag_sets=[[]], signatures=[])
+    catalog.close()
+    with sqlite3.connect(directory / "catalog.db") as connection:  # what the catalog now says
+        assert connection.execute("SELECT artifact_uri FROM model_version").fetchone()[0] == archive_url
+    return url
+
+
+# --------------------------------------------------------------------------------------------- running
+
+def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one fresh process tree.
+
+    The peak comes from GNU time (``%M``: the largest process of the tree), not from this
+    process's ``wait4``: Linux carries a forked child's pre-exec high-water mark (this whole
+    Python process) into its ru_maxrss.
+    """
+    rss_file = WORK / "rss.txt"
+    started = time.perf_counter()
+    result = subprocess.run([TIME, "-f", "%M", "-o", str(rss_file), *command], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[:3]}... exited {result.returncode}: {result.stderr.decode()[-2000:]}")
+    return wall, int(rss_file.read_text().split()[-1]) / 1024
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--size-mb", type=int, default=500)
+    parser.add_argument("--skip-hub", action="store_true", help="leave out hub.resolve (no venv to create)")
+    parser.add_argument("--skip-publish", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    WORK.mkdir(parents=True, exist_ok=True)
+    scratch = WORK / "scratch"
+
+    model = make_model(WORK / f"model-{args.size_mb}mb", args.size_mb)
+    archive = WORK / f"model-{args.size_mb}mb.tar.gz"
+    if not archive.exists():
+        make_archive(model, archive)
+    from registry.storage.archive import file_digest
+
+    digest = file_digest(archive)
+    server = ArchiveServer(archive)
+    model_url = f"{server.base}/models/big/1"
+    catalog_url = make_catalog(WORK / "catalog", f"{server.base}/store/sha256/{digest['sha256']}.tar.gz",
+                               digest["sha256"], digest["size"])
+    model_bytes = sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
+    print(f"model: {model_bytes / 1e6:.0f} MB in {model}; archive {digest['size'] / 1e6:.0f} MB; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_REGISTRY_", "TFHUB_"))}
+    base_env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    registry_env = {**base_env, "PYTHONPATH": str(ROOT), "MODEL_REGISTRY_DATABASE_URL": catalog_url,
+                    "MODEL_REGISTRY_STORAGE_URL": str(scratch / "storage")}
+
+    def curl_tar():
+        dest = fresh(scratch / "curl")
+        return run(["bash", "-c", f"set -o pipefail; curl -sf '{model_url}?tf-hub-format=compressed' | "
+                                  f"tar xz -C '{dest}'"], base_env)
+
+    def hub_resolve(python=None if args.skip_hub else hub_python()):
+        cache = fresh(scratch / "hub-cache")
+        return run([str(python), "-c", f"import tensorflow_hub as hub; print(hub.resolve({model_url!r}))"],
+                   {**base_env, "TFHUB_CACHE_DIR": str(cache)})
+
+    def registry_url():
+        cache = fresh(scratch / "registry-cache")
+        return run([PYTHON, "-c", f"import registry; print(registry.resolve({model_url!r}))"],
+                   {**registry_env, "MODEL_REGISTRY_CACHE_DIR": str(cache)})
+
+    def registry_catalog():
+        cache = fresh(scratch / "registry-cache")
+        return run([PYTHON, "-c", f"import registry; print(registry.resolve('{MODEL_NAME}/1'))"],
+                   {**registry_env, "MODEL_REGISTRY_CACHE_DIR": str(cache)})
+
+    def tar_czf_cp():
+        out, store = fresh(scratch / "tar-out"), fresh(scratch / "tar-store")
+        return run(["bash", "-c", f"tar czf '{out}/model.tar.gz' -C '{model}' . && cp '{out}/model.tar.gz' '{store}/'"],
+                   base_env)
+
+    def registry_publish():
+        where = fresh(scratch / "publish")
+        env = {**registry_env, "MODEL_REGISTRY_DATABASE_URL": f"sqlite:///{where / 'catalog.db'}",
+               "MODEL_REGISTRY_STORAGE_URL": str(where / "storage"), "MODEL_REGISTRY_CACHE_DIR": str(where / "cache")}
+        return run([PYTHON, "-c", f"import registry; registry.publish({str(model)!r}, name='bench/published')"], env)
+
+    contenders = {"curl | tar xz": curl_tar, "registry.resolve(URL)": registry_url,
+                  "registry.resolve(catalog handle)": registry_catalog}
+    if not args.skip_hub:
+        contenders["hub.resolve(URL)"] = hub_resolve
+    if not args.skip_publish:
+        contenders["tar czf + cp"] = tar_czf_cp
+        contenders["registry.publish(dir)"] = registry_publish
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for round_ in range(args.rounds):
+        order = names[round_ % len(names):] + names[: round_ % len(names)]
+        for name in order:
+            samples[name].append(contenders[name]())
+            print(f"  round {round_ + 1} {name:34s} {samples[name][-1][0]:6.2f} s  {samples[name][-1][1]:6.0f} MB",
+                  flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+    wall = {name: statistics.median(s[0] for s in values) for name, values in samples.items()}
+    rss = {name: max(s[1] for s in values) for name, values in samples.items()}
+    print(f"\nmedians of {args.rounds} interleaved rounds (load average now {os.getloadavg()[0]:.2f}):")
+    for name in names:
+        print(f"  {name:34s} {wall[name]:6.2f} s   peak RSS {rss[name]:6.0f} MB")
+    curl = wall["curl | tar xz"]
+    print("\nratios:")
+    for name in ("registry.resolve(URL)", "registry.resolve(catalog handle)"):
+        line = f"  {name:34s} {wall[name] / curl:.2f} x curl | tar xz (target <= 0.80)"
+        if "hub.resolve(URL)" in wall:
+            line += f";  hub.resolve / it = {wall['hub.resolve(URL)'] / wall[name]:.2f} (target >= 1.8)"
+        print(line + f";  peak RSS {rss[name]:.0f} MB (target <= 200)")
+    if "registry.publish(dir)" in wall:
+        print(f"  {'registry.publish(dir)':34s} {wall['registry.publish(dir)'] / wall['tar czf + cp']:.2f} x tar czf + cp"
+              f" (target <= 1.00);  peak RSS {rss['registry.publish(dir)']:.0f} MB (target <= 300)")
+
+
+if __name__ == "__main__":
+    main()
