@@ -137,8 +137,8 @@ def main() -> int:
         print("the model page's catalog reads, p50 ms:")
         handle = f"vision/big/{middle}"
         for label, read in (("get_version", lambda: registry.get_version(handle, include_deleted=True)),
-                            ("list_versions (all, deleted too)",
-                             lambda: registry.list_versions("vision/big", include_deleted=True)),
+                            ("version_summaries (all, deleted too)",
+                             lambda: registry.version_summaries("vision/big", include_deleted=True)),
                             ("get_model", lambda: registry.catalog.get_model(publisher="vision", name="big")),
                             ("lineage", lambda: registry.lineage(handle)),
                             ("children", lambda: registry.children(handle))):

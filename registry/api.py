@@ -233,6 +233,11 @@ class Registry:
         publisher, model = parse_model_name(name)
         return self.catalog.list_versions(publisher=publisher, name=model, include_deleted=include_deleted)
 
+    def version_summaries(self, name: str, *, include_deleted: bool = False):
+        """The model's versions as light rows (number, format, size, sha256, created, aliases, deleted), oldest first."""
+        publisher, model = parse_model_name(name)
+        return self.catalog.version_summaries(publisher=publisher, name=model, include_deleted=include_deleted)
+
     def lineage(self, handle):
         return self.catalog.lineage(self._catalog_handle(handle))
 

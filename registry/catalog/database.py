@@ -82,6 +82,9 @@ class DatabaseCatalog:
     def list_versions(self, *, publisher: str, name: str, include_deleted: bool = False):
         return self.store.list_versions(publisher=publisher, name=name, include_deleted=include_deleted)
 
+    def version_summaries(self, *, publisher: str, name: str, include_deleted: bool = False):
+        return self.store.version_summaries(publisher=publisher, name=name, include_deleted=include_deleted)
+
     def lineage(self, handle):
         return self.store.lineage(handle)
 

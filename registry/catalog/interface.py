@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
     from registry.adapter import SignatureInfo
-    from registry.catalog.models import ModelPublic, VersionPublic
+    from registry.catalog.models import ModelPublic, VersionPublic, VersionSummary
     from registry.handles import CatalogHandle
 
 
@@ -54,6 +54,9 @@ class CatalogBackend(Protocol):
 
     def list_versions(self, *, publisher: str, name: str,
                       include_deleted: bool = False) -> "list[VersionPublic]": ...
+
+    def version_summaries(self, *, publisher: str, name: str,
+                          include_deleted: bool = False) -> "list[VersionSummary]": ...
 
     def lineage(self, handle: "CatalogHandle | str") -> "list[VersionPublic]": ...
 

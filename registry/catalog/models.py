@@ -156,6 +156,24 @@ class VersionPublic(SQLModel):
         return f"{self.publisher}/{self.model}/{self.version}"
 
 
+class VersionSummary(SQLModel):
+    """One row of a model's version list: what a table of versions shows, without signatures or tasks."""
+
+    publisher: str
+    model: str
+    version: int
+    format: str
+    sha256: str
+    size: int
+    created_at: datetime
+    deleted: bool = False
+    aliases: list[str] = []
+
+    @property
+    def handle(self) -> str:
+        return f"{self.publisher}/{self.model}/{self.version}"
+
+
 class ModelPublic(SQLModel):
     publisher: str
     name: str

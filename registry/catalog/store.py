@@ -33,6 +33,7 @@ from registry.catalog.models import (
     Signature,
     VersionLocation,
     VersionPublic,
+    VersionSummary,
     VersionTask,
     utcnow,
 )
@@ -212,6 +213,25 @@ class Catalog:
             if not include_deleted:
                 statement = statement.where(col(ModelVersion.deleted_at).is_(None))
             return records.version_records(session, [(row, model) for row in session.exec(statement)])
+
+    def version_summaries(self, *, publisher: str, name: str, include_deleted: bool = False) -> list[VersionSummary]:
+        """The model's versions, oldest first, as light rows (two queries, whatever the number of versions)."""
+        with self._read() as session:
+            model = self._model(session, publisher, name)
+            columns = select(ModelVersion.id, ModelVersion.version, ModelVersion.format, ModelVersion.sha256,
+                             ModelVersion.size, ModelVersion.created_at, ModelVersion.deleted_at)
+            statement = columns.where(ModelVersion.model_id == model.id).order_by(ModelVersion.version)
+            if not include_deleted:
+                statement = statement.where(col(ModelVersion.deleted_at).is_(None))
+            rows = session.execute(statement).all()
+            aliases: dict[int, list[str]] = {}
+            for version_id, alias in session.execute(select(Alias.version_id, Alias.name)
+                                                     .where(Alias.model_id == model.id).order_by(Alias.name)):
+                aliases.setdefault(version_id, []).append(alias)
+            return [VersionSummary(publisher=model.publisher, model=model.name, version=row.version,
+                                   format=row.format, sha256=row.sha256, size=row.size, created_at=row.created_at,
+                                   deleted=row.deleted_at is not None, aliases=aliases.get(row.id, []))
+                    for row in rows]
 
     def search(self, **criteria) -> list[VersionPublic] | list[str]:
         """Each model's newest live version matching every criterion: see ``registry.catalog.search``."""

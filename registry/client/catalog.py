@@ -89,6 +89,12 @@ class HttpCatalog:
                                     params={"include_deleted": "true" if include_deleted else None})
         return [_version(item) for item in body["items"]]
 
+    def version_summaries(self, *, publisher: str, name: str, include_deleted: bool = False):
+        from registry.catalog.models import VersionSummary
+
+        return [VersionSummary.model_validate(v.model_dump()) for v in
+                self.list_versions(publisher=publisher, name=name, include_deleted=include_deleted)]
+
     def lineage(self, handle):
         body = self.connection.call("GET", self._version_path(_handle(handle)) + "/lineage")
         return [_version(item) for item in body["items"]]

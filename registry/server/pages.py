@@ -119,7 +119,7 @@ def _model(request: Request, handle: CatalogHandle) -> tuple[str, dict]:
     registry = request.app.state.registry
     # A pinned version may be a deleted one (shown, marked); "newest" and aliases only ever name live ones.
     version = registry.get_version(handle, include_deleted=handle.pinned)
-    versions = list(reversed(registry.list_versions(handle.model_name, include_deleted=True)))
+    versions = list(reversed(registry.version_summaries(handle.model_name, include_deleted=True)))
     show_all = request.query_params.get("versions") == "all"
     shown = versions if show_all else versions[:VERSIONS_SHOWN]
     if all(v.version != version.version for v in shown):
