@@ -86,6 +86,14 @@ class FormatAdapter(ABC):
         """True if ``create`` can write ``obj`` (an in-memory model) as a model directory."""
         return False
 
+    def creation_mode(self, obj: Any, mode: str) -> str:
+        """The mode ``create`` builds ``obj`` in, which the matrix gate checks: by default the caller's.
+
+        An adapter whose objects are always built the same way whatever the caller's
+        mode (a TF1 module spec is exported in a graph of its own) says so here.
+        """
+        return mode
+
     def create(self, obj: Any, path: Path, *, mode: str, **options: Any) -> None:
         """Write the in-memory model ``obj`` as a model directory at ``path`` (which does not exist yet)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement create")

@@ -257,3 +257,17 @@ def test_module_def_bytes_match_tensorflow_hubs(reference):
     written = protos.ModuleDef(format=protos.FORMAT_V3).SerializeToString()
     for name in reference.names_of_format("tf1_hub"):
         assert (reference.model_dir(name) / "tfhub_module.pb").read_bytes() == written
+
+
+def test_publishing_a_spec_from_eager_code_exports_it_in_a_graph_of_its_own(registry_env):
+    """As create_module_spec does, publish(spec) builds the module in its own graph: mode tf1, whatever the caller's."""
+    def module_fn():
+        x = tf1.placeholder(tf.float32, [None])
+        registry.add_signature(inputs=x, outputs=x * 2.0)
+
+    assert tf.executing_eagerly()
+    spec = registry.create_module_spec(module_fn)
+    record = registry.publish(spec, name="tf1/doubler")
+    assert (record.handle, record.format) == ("tf1/doubler/1", "tf1_hub")
+    signatures = registry.load(record.handle, mode="tf2").signatures
+    assert np.allclose(signatures["default"](default=tf.constant([1.0, 2.0]))["default"].numpy(), [2.0, 4.0])

@@ -129,6 +129,10 @@ class TF1HubAdapter(FormatAdapter):
 
         return isinstance(obj, ModuleSpec)
 
+    def creation_mode(self, obj: Any, mode: str) -> str:
+        """Always tf1: a ``ModuleSpec`` is exported in a ``tf.Graph`` of its own, from eager code too (as in hub 0.15)."""
+        return "tf1"
+
     def create(self, obj: Any, path: Path, *, mode: str = "tf1", **options: Any) -> None:
         """Export a ``ModuleSpec`` to ``path``: weights from ``checkpoint_path=`` if given, else initialisers."""
         import tensorflow as tf

@@ -80,6 +80,7 @@ class UploadingPublisher:
             raise ArtifactNotFound(f"nothing to publish at {path}: expected a model directory or a .tar.gz archive")
         mode = resolve_mode(mode)
         adapter = self.adapters.for_object(source)
+        mode = adapter.creation_mode(source, mode)
         self.adapters.matrix.check(adapter.format, "create", mode)
         target = work / "model"
         adapter.create(source, target, mode=mode, **create_options)
