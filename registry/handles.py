@@ -31,7 +31,8 @@ from registry.errors import HandleError
 
 NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+#: As tensorflow_hub: a handle ending so is an archive (its compression is told from its bytes, not this suffix).
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 LATEST = "latest"
 #: The catalog's name columns hold this many characters (PostgreSQL refuses more; SQLite would store them).
 MAX_NAME_LENGTH = 128

@@ -93,7 +93,7 @@ class Publisher:
                 target = work / "model"
                 target.mkdir()
                 with open(path, "rb") as stream:
-                    extracted = extract_stream(stream, target, source=str(path))
+                    extracted = extract_stream(stream, target, source=str(path), compressions=("gzip",))
                 return target, path, extracted
             raise ArtifactNotFound(f"nothing to publish at {path}: expected a model directory or a .tar.gz archive")
         mode = resolve_mode(mode)

@@ -200,7 +200,8 @@ class Resolver:
         if not path.exists():
             raise ArtifactNotFound(f"no model directory or archive at {path}")
         if not handle.is_archive:
-            raise HandleError(f"{path} is a file but not a .tar.gz archive; pass a model directory or an archive")
+            raise HandleError(f"{path} is a file but not a .tar.gz archive (nor .tgz, .tar, .tar.bz2, .tar.xz); pass a "
+                              f"model directory or an archive")
         stat = path.stat()
         key = f"path:{path}:{stat.st_size}:{stat.st_mtime_ns}"
         ref = self.cache.lookup_ref(key)

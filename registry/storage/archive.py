@@ -1,5 +1,9 @@
 """Model archives: ``.tar.gz`` files whose root is the model directory, as tfhub.dev served them.
 
+Published artifacts are always gzip; a model read from a URL or a path may also be an
+uncompressed, bz2 or xz tar, told apart by its first bytes as ``tarfile``'s ``r|*`` does
+(what tensorflow_hub accepted from a URL).
+
 Packing is deterministic (sorted members, zeroed times and owners, one pinned
 compressor) so the same directory always gives the same sha256. Extraction
 reads the compressed stream exactly once, hashing the archive, hashing each
@@ -214,8 +218,13 @@ def extract_stream(
     source: str = "archive",
     limits: ArchiveLimits | None = None,
     stall_timeout: float | None = None,
+    compressions: tuple[str, ...] | None = None,
 ) -> ExtractResult:
-    """Extract the tar.gz ``stream`` into the empty directory ``dest`` in one pass, and verify it.
+    """Extract the tar ``stream`` into the empty directory ``dest`` in one pass, and verify it.
+
+    The compression — gzip, bz2, xz or none — is sniffed from the first bytes (``tarstream.sniff``);
+    ``compressions`` narrows what is accepted (publishing passes ``("gzip",)``: artifacts stay
+    ``.tar.gz``); anything else is a ``CorruptArchive``.
 
     Raises ``UnsafeArchive`` for a member that could escape ``dest`` or is no plain file or
     directory, ``ArchiveTooLarge`` past ``limits``, ``CorruptArchive`` when the bytes are not a
@@ -223,15 +232,16 @@ def extract_stream(
     ``TransferStalled`` when the stream delivers nothing for ``stall_timeout`` seconds and
     ``ArtifactError`` when it is interrupted. The caller owns ``dest`` and removes it on error.
     """
-    from registry.storage.tarstream import ByteReader, ChunkSource, Inflater
+    from registry.storage.tarstream import COMPRESSIONS, ByteReader, ChunkSource, open_decoder
 
     limits = limits or ArchiveLimits.from_env()
     chunks = ChunkSource(stream, source=source, progress=progress,
                          stall_timeout=stall_timeout or stall_timeout_s())
     try:
         try:
-            files = _extract_members(ByteReader(Inflater(chunks, limits)), Path(dest), limits, source)
-            chunks.drain()  # the compressed stream's last bytes (zero padding after the gzip trailer)
+            decoder = open_decoder(chunks, limits, compressions or COMPRESSIONS)
+            files = _extract_members(ByteReader(decoder), Path(dest), limits, source)
+            chunks.drain()  # the compressed stream's last bytes (zero padding after its end)
         except (CorruptArchive, UnsafeArchive) as error:
             if expected_sha256:
                 _explain_with_record(chunks, error, expected_sha256, expected_size, source)

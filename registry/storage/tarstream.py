@@ -1,4 +1,4 @@
-"""A strict, streaming reader of ``.tar.gz`` archives, fed in large reads.
+"""A strict, streaming reader of tar archives (gzip, bz2, xz or uncompressed), fed in large reads.
 
 ``tarfile`` is forgiving where a model cache must not be: a corrupt header after
 the first member reads as the end of the archive (a smaller model, silently),
@@ -11,11 +11,21 @@ regular files and directories with safe names, zero padding, the two-block
 end-of-archive marker followed only by zeros, and a gzip stream whose trailer
 (CRC and length) checks. Expansion, member count and name length are bounded
 (``registry.config.ArchiveLimits``).
+
+As ``tarfile.open(mode="r|*")`` (what tensorflow_hub read URLs with), the
+compression is told from the first bytes, never from a name or a Content-Type
+(``sniff``): gzip, bz2 and xz streams are decompressed (``Inflater``,
+``StreamDecoder``) with the same bounds and end-of-stream checks — the
+decompressor must reach its end-of-stream marker, and only further streams of
+the same kind or zero padding may follow — and an uncompressed tar is read as
+it is (``PlainReader``). The bytes hashed are always the bytes received.
 """
 
 from __future__ import annotations
 
+import bz2
 import hashlib
+import lzma
 import queue
 import struct
 import threading
@@ -33,6 +43,20 @@ PREFETCH_CHUNKS = 8
 MAX_META_BYTES = 1 << 20
 ZERO_BLOCK = bytes(BLOCK)
 GZIP_MAGIC = b"\x1f\x8b"
+BZ2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+#: What ``sniff`` needs to see of the stream: one tar header block.
+SNIFF_BYTES = 512
+#: Every compression ``open_decoder`` reads, as ``sniff`` names them.
+COMPRESSIONS = ("gzip", "bz2", "xz", "none")
+COMPRESSION_NAMES = {"gzip": "gzip-compressed", "bz2": "bzip2-compressed", "xz": "xz-compressed",
+                     "none": "uncompressed"}
+NOT_A_TAR = "not a tar archive (gzip, bz2, xz or uncompressed)"
+#: An xz stream may ask for any dictionary size; more memory than this to decode one is refused (xz -9 needs 65 MiB).
+XZ_MEMLIMIT = 1 << 30
+#: Compressed bytes handed to a bz2 or xz decompressor at a time: it keeps what it is given, so this bounds how
+#: far the count of consumed bytes (the expansion ratio's denominator) runs ahead of the output.
+FEED_CHUNK = 64 << 10
 POSIX_MAGIC = b"ustar\x0000"
 GNU_MAGIC = b"ustar  \x00"
 FILE_TYPES = (b"0", b"\x00", b"7")
@@ -168,20 +192,113 @@ def _transfer_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-class Inflater:
-    """Decompressed bytes of a gzip stream (any number of members), with its trailers checked and its expansion bounded."""
+def sniff(head: bytes) -> str | None:
+    """The compression of a stream starting with ``head`` (``COMPRESSIONS``), None when it is no tar archive.
 
-    def __init__(self, chunks: ChunkSource, limits: ArchiveLimits):
+    As ``tarfile``'s ``r|*``: gzip ``1f 8b``, bz2 ``BZh`` and a block size digit, xz ``fd 37 7a 58 5a 00``;
+    an uncompressed tar has ``ustar`` at byte 257, or (a pre-POSIX tar) a first header whose checksum checks.
+    """
+    if head[:2] == GZIP_MAGIC:
+        return "gzip"
+    if head[:3] == BZ2_MAGIC and len(head) > 3 and head[3] in b"123456789":
+        return "bz2"
+    if head[:6] == XZ_MAGIC:
+        return "xz"
+    if len(head) >= BLOCK and (head[257:262] == b"ustar" or _is_v7_header(head[:BLOCK])):
+        return "none"
+    return None
+
+
+def _is_v7_header(block: bytes) -> bool:
+    if block == ZERO_BLOCK or block[257:263] != bytes(6):
+        return False
+    try:
+        stored = int(block[148:156].split(b"\x00", 1)[0].strip(b" ") or b"x", 8)
+    except ValueError:
+        return False
+    return stored == sum(block[:148]) + 8 * 32 + sum(block[156:])
+
+
+def open_decoder(chunks: ChunkSource, limits: ArchiveLimits, compressions=COMPRESSIONS):
+    """The decoder of ``chunks``' tar stream, chosen from its first bytes; ``CorruptArchive`` when none fits.
+
+    ``compressions`` narrows what is accepted (publishing keeps artifacts gzip: ``("gzip",)``).
+    """
+    head = chunks.next()
+    while head and len(head) < SNIFF_BYTES:
+        more = chunks.next()
+        if not more:
+            break
+        head += more
+    if not head:
+        raise CorruptArchive(f"{chunks.source}: the archive is empty (no bytes)")
+    kind = sniff(head)
+    if kind is None:
+        raise CorruptArchive(f"{chunks.source}: not a readable model archive: {NOT_A_TAR}; it starts with "
+                             f"{head[:16]!r}")
+    if kind not in compressions:
+        wanted = " or ".join(COMPRESSION_NAMES[c] for c in compressions)
+        raise CorruptArchive(f"{chunks.source}: not a readable .tar.gz model archive: a {COMPRESSION_NAMES[kind]} "
+                             f"tar archive where only {wanted} ones are accepted (recompress it: tar -czf)")
+    if kind == "gzip":
+        return Inflater(chunks, limits, head)
+    if kind == "none":
+        return PlainReader(chunks, limits, head)
+    return StreamDecoder(chunks, limits, head, kind)
+
+
+class Decoder:
+    """The tar bytes of a compressed stream (``read``), counted against ``limits``; ``chunks`` are the raw bytes."""
+
+    kind = ""
+
+    def __init__(self, chunks: ChunkSource, limits: ArchiveLimits, head: bytes = b""):
         self.chunks = chunks
         self.limits = limits
-        self.module, self.errors = inflater_module()
         self.total = 0
-        self._pending = b""
-        self._member = self.module.decompressobj(31)
-        self._started = False
+        self._pending = head
 
     def consumed(self) -> int:
         return self.chunks.size - len(self._pending)
+
+    def read(self) -> bytes:  # pragma: no cover - every decoder defines it
+        raise NotImplementedError
+
+    def _count(self, n: int) -> None:
+        self.total += n
+        limits = self.limits
+        if self.total > limits.max_bytes:
+            raise ArchiveTooLarge(f"{self.chunks.source}: expands past {limits.max_bytes} bytes; refused as a "
+                                  f"decompression bomb (raise MODEL_REGISTRY_MAX_EXTRACTED_BYTES if it is real)")
+        if self.total > limits.ratio_grace_bytes and self.total > limits.max_ratio * max(self.consumed(), 1):
+            raise ArchiveTooLarge(
+                f"{self.chunks.source}: {self.consumed()} compressed bytes expanded to {self.total}, more than "
+                f"{limits.max_ratio:g} times; refused as a decompression bomb (raise "
+                f"MODEL_REGISTRY_MAX_EXPANSION_RATIO if it is real)")
+
+
+class PlainReader(Decoder):
+    """An uncompressed tar: the bytes as they come, counted (``max_bytes`` holds; the ratio is 1)."""
+
+    kind = "none"
+
+    def read(self) -> bytes:
+        out, self._pending = (self._pending or self.chunks.next()), b""
+        if out:
+            self._count(len(out))
+        return out
+
+
+class Inflater(Decoder):
+    """Decompressed bytes of a gzip stream (any number of members), with its trailers checked and its expansion bounded."""
+
+    kind = "gzip"
+
+    def __init__(self, chunks: ChunkSource, limits: ArchiveLimits, head: bytes = b""):
+        super().__init__(chunks, limits, head)
+        self.module, self.errors = inflater_module()
+        self._member = self.module.decompressobj(31)
+        self._started = False
 
     def read(self) -> bytes:
         """Up to ``OUT_CHUNK`` inflated bytes; ``b""`` at the verified end of the last gzip member."""
@@ -221,23 +338,90 @@ class Inflater:
             self._pending = self.chunks.next()
         return False
 
-    def _count(self, n: int) -> None:
-        self.total += n
-        limits = self.limits
-        if self.total > limits.max_bytes:
-            raise ArchiveTooLarge(f"{self.chunks.source}: expands past {limits.max_bytes} bytes; refused as a "
-                                  f"decompression bomb (raise MODEL_REGISTRY_MAX_EXTRACTED_BYTES if it is real)")
-        if self.total > limits.ratio_grace_bytes and self.total > limits.max_ratio * max(self.consumed(), 1):
-            raise ArchiveTooLarge(
-                f"{self.chunks.source}: {self.consumed()} compressed bytes expanded to {self.total}, more than "
-                f"{limits.max_ratio:g} times; refused as a decompression bomb (raise "
-                f"MODEL_REGISTRY_MAX_EXPANSION_RATIO if it is real)")
+
+class StreamDecoder(Decoder):
+    """Decompressed bytes of a bz2 or xz stream (any number of streams, as ``bz2.open`` and ``lzma.open`` read them).
+
+    The decompressor must reach its end-of-stream marker (bz2 checks each block's CRC, xz its
+    index and check field); after it only another stream of the same kind or zero bytes (xz's
+    stream padding) may follow. Input goes in ``FEED_CHUNK`` at a time, output comes out
+    ``OUT_CHUNK`` at most, so the expansion bounds hold as for gzip. The current raw chunk is
+    ``_buf``, fed up to ``_pos``; nothing is copied but a stream's unused tail.
+    """
+
+    def __init__(self, chunks: ChunkSource, limits: ArchiveLimits, head: bytes, kind: str):
+        super().__init__(chunks, limits)
+        self.kind = kind
+        self.magic = BZ2_MAGIC if kind == "bz2" else XZ_MAGIC
+        self.errors = (OSError, EOFError, ValueError) if kind == "bz2" else (lzma.LZMAError, EOFError, ValueError)
+        self._buf = memoryview(head)
+        self._pos = 0
+        self._decoder = self._new()
+
+    def _new(self):
+        if self.kind == "bz2":
+            return bz2.BZ2Decompressor()
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=XZ_MEMLIMIT)
+
+    def consumed(self) -> int:
+        return self.chunks.size - (len(self._buf) - self._pos)
+
+    def _refill(self) -> bool:
+        """The next raw chunk into ``_buf``; False at the end of the stream."""
+        self._buf, self._pos = memoryview(self.chunks.next()), 0
+        return bool(self._buf)
+
+    def read(self) -> bytes:
+        """Up to ``OUT_CHUNK`` decompressed bytes; ``b""`` at the verified end of the last stream."""
+        while True:
+            if self._decoder.eof and not self._next_stream():
+                return b""
+            decoder = self._decoder
+            data = b""
+            if decoder.needs_input:
+                if self._pos == len(self._buf) and not self._refill():
+                    raise CorruptArchive(f"{self.chunks.source}: the {self.kind} stream ends before its "
+                                         f"end-of-stream marker (truncated)")
+                data = self._buf[self._pos:self._pos + FEED_CHUNK]
+                self._pos += len(data)
+            try:
+                out = decoder.decompress(data, OUT_CHUNK)
+            except self.errors as error:
+                if self.kind == "xz" and "memory" in str(error).lower():
+                    raise ArchiveTooLarge(f"{self.chunks.source}: the xz stream needs more than "
+                                          f"{XZ_MEMLIMIT >> 20} MiB of memory to decompress; refused") from error
+                raise CorruptArchive(f"{self.chunks.source}: not a readable model archive: the {self.kind} stream "
+                                     f"is invalid ({error})") from error
+            if decoder.eof:
+                # Input is only fed once the decompressor has used all it had, so what it did not use is the
+                # end of the last slice fed, which ends at _pos in the current chunk.
+                self._pos -= len(decoder.unused_data)
+            if out:
+                self._count(len(out))
+                return out
+
+    def _next_stream(self) -> bool:
+        """After a stream's end: another stream of the same kind follows (after zero padding), or zeros to the end."""
+        while True:
+            while self._pos < len(self._buf):
+                window = bytes(self._buf[self._pos:self._pos + 4096])
+                rest = window.lstrip(b"\x00")
+                self._pos += len(window) - len(rest)
+                if rest:
+                    head = bytes(self._buf[self._pos:self._pos + len(self.magic)])
+                    if head != self.magic[:len(head)]:
+                        raise CorruptArchive(f"{self.chunks.source}: bytes that are not {self.kind} after the end "
+                                             f"of the compressed stream (trailing garbage)")
+                    self._decoder = self._new()
+                    return True
+            if not self._refill():
+                return False
 
 
 class ByteReader:
-    """Exact-size and bounded reads over the inflated stream, without copying large chunks."""
+    """Exact-size and bounded reads over the decompressed stream, without copying large chunks."""
 
-    def __init__(self, inflater: Inflater):
+    def __init__(self, inflater: Decoder):
         self.inflater = inflater
         self._buf = memoryview(b"")
         self.offset = 0
