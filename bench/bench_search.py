@@ -9,14 +9,28 @@ naive reference answers one of the queries the way a catalog without task
 columns would: read every live version's signatures (JSON), run the
 conformance check in Python, keep the newest per model. The ratio is printed.
 
-    python bench/bench_search.py [--versions 100000] [--repeats 200] [--naive-repeats 3]
+It also times ``list_versions`` of a model with 100 versions (the catalog
+holds one, ``pub00/hundred-versions``), and, side by side, MLflow's SQLAlchemy
+model-registry store (SQLite) holding the same 100,000 versions: its
+``search_model_versions`` by name for the list, and by tags (task, image size,
+output dimension, format) for the searches — MLflow has no "newest matching
+version per model", so its search rows are the nearest question it can answer.
+MLflow runs in its own virtual environment, created on first use under
+``.bench/mlflow`` (pip install ``mlflow==MLFLOW_VERSION``), never in the
+project's; ``--no-mlflow`` skips it. The two sides are timed in interleaved
+rounds (``--rounds``), p50 and p99 over all rounds' samples.
+
+    python bench/bench_search.py [--versions 100000] [--repeats 200] [--rounds 4] [--naive-repeats 3] [--no-mlflow]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +42,12 @@ sys.path.insert(0, str(ROOT))
 
 IMAGE_SIZES = [(224, 224), (299, 299), (192, 192), (160, 160), (128, 128), (96, 96), (331, 331), (32, 32)]
 FEATURE_DIMS = [512, 768, 1024, 1280, 1536, 2048]
+#: The model ``list_versions`` is timed on, and its number of versions.
+BIG_MODEL, BIG_MODEL_VERSIONS = ("pub00", "hundred-versions"), 100
+MLFLOW_VERSION = "3.17.2"
+MLFLOW_VENV = ROOT / ".bench" / "mlflow"
+#: MLflow's tag searches take up to seconds each: per round, an operation stops sampling after this long (>= 5 samples).
+MLFLOW_SECONDS_PER_OPERATION = 10.0
 
 
 def tensor(dtype, shape):
@@ -67,38 +87,60 @@ def make_version(rng: random.Random, version_id: int) -> tuple[dict, list[dict],
     return version, signatures, tasks
 
 
-def build_catalog(url: str, n_versions: int, seed: int) -> None:
-    from sqlalchemy import insert
+def catalog_rows(n_versions: int, seed: int) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """(models, versions, signatures, tasks): ``n_versions`` versions, 100 of them of ``BIG_MODEL``.
 
-    from registry.catalog.models import ModelVersion, RegisteredModel, Signature, VersionTask
-    from registry.catalog.store import Catalog
-
-    catalog = Catalog(url)  # a new SQLite file is created at the migrations' head
+    Standard library only: the MLflow side (another virtual environment) builds its store from the same rows.
+    """
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
-    n_models = max(1, n_versions // 5)
+    n_random = max(1, n_versions - BIG_MODEL_VERSIONS)
+    n_models = max(1, n_random // 5)
     models, versions, signatures, tasks = [], [], [], []
     per_model: dict[int, int] = {}
     for model_id in range(1, n_models + 1):
         models.append({"id": model_id, "publisher": f"pub{model_id % 50:02d}", "name": f"model-{model_id:06d}",
                        "description": rng.choice(["image features", "text encoder", "classifier", "detector", ""]),
                        "created_at": now, "last_version": 0})
-    for version_id in range(1, n_versions + 1):
-        model_id = rng.randint(1, n_models) if version_id > n_models else version_id
+    big_id = n_models + 1
+    models.append({"id": big_id, "publisher": BIG_MODEL[0], "name": BIG_MODEL[1], "description": "image features",
+                   "created_at": now, "last_version": 0})
+    for version_id in range(1, n_random + BIG_MODEL_VERSIONS + 1):
+        big = version_id > n_random
+        model_id = big_id if big else rng.randint(1, n_models) if version_id > n_models else version_id
         per_model[model_id] = per_model.get(model_id, 0) + 1
         version, sig_rows, task_rows = make_version(rng, version_id)
+        deleted = not big and rng.random() < 0.02
         versions.append({**version, "model_id": model_id, "version": per_model[model_id],
                          "artifact_uri": f"file:///artifacts/{version_id:064x}.tar.gz", "sha256": f"{version_id:064x}",
                          "size": 1 << 20, "tag_sets": [[]], "details": {}, "description": "", "created_at": now,
-                         "parent_id": None, "deleted_at": now if rng.random() < 0.02 else None})
+                         # The big model's versions form a lineage chain, as fine-tuned versions do.
+                         "parent_id": version_id - 1 if big and per_model[model_id] > 1 else None,
+                         "deleted_at": now if deleted else None})
         signatures += [{"version_id": version_id, "tags": "", **row} for row in sig_rows]
         tasks += [{"version_id": version_id, "tags": "", "output_dim": None, "image_height": None,
                    "image_width": None, "evidence": {}, **row} for row in task_rows]
     for model in models:
         model["last_version"] = per_model.get(model["id"], 0)
+    return models, versions, signatures, tasks
+
+
+def build_catalog(url: str, n_versions: int, seed: int) -> None:
+    from sqlalchemy import insert
+
+    from registry.catalog.models import Alias, ModelVersion, RegisteredModel, Signature, VersionTask
+    from registry.catalog.store import Catalog
+
+    catalog = Catalog(url)  # a new SQLite file is created at the migrations' head
+    models, versions, signatures, tasks = catalog_rows(n_versions, seed)
+    big_id = models[-1]["id"]
+    big_versions = [row["id"] for row in versions if row["model_id"] == big_id]
+    now = models[-1]["created_at"]
+    aliases = [{"model_id": big_id, "name": "prod", "version_id": big_versions[-10], "updated_at": now},
+               {"model_id": big_id, "name": "staging", "version_id": big_versions[-1], "updated_at": now}]
     with catalog.engine.begin() as connection:
         for table, rows in ((RegisteredModel, models), (ModelVersion, versions), (Signature, signatures),
-                            (VersionTask, tasks)):
+                            (VersionTask, tasks), (Alias, aliases)):
             for start in range(0, len(rows), 20_000):
                 connection.execute(insert(table.__table__), rows[start:start + 20_000])
         connection.exec_driver_sql("ANALYZE")
@@ -154,12 +196,128 @@ def naive_search(catalog, *, task: str, image_size: tuple[int, int]) -> list[str
     return sorted(handle for _, handle in newest.values())
 
 
+#: label: (registry search criteria, the nearest MLflow ``search_model_versions`` filter, or None).
+QUERIES = {
+    "task": (dict(task="image_feature_vector"), "tags.task = 'image_feature_vector'"),
+    "task + image_size": (dict(task="image_feature_vector", image_size=(224, 224)),
+                          "tags.task = 'image_feature_vector' AND tags.image_size = '224x224'"),
+    "task + image_size + format": (
+        dict(task="image_feature_vector", image_size=(299, 299), format="tf1_hub"),
+        "tags.task = 'image_feature_vector' AND tags.image_size = '299x299' AND tags.format = 'tf1_hub'"),
+    "task + publisher": (dict(task="text_embedding", publisher="pub07"),
+                         "tags.task = 'text_embedding' AND name LIKE 'pub07/%'"),
+    "task + output_dim": (dict(task="text_embedding", output_dim=768),
+                          "tags.task = 'text_embedding' AND tags.output_dim = '768'"),
+    "task + text": (dict(task="image_classification", text="detector"), None),
+    "format only": (dict(format="tf2_saved_model"), "tags.format = 'tf2_saved_model'"),
+    "task, page 50 (after=)": (dict(task="image_feature_vector", after="pub49/model-010000"), None),
+}
+LIST_LABEL = f"list_versions ({BIG_MODEL_VERSIONS} versions)"
+
+
+# --- MLflow, in its own virtual environment -----------------------------------------------------------------------
+
+def mlflow_python() -> Path:
+    """The MLflow venv's interpreter, creating the venv (pip install mlflow) the first time."""
+    python = MLFLOW_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"creating {MLFLOW_VENV} with mlflow=={MLFLOW_VERSION} (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"mlflow=={MLFLOW_VERSION}"], check=True)
+    return python
+
+
+def run_mlflow(*args: str) -> dict:
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "PYTHONPATH": ""}
+    result = subprocess.run([str(mlflow_python()), __file__, "--mlflow-child", *args], env=env, check=True,
+                            stdout=subprocess.PIPE, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def mlflow_child(argv: list[str]) -> int:
+    """Runs inside the MLflow venv: ``build DB VERSIONS SEED`` or ``time DB REPEATS``; prints one JSON line."""
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+    command, db = argv[0], argv[1]
+    store = SqlAlchemyStore(f"sqlite:///{db}")
+    if command == "build":
+        from sqlalchemy import insert
+        from mlflow.store.model_registry.dbmodels.models import (
+            SqlModelVersion, SqlModelVersionTag, SqlRegisteredModel, SqlRegisteredModelAlias)
+
+        started = time.perf_counter()
+        models, versions, _, tasks = catalog_rows(int(argv[2]), int(argv[3]))
+        names = {model["id"]: f"{model['publisher']}/{model['name']}" for model in models}
+        first_task = {}
+        for row in tasks:  # the version's own task (a TF2 model's reusable_saved_model row comes second)
+            first_task.setdefault(row["version_id"], row)
+        millis = 1_700_000_000_000
+        rm_rows = [{"name": names[m["id"]], "creation_time": millis, "last_updated_time": millis,
+                    "description": m["description"]} for m in models]
+        mv_rows, tag_rows, number = [], [], {}
+        for v in versions:
+            name = names[v["model_id"]]
+            number[v["id"]] = (name, v["version"])
+            mv_rows.append({"name": name, "version": v["version"], "creation_time": millis + v["id"],
+                            "last_updated_time": millis + v["id"], "description": v["description"], "user_id": None,
+                            "current_stage": "Deleted_Internal" if v["deleted_at"] else "None",
+                            "source": v["artifact_uri"], "storage_location": v["artifact_uri"], "run_id": None,
+                            "run_link": None, "status": "READY", "status_message": None})
+            tags = {"format": v["format"]}
+            task = first_task.get(v["id"])
+            if task is not None:
+                tags["task"] = task["task"]
+                if task["image_height"] is not None:
+                    tags["image_size"] = f"{task['image_height']}x{task['image_width']}"
+                if task["output_dim"] is not None:
+                    tags["output_dim"] = str(task["output_dim"])
+            tag_rows += [{"name": name, "version": v["version"], "key": key, "value": value}
+                         for key, value in tags.items()]
+        big = [v for v in versions if v["model_id"] == models[-1]["id"]]
+        alias_rows = [{"name": names[models[-1]["id"]], "alias": alias, "version": v["version"]}
+                      for alias, v in (("prod", big[-10]), ("staging", big[-1]))]
+        with store.engine.begin() as connection:
+            for table, rows in ((SqlRegisteredModel, rm_rows), (SqlModelVersion, mv_rows),
+                                (SqlModelVersionTag, tag_rows), (SqlRegisteredModelAlias, alias_rows)):
+                for start in range(0, len(rows), 20_000):
+                    connection.execute(insert(table.__table__), rows[start:start + 20_000])
+            connection.exec_driver_sql("ANALYZE")
+        print(json.dumps({"seconds": time.perf_counter() - started}))
+        return 0
+    repeats = int(argv[2])
+    big_name = "/".join(BIG_MODEL)
+    operations = {LIST_LABEL: f"name = '{big_name}'"}
+    operations.update({label: flt for label, (_, flt) in QUERIES.items() if flt is not None})
+    out = {}
+    for label, flt in operations.items():
+        max_results = 1000 if label == LIST_LABEL else 100
+        call = lambda: store.search_model_versions(filter_string=flt, max_results=max_results)  # noqa: E731
+        call()
+        times, result, deadline = [], None, time.perf_counter() + MLFLOW_SECONDS_PER_OPERATION
+        while len(times) < repeats and (len(times) < 5 or time.perf_counter() < deadline):
+            started = time.perf_counter()
+            result = call()
+            times.append(time.perf_counter() - started)
+        out[label] = {"times": times, "results": len(result)}
+    print(json.dumps(out))
+    return 0
+
+
+# --- the bench ----------------------------------------------------------------------------------------------------
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=200, help="samples per operation and side, over all rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (registry, then MLflow)")
     parser.add_argument("--naive-repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow side")
     args = parser.parse_args()
 
     from registry.catalog.store import Catalog
@@ -170,23 +328,47 @@ def main() -> int:
         started = time.perf_counter()
         build_catalog(url, args.versions, args.seed)
         print(f"built a catalog of {args.versions:,} versions in {time.perf_counter() - started:.1f} s")
+        if not args.no_mlflow:
+            built = run_mlflow("build", f"{tmp}/mlflow.db", str(args.versions), str(args.seed))
+            print(f"built MLflow {MLFLOW_VERSION}'s SQLAlchemy store (SQLite) with the same versions in "
+                  f"{built['seconds']:.1f} s")
         catalog = Catalog(url)
-        queries = {
-            "task": dict(task="image_feature_vector"),
-            "task + image_size": dict(task="image_feature_vector", image_size=(224, 224)),
-            "task + image_size + format": dict(task="image_feature_vector", image_size=(299, 299), format="tf1_hub"),
-            "task + publisher": dict(task="text_embedding", publisher="pub07"),
-            "task + output_dim": dict(task="text_embedding", output_dim=768),
-            "task + text": dict(task="image_classification", text="detector"),
-            "format only": dict(format="tf2_saved_model"),
-        }
-        print(f"\n{'query':<28}{'p50 ms':>10}{'p99 ms':>10}{'results':>9}   (limit 100, records built)")
-        p50s = {}
-        for label, criteria in queries.items():
-            search_catalog(catalog.engine, **criteria)  # warm the page cache
-            times, result = timed(lambda: search_catalog(catalog.engine, **criteria), args.repeats)
-            p50s[label] = percentile(times, 50)
-            print(f"{label:<28}{p50s[label] * 1e3:>10.2f}{percentile(times, 99) * 1e3:>10.2f}{len(result):>9}")
+        operations = {LIST_LABEL: lambda: catalog.list_versions(publisher=BIG_MODEL[0], name=BIG_MODEL[1])}
+        for label, (criteria, _) in QUERIES.items():
+            operations[label] = lambda criteria=criteria: search_catalog(catalog.engine, **criteria)
+        ours: dict[str, list[float]] = {label: [] for label in operations}
+        theirs: dict[str, list[float]] = {}
+        counts: dict[str, list] = {}
+        per_round = max(1, args.repeats // args.rounds)
+        for _ in range(args.rounds):
+            for label, call in operations.items():
+                call()  # warm the page cache
+                times, result = timed(call, per_round)
+                ours[label] += times
+                counts[label] = [len(result), None]
+            if not args.no_mlflow:
+                for label, row in run_mlflow("time", f"{tmp}/mlflow.db", str(per_round)).items():
+                    theirs.setdefault(label, []).extend(row["times"])
+                    counts[label][1] = row["results"]
+
+        def ms(values, q):
+            return f"{percentile(values, q) * 1e3:8.2f}" if values else f"{'-':>8}"
+
+        print(f"\n{per_round * args.rounds} samples per cell, {args.rounds} interleaved rounds; ms; "
+              "search: limit 100, full records built")
+        print(f"{'operation':<30}{'registry p50':>13}{'p99':>8}{'MLflow p50':>12}{'p99':>8}   results (registry/MLflow)")
+        for label in operations:
+            mine, other = ours[label], theirs.get(label, [])
+            short = f" ({len(other)} MLflow samples)" if other and len(other) < len(mine) else ""
+            print(f"{label:<30}{ms(mine, 50):>13}{ms(mine, 99)}{ms(other, 50):>12}{ms(other, 99)}   "
+                  f"{counts[label][0]}/{'-' if counts[label][1] is None else counts[label][1]}{short}")
+        search_p99 = max(percentile(ours[label], 99) for label in QUERIES)
+        print(f"\nworst search p99: {search_p99 * 1e3:.1f} ms (target <= 50 ms)")
+        if theirs:
+            print(f"list_versions p99: registry {percentile(ours[LIST_LABEL], 99) * 1e3:.1f} ms, MLflow "
+                  f"{percentile(theirs[LIST_LABEL], 99) * 1e3:.1f} ms (target: registry <= MLflow)")
+        print("(MLflow's search rows answer the nearest question its filter language can ask: the first 100 "
+              "versions whose tags match, not each model's newest matching version; '-': no equivalent)")
 
         # The same question, unlimited, against the naive scan: same answer, and how much slower.
         criteria = dict(task="image_feature_vector", image_size=(224, 224))
@@ -211,4 +393,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--mlflow-child"]:
+        sys.path.remove(str(ROOT))  # the MLflow venv imports its own alembic, not this repository's folder
+        sys.exit(mlflow_child(sys.argv[2:]))
     sys.exit(main())

@@ -39,7 +39,11 @@ class ModelVersion(SQLModel, table=True):
     """One immutable published artifact of a model. Deleting hides it; its number is never reused."""
 
     __tablename__ = "model_version"
-    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_version_model_version"),)
+    __table_args__ = (
+        UniqueConstraint("model_id", "version", name="uq_version_model_version"),
+        # Search's per-model probe (newest live version, its format) from the index alone (migration 0003).
+        Index("ix_version_by_model_live", "model_id", "deleted_at", "version", "format"),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     model_id: int = Field(foreign_key="registered_model.id", index=True)
@@ -94,6 +98,8 @@ class VersionTask(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("version_id", "task", "tags", "signature", name="uq_task_version_task_sig"),
         Index("ix_task_search", "task", "image_height", "image_width", "output_dim"),
+        # Does this version implement the task (with these facts)? From the index alone (migration 0003).
+        Index("ix_task_by_version_facts", "version_id", "task", "image_height", "image_width", "output_dim"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

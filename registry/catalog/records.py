@@ -12,7 +12,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from registry.catalog.models import (
     Alias,
@@ -101,19 +102,36 @@ def task_rows(tasks: Iterable[dict]) -> list[dict]:
     return rows
 
 
-def version_records(session: Session, pairs: Sequence[tuple[ModelVersion, RegisteredModel]]) -> list[VersionPublic]:
-    """Public records of ``(version, model)`` rows, loading signatures, tasks, aliases and parents in bulk."""
+#: The ``model_version`` columns a public record is built from: select these (plus ``registered_model``'s
+#: ``publisher`` and ``name``) with SQLAlchemy Core instead of loading ORM objects, which costs far more.
+VERSION_COLUMNS = tuple(ModelVersion.__table__.c[name] for name in (
+    "id", "model_id", "version", "format", "artifact_uri", "sha256", "size", "tag_sets", "details", "description",
+    "created_at", "parent_id", "deleted_at"))
+
+
+def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[VersionPublic]:
+    """Public records of ``(version, model)`` pairs, loading signatures, tasks, aliases and parents in bulk.
+
+    A version is anything with ``ModelVersion``'s attributes and a model anything with ``publisher`` and
+    ``name``: ORM objects, or rows of ``VERSION_COLUMNS`` (one row may serve as both when it also has the
+    model's two columns). Related rows are read as plain columns, a few ``IN`` queries whatever the number of
+    versions, and the records built without re-validating values the database already typed.
+    """
     ids = [version.id for version, _ in pairs]
-    signatures = _by_version(session, Signature, ids)
-    tasks = _by_version(session, VersionTask, ids)
+    signatures = _signatures_by_version(session, ids)
+    tasks = _tasks_by_version(session, ids)
     aliases: dict[int, list[str]] = defaultdict(list)
     for chunk in chunks(ids):
-        for name, version_id in session.exec(
+        for name, version_id in session.execute(
                 select(Alias.name, Alias.version_id).where(col(Alias.version_id).in_(chunk)).order_by(Alias.name)):
             aliases[version_id].append(name)
-    parents = parent_handles(session, {version.parent_id for version, _ in pairs} - {None})
+    known = {version.id: f"{model.publisher}/{model.name}/{version.version}" for version, model in pairs}
+    wanted = {version.parent_id for version, _ in pairs} - {None}
+    parents = {parent_id: known[parent_id] for parent_id in wanted if parent_id in known}
+    parents.update(parent_handles(session, wanted - parents.keys()))
+    construct = VersionPublic.model_construct
     return [
-        VersionPublic(
+        construct(
             publisher=model.publisher,
             model=model.name,
             version=version.version,
@@ -128,8 +146,8 @@ def version_records(session: Session, pairs: Sequence[tuple[ModelVersion, Regist
             deleted=version.deleted_at is not None,
             parent=parents.get(version.parent_id),
             aliases=aliases.get(version.id, []),
-            signatures=[_signature_record(row) for row in signatures.get(version.id, [])],
-            tasks=[_task_record(row) for row in tasks.get(version.id, [])],
+            signatures=signatures.get(version.id, []),
+            tasks=tasks.get(version.id, []),
         )
         for version, model in pairs
     ]
@@ -143,27 +161,39 @@ def parent_handles(session: Session, version_ids: Iterable[int]) -> dict[int, st
             select(ModelVersion.id, RegisteredModel.publisher, RegisteredModel.name, ModelVersion.version)
             .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
             .where(col(ModelVersion.id).in_(chunk)))
-        for version_id, publisher, name, number in session.exec(statement):
+        for version_id, publisher, name, number in session.execute(statement):
             handles[version_id] = f"{publisher}/{name}/{number}"
     return handles
 
 
-def _signature_record(row: Signature) -> SignaturePublic:
-    return SignaturePublic(name=row.name, tags=split_tags(row.tags), inputs=dict(row.inputs),
-                           outputs=dict(row.outputs))
-
-
-def _task_record(row: VersionTask) -> TaskPublic:
-    size = (row.image_height, row.image_width) if row.image_height is not None and row.image_width is not None else None
-    return TaskPublic(task=row.task, signature=row.signature, tags=split_tags(row.tags), output_dim=row.output_dim,
-                      image_size=size, evidence=dict(row.evidence or {}))
-
-
-def _by_version(session: Session, table, ids: list[int]) -> dict[int, list]:
-    grouped: dict[int, list] = defaultdict(list)
+def _signatures_by_version(session: Session, ids: list[int]) -> dict[int, list[SignaturePublic]]:
+    """Each version's signatures, in insertion (id) order."""
+    table = Signature.__table__
+    grouped: dict[int, list[SignaturePublic]] = defaultdict(list)
+    construct = SignaturePublic.model_construct
     for chunk in chunks(ids):
-        for row in session.exec(select(table).where(col(table.version_id).in_(chunk)).order_by(table.id)):
-            grouped[row.version_id].append(row)
+        statement = (select(table.c.version_id, table.c.tags, table.c.name, table.c.inputs, table.c.outputs)
+                     .where(table.c.version_id.in_(chunk)).order_by(table.c.version_id, table.c.id))
+        for version_id, tags, name, inputs, outputs in session.execute(statement):
+            grouped[version_id].append(construct(name=name, tags=split_tags(tags), inputs=dict(inputs),
+                                                 outputs=dict(outputs)))
+    return grouped
+
+
+def _tasks_by_version(session: Session, ids: list[int]) -> dict[int, list[TaskPublic]]:
+    """Each version's task records, in insertion (id) order."""
+    table = VersionTask.__table__
+    grouped: dict[int, list[TaskPublic]] = defaultdict(list)
+    construct = TaskPublic.model_construct
+    for chunk in chunks(ids):
+        statement = (select(table.c.version_id, table.c.task, table.c.signature, table.c.tags, table.c.output_dim,
+                            table.c.image_height, table.c.image_width, table.c.evidence)
+                     .where(table.c.version_id.in_(chunk)).order_by(table.c.version_id, table.c.id))
+        for version_id, task, signature, tags, output_dim, height, width, evidence in session.execute(statement):
+            size = (height, width) if height is not None and width is not None else None
+            grouped[version_id].append(construct(task=task, signature=signature, tags=split_tags(tags),
+                                                 output_dim=output_dim, image_size=size,
+                                                 evidence=dict(evidence or {})))
     return grouped
 
 

@@ -10,7 +10,10 @@ matches. What a version implements was checked when it was published
 good plans and the database cannot tell which applies: when matches are common,
 walk the models in name order and stop after ``limit`` (a few hundred index
 probes); when they are rare, start from the matching task rows. A capped count
-on the task index picks one (``bench/bench_search.py`` measures both).
+on the task index picks one (``bench/bench_search.py`` measures both). The
+walk's per-model probe reads only covering indexes (migration 0003: a model's
+live versions with their format; a version's task rows with their facts), and
+the records are built from plain columns, never ORM objects.
 """
 
 from __future__ import annotations
@@ -77,16 +80,16 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
             statement = (select(RegisteredModel.publisher, RegisteredModel.name, newest.c.version)
                          .join(newest, RegisteredModel.id == newest.c.model_id))
         else:
-            statement = (select(ModelVersion, RegisteredModel)
-                         .join(newest, and_(ModelVersion.model_id == newest.c.model_id,
-                                            ModelVersion.version == newest.c.version))
-                         .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id))
+            # Plain columns (one row serves as both the version and its model), not ORM objects.
+            statement = (select(*records.VERSION_COLUMNS, rm.c.publisher, rm.c.name)
+                         .join(newest, and_(mv.c.model_id == newest.c.model_id, mv.c.version == newest.c.version))
+                         .join(rm, rm.c.id == mv.c.model_id))
         statement = statement.order_by(RegisteredModel.publisher, RegisteredModel.name)
         if limit is not None:
             statement = statement.limit(int(limit))
         if handles_only:
             return [f"{publisher}/{name}/{number}" for publisher, name, number in session.execute(statement)]
-        pairs = [(version, model) for version, model in session.execute(statement)]
+        pairs = [(row, row) for row in session.execute(statement)]
         return records.version_records(session, pairs)
 
 

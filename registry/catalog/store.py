@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, or_, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine.url import URL
 from sqlmodel import Session, col, select
@@ -209,10 +210,12 @@ class Catalog:
         """The model's versions, oldest first."""
         with self._read() as session:
             model = self._model(session, publisher, name)
-            statement = select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.version)
+            # Plain columns, not ORM objects: building those cost most of a long list's time.
+            statement = (select_columns(*records.VERSION_COLUMNS).where(col(ModelVersion.model_id) == model.id)
+                         .order_by(col(ModelVersion.version)))
             if not include_deleted:
                 statement = statement.where(col(ModelVersion.deleted_at).is_(None))
-            return records.version_records(session, [(row, model) for row in session.exec(statement)])
+            return records.version_records(session, [(row, model) for row in session.execute(statement)])
 
     def version_summaries(self, *, publisher: str, name: str, include_deleted: bool = False) -> list[VersionSummary]:
         """The model's versions, oldest first, as light rows (two queries, whatever the number of versions)."""
