@@ -206,11 +206,13 @@ class Registry:
 
     def load(self, handle, *, mode: str | None = None, **options: Any) -> Any:
         """Load a model for inference. ``mode`` defaults to TensorFlow's current mode (tf2 when eager)."""
+        import tensorflow  # noqa: F401  (first, near the caller: imported deep in the stack it costs ~0.25 s on Python < 3.13; bench/bench_load.py)
         prepared = self.prepare(handle, "load", mode)
         return prepared.adapter.load(prepared.path, mode=prepared.mode, **options)
 
     def fine_tune(self, handle, *, mode: str | None = None, **options: Any) -> Any:
         """Load a model with trainable variables, ready for a training loop in ``mode``."""
+        import tensorflow  # noqa: F401  (first, near the caller: imported deep in the stack it costs ~0.25 s on Python < 3.13; bench/bench_load.py)
         prepared = self.prepare(handle, "fine_tune", mode)
         return prepared.adapter.fine_tune(prepared.path, mode=prepared.mode, **options)
 
@@ -312,10 +314,12 @@ def publish(source: Any, *, name: str, **kwargs: Any):
 
 
 def load(handle, *, mode: str | None = None, **options: Any):
+    import tensorflow  # noqa: F401  (first, near the caller: imported deep in the stack it costs ~0.25 s on Python < 3.13; bench/bench_load.py)
     return default_registry().load(handle, mode=mode, **options)
 
 
 def fine_tune(handle, *, mode: str | None = None, **options: Any):
+    import tensorflow  # noqa: F401  (first, near the caller: imported deep in the stack it costs ~0.25 s on Python < 3.13; bench/bench_load.py)
     return default_registry().fine_tune(handle, mode=mode, **options)
 
 

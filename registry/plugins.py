@@ -5,13 +5,24 @@ exactly as a third-party package registered through the ``model_registry``
 entry-point group would be. ``MODEL_REGISTRY_LOAD_PLUGINS`` (comma-separated
 names) loads only the named ones, which tests use to ignore whatever else is
 installed.
+
+Finding third-party plugins is the one part of building the manager whose cost
+grows with the environment: ``importlib.metadata.entry_points`` builds a
+``Distribution`` and parses ``entry_points.txt`` for every installed
+distribution. ``_group_may_exist`` first reads those files as bytes, straight
+from the ``sys.path`` directories, and only if one of them mentions the group
+(or something it cannot see through, such as a zip file, an egg or another
+distribution finder, is on the path) asks ``importlib.metadata``, which then
+decides exactly as before. It keeps no cache, so a plugin installed or removed
+is seen by the next manager built.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import threading
-from importlib.metadata import entry_points
 
 import pluggy
 
@@ -44,14 +55,74 @@ def make_plugin_manager(*, load_defaults: bool = True, load_entry_points: bool =
             if only is not None and module_path not in only:
                 continue
             pm.register(importlib.import_module(module_path), name=module_path)
-    if load_entry_points:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+    # With ``only`` naming nothing beyond what is registered already, no entry point could be added.
+    if load_entry_points and not (only is not None and all(pm.get_plugin(name) is not None for name in only)):
+        for ep in group_entry_points(ENTRY_POINT_GROUP):
             if only is not None and ep.name not in only:
                 continue
             if pm.get_plugin(ep.name) is not None:
                 continue
             pm.register(ep.load(), name=ep.name)
     return pm
+
+
+def group_entry_points(group: str):
+    """``importlib.metadata.entry_points(group=group)``, without the full scan when no distribution can have one."""
+    if not _group_may_exist(group):
+        return ()
+    from importlib.metadata import entry_points
+
+    return entry_points(group=group)
+
+
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+def _group_may_exist(group: str, path: list | None = None) -> bool:
+    """False only if no distribution ``importlib.metadata`` finds on ``path`` (default sys.path) declares ``group``.
+
+    It looks where ``importlib.metadata``'s path finder looks (every ``*.dist-info``
+    and ``*.egg-info`` in each directory of the path, names compared case-blind)
+    for ``[group]`` in the bytes of each ``entry_points.txt``, and answers True on
+    anything it does not follow the same way: a path entry that exists but is not
+    a directory (a zip file), an ``.egg``, an unreadable ``entry_points.txt``, or a
+    finder other than the standard one offering ``find_distributions``. True means
+    "ask ``importlib.metadata``": a superset of the distributions that declare the
+    group, never fewer.
+    """
+    from importlib.machinery import PathFinder
+
+    for finder in sys.meta_path:
+        if finder is not PathFinder and getattr(finder, "find_distributions", None) is not None:
+            return True
+    # importlib.metadata takes a stripped line "[...]" as a section named by stripping the brackets off it,
+    # so a line that opens section ``group`` always contains "[group]".
+    needle = f"[{group}]".encode()
+    for entry in sys.path if path is None else path:
+        root = os.fspath(entry) if isinstance(entry, (str, os.PathLike)) else None
+        if root is None:
+            return True
+        root = root or "."
+        if os.path.basename(root).lower().endswith(".egg"):
+            return True
+        try:
+            names = os.listdir(root)
+        except OSError:
+            if os.path.exists(root):  # a zip file, or a directory it cannot list
+                return True
+            continue
+        for name in names:
+            if not name.lower().endswith(_METADATA_SUFFIXES):
+                continue
+            try:
+                with open(os.path.join(root, name, "entry_points.txt"), "rb") as file:
+                    if needle in file.read():
+                        return True
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # no entry points, or an egg-info file (PKG-INFO itself): nothing to declare
+            except OSError:
+                return True
+    return False
 
 
 def gather(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[object, str]]:
