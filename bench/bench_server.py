@@ -39,6 +39,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_load import generated_model  # noqa: E402  (the same generated model as the load benchmark)
 CLI = str(Path(sys.executable).with_name("model-registry"))
 
 
@@ -82,27 +85,6 @@ def wrk(url: str, *, duration: int, connections: int) -> dict:
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "errors": int(errors.group(1)) if errors else 0}
-
-
-def make_model(directory: Path, megabytes: int) -> Path:
-    import tensorflow as tf
-
-    width = 512
-    layers = max(1, megabytes * (1 << 20) // (width * width * 4))
-
-    class Mlp(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.kernels = [tf.Variable(tf.random.normal([width, width], stddev=0.01)) for _ in range(layers)]
-
-        @tf.function(input_signature=[tf.TensorSpec([None, width], tf.float32)])
-        def __call__(self, x):
-            for kernel in self.kernels:
-                x = tf.nn.relu(tf.matmul(x, kernel))
-            return x
-
-    tf.saved_model.save(Mlp(), str(directory))
-    return directory
 
 
 def nginx_config(root: Path, port: int, workdir: Path, workers: int) -> Path:
@@ -150,7 +132,7 @@ def main() -> None:
         env.update(MODEL_REGISTRY_DATABASE_URL=f"sqlite:///{tmp / 'catalog.db'}",
                    MODEL_REGISTRY_STORAGE_URL=str(tmp / "artifacts"), MODEL_REGISTRY_CACHE_DIR=str(tmp / "cache"))
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
-        model = make_model(tmp / "model", args.size_mb)
+        model = generated_model(tmp / "model", layers=args.size_mb)  # each 512 x 512 float32 layer is 1 MiB
         subprocess.run([CLI, "publish", str(model), "--name", "bench/model"], env=env, check=True, capture_output=True)
         record = json.loads(subprocess.run([CLI, "show", "bench/model/1", "--json"], env=env, check=True,
                                            capture_output=True, text=True).stdout)

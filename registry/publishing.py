@@ -50,7 +50,7 @@ class Publisher:
     def publish(self, source: Any, *, name: str, description: str = "", parent: str | None = None,
                 tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any) -> "VersionPublic":
         publisher, model = parse_model_name(name)
-        parent_handle = _parse_parent(parent)
+        parent_handle = parse_parent(parent)
         if parent_handle is not None:
             self.catalog.get_version(parent_handle)  # fail before any work if the parent is unknown
         tasks = list(dict.fromkeys(tasks))
@@ -82,27 +82,15 @@ class Publisher:
 
     def _materialize(self, source, work: Path, mode, create_options):
         """(model directory, archive file or None, ExtractResult or None) for any publishable source."""
-        if isinstance(source, (str, os.PathLike)):
-            text = os.fspath(source)
-            if SCHEME_RE.match(text) and not text.startswith("file://"):
-                return self.resolver.resolve(text).path, None, None
-            path = Path(os.path.expanduser(text[7:] if text.startswith("file://") else text)).absolute()
-            if path.is_dir():
-                return path, None, None
-            if path.is_file():
-                target = work / "model"
-                target.mkdir()
-                with open(path, "rb") as stream:
-                    extracted = extract_stream(stream, target, source=str(path), compressions=("gzip",))
-                return target, path, extracted
-            raise ArtifactNotFound(f"nothing to publish at {path}: expected a model directory or a .tar.gz archive")
-        mode = resolve_mode(mode)
-        adapter = self.adapters.for_object(source)
-        mode = adapter.creation_mode(source, mode)
-        self.adapters.matrix.check(adapter.format, "create", mode)
+        model_dir, archive = materialize(source, work, resolver=self.resolver, adapters=self.adapters, mode=mode,
+                                         create_options=create_options)
+        if archive is None:
+            return model_dir, None, None
         target = work / "model"
-        adapter.create(source, target, mode=mode, **create_options)
-        return target, None, None
+        target.mkdir()
+        with open(archive, "rb") as stream:
+            extracted = extract_stream(stream, target, source=str(archive), compressions=("gzip",))
+        return target, archive, extracted
 
     def _plugin_details(self, model_dir, info, adapter, tasks) -> dict:
         """Ask every plugin's ``inspect_version``; merge the details they report (or let them refuse)."""
@@ -121,7 +109,34 @@ class Publisher:
         return details
 
 
-def _parse_parent(parent) -> CatalogHandle | None:
+def materialize(source: Any, work: Path, *, resolver: "Resolver", adapters: "AdapterSet", mode: str | None,
+                create_options: dict) -> tuple[Path | None, Path | None]:
+    """A publishable source made local: ``(model directory, None)`` or ``(None, archive file)``.
+
+    A URL is resolved (downloaded), a directory is used where it is, an archive file is
+    left packed (a local publish extracts it, client mode uploads it as it is), and an
+    in-memory model is created under ``work/model`` once the matrix gate for "create"
+    passes in the mode its adapter builds it in.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if SCHEME_RE.match(text) and not text.startswith("file://"):
+            return resolver.resolve(text).path, None
+        path = Path(os.path.expanduser(text[7:] if text.startswith("file://") else text)).absolute()
+        if path.is_dir():
+            return path, None
+        if path.is_file():
+            return None, path
+        raise ArtifactNotFound(f"nothing to publish at {path}: expected a model directory or a .tar.gz archive")
+    adapter = adapters.for_object(source)
+    mode = adapter.creation_mode(source, resolve_mode(mode))
+    adapters.matrix.check(adapter.format, "create", mode)
+    target = work / "model"
+    adapter.create(source, target, mode=mode, **create_options)
+    return target, None
+
+
+def parse_parent(parent) -> CatalogHandle | None:
     if parent is None:
         return None
     if hasattr(parent, "handle"):  # a VersionPublic

@@ -9,7 +9,6 @@ which streams its body on the event loop. Errors leave through the handlers in
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
@@ -192,7 +191,7 @@ async def publish(request: Request, publisher: str, model: str, description: str
         version = await run_in_threadpool(lambda: registry.publish(
             str(archive), name=name, description=description, parent=parent or None, tasks=list(task)))
     finally:
-        await run_in_threadpool(shutil.rmtree, work, True)
+        await run_in_threadpool(registry.cache.discard, work)  # removes it and releases its lock
     return JSONResponse(version_json(request, version), status_code=201)
 
 
