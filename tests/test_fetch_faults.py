@@ -328,6 +328,9 @@ LEAVE_WORK = textwrap.dedent("""
     print(work, flush=True)
     if sys.argv[2] == "live":
         time.sleep(60)
+    if sys.argv[2] == "dead-mid-discard":  # killed between removing its directory and its lock file
+        import shutil
+        shutil.rmtree(work)
 """)
 
 
@@ -350,6 +353,20 @@ def test_the_next_fetch_removes_dead_processes_work_but_not_live_ones(archive, t
         live_process.wait()
     ModelCache(cache_dir).clean_leftovers()
     assert leftover_bytes(ModelCache(cache_dir)) == 0 and list(ModelCache(cache_dir).tmp.iterdir()) == []
+
+
+def test_a_lock_file_whose_work_directory_is_gone_is_swept_by_the_next_miss(archive, tmp_path):
+    data, sha, _ = archive
+    cache_dir = tmp_path / "cache"
+    work = Path(subprocess.run([sys.executable, "-c", LEAVE_WORK, str(cache_dir), "dead-mid-discard"],
+                               capture_output=True, text=True, env=child_env(), check=True).stdout.strip())
+    lock_only = work.with_name(work.name + ".lock")
+    assert lock_only.is_file() and not work.exists()
+    cache = ModelCache(cache_dir)
+    with FaultyServer(data) as server:
+        cache.fetch(lambda: open_stream(server.url), source=server.url, sha256=sha)
+    assert not lock_only.exists()
+    assert cache.incomplete() == [] and list(cache.tmp.iterdir()) == []
 
 
 def test_a_legacy_directory_without_record_is_replaced_and_a_complete_entry_never_is(archive, tmp_path):
