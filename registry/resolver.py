@@ -162,7 +162,7 @@ class Resolver:
 
     def _fetch_once(self, key: str, open_stream, *, source: str, label: str | None) -> tuple[str, Path]:
         """Fetch an archive whose hash is not known in advance, once however many processes ask for ``key``."""
-        with self.cache.lock(key, source=source):
+        with self.cache.lock(key, source=source, ready=lambda: self.cache.lookup_ref(key) is not None):
             ref = self.cache.lookup_ref(key)
             if ref is not None:  # another process fetched it while this one waited
                 return ref["sha256"], self.cache.get(ref["sha256"])

@@ -284,6 +284,38 @@ def test_waiting_for_a_working_holder_is_bounded_and_names_it(archive, tmp_path,
         assert "files" in result_of(holder)
 
 
+def test_waiters_leave_as_soon_as_the_entry_is_complete_without_queueing_for_the_lock(archive, tmp_path):
+    """A holder still holding its lock after installing (releasing, exiting) keeps no waiter: the entry is enough.
+
+    The holder never lets go while the waiter runs, and both timeouts are a minute: a waiter that
+    waited for the lock would end in CacheBusy, or pass the holder and download a second time.
+    """
+    data, sha, files = archive
+    holder = ModelCache(tmp_path / "cache", stall_timeout=60, lock_timeout=60)
+    waiter = ModelCache(tmp_path / "cache", stall_timeout=60, lock_timeout=60)
+    holding, let_go = threading.Event(), threading.Event()
+
+    def hold_fetch_and_keep_holding():
+        with holder.lock(sha, source="holder"):
+            holding.set()
+            time.sleep(0.3)  # the waiter is waiting by now
+            holder._fetch_unlocked(lambda: open_stream(server.url), source=server.url, sha256=sha,
+                                   size=len(data), progress=None)
+            let_go.wait(120)
+
+    with FaultyServer(data) as server:
+        thread = threading.Thread(target=hold_fetch_and_keep_holding)
+        thread.start()
+        try:
+            holding.wait(10)
+            _, path = waiter.fetch(lambda: open_stream(server.url), source=server.url, sha256=sha, size=len(data))
+            assert not let_go.is_set()  # the lock is still held: the waiter left on the entry, not on the lock
+        finally:
+            let_go.set()
+            thread.join()
+        assert server.requests == 1
+    assert expected_tree(path) == files
+
 def test_the_lock_of_a_killed_holder_is_taken_over_at_once(archive, tmp_path, monkeypatch):
     # A 60 s stall timeout and a 5 s lock timeout: the waiter can only succeed because the kernel drops a
     # dead process's lock, well within 5 s.

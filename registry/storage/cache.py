@@ -127,7 +127,7 @@ class ModelCache:
             hit = self.get(sha256)
             if hit is not None:
                 return sha256, hit
-            with self.lock(sha256, source=source):
+            with self.lock(sha256, source=source, ready=lambda: self.get(sha256) is not None):
                 hit = self.get(sha256)
                 if hit is not None:
                     return sha256, hit
@@ -278,19 +278,23 @@ class ModelCache:
     # -- locks -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, name: str, *, source: str = "", reentrant: bool = False) -> Iterator[bool]:
+    def lock(self, name: str, *, source: str = "", reentrant: bool = False,
+             ready: Callable[[], bool] | None = None) -> Iterator[bool]:
         """Hold the fetch lock ``name`` while the holder before us makes progress; yields whether it is held.
 
         A holder that stops making progress for ``stall_timeout`` seconds is passed (this
         process fetches too: the atomic install keeps that correct), and waiting longer than
-        ``lock_timeout`` seconds for a working holder raises ``CacheBusy`` naming it.
+        ``lock_timeout`` seconds for a working holder raises ``CacheBusy`` naming it. While
+        waiting, ``ready()`` is asked between tries: once what the holder was fetching is
+        complete, a waiter has nothing to wait for, and a crowd of them leaves at once
+        instead of taking the lock one by one.
         """
         held = self._held_locks()
         if reentrant and name in held:
             yield True
             return
         lock = _FetchLock(self.locks / (_lock_name(name) + LOCK_SUFFIX), source=source)
-        got = lock.acquire(stall_timeout=self.stall_timeout, lock_timeout=self.lock_timeout)
+        got = lock.acquire(stall_timeout=self.stall_timeout, lock_timeout=self.lock_timeout, ready=ready)
         held[name] = lock  # passed (a stalled holder) or held: either way, not waited for again below
         try:
             yield got
@@ -397,7 +401,9 @@ class _FetchLock:
         self.held = False
         self._last_beat = 0.0
 
-    def acquire(self, *, stall_timeout: float, lock_timeout: float) -> bool:
+    def acquire(self, *, stall_timeout: float, lock_timeout: float,
+                ready: Callable[[], bool] | None = None) -> bool:
+        """True once held; False when not needed (``ready()``) or passed (a holder that stopped working)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         started = time.monotonic()
@@ -410,6 +416,8 @@ class _FetchLock:
                                                "source": self.source, "since": time.time()}).encode(), 0)
                 self.beat(force=True)
                 return True
+            if ready is not None and ready():
+                return False
             idle = time.time() - os.fstat(self.fd).st_mtime
             if idle > stall_timeout:
                 return False  # the holder stopped working (stopped or hung): fetch without waiting for it
