@@ -9,7 +9,6 @@ from registry.adapter import ArtifactInfo, FormatAdapter
 from registry.matrix import Cell
 
 from adapters.saved_model_file import read_saved_model
-from adapters.tf2_saved_model import signatures as sigs
 
 FORMAT = "tf2_saved_model"
 
@@ -39,21 +38,25 @@ class TF2SavedModelAdapter(FormatAdapter):
         return (path / "saved_model.pb").is_file() and not (path / "tfhub_module.pb").exists()
 
     def inspect(self, path: Path) -> ArtifactInfo:
-        proto = read_saved_model(path)
-        signatures = []
-        tag_sets = []
-        for meta_graph in proto.meta_graphs:
-            tags = frozenset(t for t in meta_graph.meta_info_def.tags if t != "serve")
-            tag_sets.append(tags)
-            signatures += sigs.signature_defs(meta_graph, tags)
-        details: dict[str, Any] = {}
-        call, takes_training = self._inspect_object(path)
-        if call is not None:
-            signatures.append(call["signature"])
-            details["reusable_api"] = call["api"]
-            details["call_accepts_training"] = takes_training
-        return ArtifactInfo(format=FORMAT, tag_sets=tuple(tag_sets) or (frozenset(),),
-                            signatures=tuple(signatures), metadata=details)
+        # Imported here: loading a model never needs them.
+        from adapters import saved_model_schema
+        from adapters.tf2_saved_model import signatures as sigs
+
+        # saved_model.pb says all the catalog records, read without TensorFlow: importing it alone
+        # costs ~540 MB, more than publishing a large model needs for everything else.
+        proto = read_saved_model(path, message_class=saved_model_schema.SavedModel)
+        try:
+            return _artifact_info(proto, sigs.dtype_name, lambda: sigs.read_call(proto))
+        except sigs.Unsupported:
+            # Something only TensorFlow reads the way tf.saved_model.load does: let it, so that the
+            # record is the same whichever path made it.
+            return self._inspect_with_tensorflow(path)
+
+    def _inspect_with_tensorflow(self, path: Path) -> ArtifactInfo:
+        import tensorflow as tf
+
+        return _artifact_info(read_saved_model(path), lambda value: tf.dtypes.as_dtype(value).name,
+                              lambda: self._inspect_object(path))
 
     def _inspect_object(self, path: Path):
         """Restore the object to read its call signature, never adding ops to a graph the user is building."""
@@ -68,22 +71,16 @@ class TF2SavedModelAdapter(FormatAdapter):
     def _inspect_eager(self, path: Path):
         import tensorflow as tf
 
+        from adapters.tf2_saved_model import signatures as sigs
+
         # The call signature and the variable counts need the object graph, not the weights: skipping the
         # checkpoint halves inspection time and peak memory on a large model (nothing restores ~1 GB of floats).
         obj = tf.saved_model.load(str(path), options=tf.saved_model.LoadOptions(experimental_skip_checkpoint=True))
-        signature, takes_training = sigs.call_signature(obj)
+        signature, takes_training = sigs.call_signature(sigs.traces_of(obj), sigs.tensorflow_vocabulary())
         if signature is None:
-            return None, False
-        api = {
-            "__call__": True,
-            "variables": len(getattr(obj, "variables", []) or []),
-            "trainable_variables": len(getattr(obj, "trainable_variables", []) or []),
-            "regularization_losses": len(getattr(obj, "regularization_losses", []) or []),
-            "has_variables": hasattr(obj, "variables"),
-            "has_trainable_variables": hasattr(obj, "trainable_variables"),
-            "has_regularization_losses": hasattr(obj, "regularization_losses"),
-        }
-        return {"signature": signature, "api": api}, takes_training
+            return None, False, None
+        lengths = {name: len(getattr(obj, name) or []) if hasattr(obj, name) else None for name in sigs.REUSABLE_LISTS}
+        return signature, takes_training, sigs.reusable_api(lengths)
 
     def load(self, path: Path, *, mode: str, tags=None, **options: Any) -> Any:
         import tensorflow as tf
@@ -113,3 +110,22 @@ class TF2SavedModelAdapter(FormatAdapter):
 
         save_reusable(obj, Path(path), **options)
 
+
+def _artifact_info(proto, dtype_name, read_call) -> ArtifactInfo:
+    """The catalog's facts from a parsed SavedModel and ``read_call() -> (signature, takes_training, api)``."""
+    from adapters.tf2_saved_model import signatures as sigs
+
+    signatures = []
+    tag_sets = []
+    for meta_graph in proto.meta_graphs:
+        tags = frozenset(t for t in meta_graph.meta_info_def.tags if t != "serve")
+        tag_sets.append(tags)
+        signatures += sigs.signature_defs(meta_graph, tags, dtype_name)
+    details: dict[str, Any] = {}
+    signature, takes_training, api = read_call()
+    if signature is not None:
+        signatures.append(signature)
+        details["reusable_api"] = api
+        details["call_accepts_training"] = takes_training
+    return ArtifactInfo(format=FORMAT, tag_sets=tuple(tag_sets) or (frozenset(),),
+                        signatures=tuple(signatures), metadata=details)
