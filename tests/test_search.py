@@ -208,3 +208,171 @@ def test_search_strategies_agree_on_postgresql(postgres_url, tmp_path, reference
     assert _handles(reg.search(limit=None, **criteria)) == expected
     monkeypatch.setattr(discovery, "SPARSE_ROWS_PER_RESULT", 0)  # force the walk in name order
     assert _handles(reg.search(limit=2, **criteria)) == expected[:2]
+
+
+# --- text search: model text or a version's own description, on both plans and both databases ---------------------
+
+IFV, TEXT = "image_feature_vector", "text_embedding"
+#: publisher, name, versions as (format, task or None, description, deleted). A model's description is its first
+#: non-empty version description (what ``create_version`` records), so some models match only through a version.
+TEXT_MODELS = [
+    ("acme", "alpha", [("tf1_hub", IFV, "Image features", False), ("tf2_saved_model", IFV, "", False),
+                       ("tf1_hub", TEXT, "", False)]),
+    ("acme", "bravo", [("tf1_hub", IFV, "plain features", False),
+                       ("tf2_saved_model", IFV, "Fine-tuned DETECTOR", False), ("tf1_hub", IFV, "", False)]),
+    ("acme", "detector-x", [("tf1_hub", IFV, "", False), ("tf2_saved_model", TEXT, "", False)]),
+    ("acme", "off_sale", [("tf1_hub", TEXT, "", False)]),
+    ("beta", "delta", [("tf1_hub", IFV, "base", False), ("tf2_saved_model", IFV, "Detector head", True)]),
+    ("beta", "echo", [("tf2_saved_model", TEXT, "50% off_sale", False), ("tf2_saved_model", TEXT, "", False)]),
+    ("beta", "foxtrot", [("tf1_hub", IFV, "base", False), ("tf1_hub", None, "detector, retrained", False),
+                         ("tf1_hub", IFV, "Back\\slash", False), ("tf2_saved_model", IFV, "a DETECTOR again", False)]),
+    ("beta", "kilo", [("tf2_saved_model", IFV, "base", False), ("tf2_saved_model", IFV, "detector v2", False),
+                      ("tf2_saved_model", IFV, "detector v3", True)]),
+    ("detectors", "golf", [("tf2_saved_model", IFV, "", False)]),
+    ("gamma", "hotel", [("tf1_hub", IFV, "Détecteur d'images", False), ("tf1_hub", TEXT, "100% text", False)]),
+    ("gamma", "india", [("tf2_saved_model", IFV, "", False), ("tf1_hub", IFV, "", False)]),
+]
+TEXTS = ["detector", "DETECTOR", "Détecteur", "ima", "feat", "%", "_", "off_", "\\", "50%", "acme", "ct", "zzz"]
+TEXT_CRITERIA = [{}, {"task": IFV}, {"task": TEXT}, {"format": "tf1_hub"}, {"task": IFV, "format": "tf2_saved_model"},
+                 {"publisher": "beta"}, {"task": IFV, "format": "tf1_hub", "publisher": "beta"}]
+
+
+def _expected(*, text, task=None, format=None, publisher=None) -> list[str]:
+    """The answer worked out in Python: each model's newest live version matching everything, in name order."""
+    found = []
+    for model_publisher, name, versions in sorted(TEXT_MODELS):
+        model_text = [model_publisher, name, next((d for _, _, d, _ in versions if d), "")]
+        newest = None
+        for number, (fmt, version_task, description, deleted) in enumerate(versions, start=1):
+            if (not deleted and task in (None, version_task) and format in (None, fmt)
+                    and publisher in (None, model_publisher)
+                    and any(text.lower() in value.lower() for value in [*model_text, description])):
+                newest = number
+        if newest is not None:
+            found.append(f"{model_publisher}/{name}/{newest}")
+    return found
+
+
+#: The search plans a text query can take, and the settings that force each on a tiny catalog.
+TEXT_PLANS = {
+    "from task index": {},
+    "walk, each model asked": {"SPARSE_ROWS_PER_RESULT": 0},
+    "walk, described models found at once": {"SPARSE_ROWS_PER_RESULT": 0, "TEXT_PROBES_PER_RESULT": 0},
+    "walk, short first stretch": {"SPARSE_ROWS_PER_RESULT": 0, "TEXT_PROBES_PER_RESULT": 1},
+}
+
+
+def _each_text_plan(monkeypatch):
+    from registry.catalog import search as discovery
+
+    for plan, settings in TEXT_PLANS.items():
+        with monkeypatch.context() as patch:
+            for name, value in settings.items():
+                patch.setattr(discovery, name, value)
+            yield plan
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def text_catalog(request, tmp_path):
+    """``TEXT_MODELS`` in a catalog."""
+    from registry.adapter import SignatureInfo, TensorInfo
+    from registry.catalog import schema
+    from registry.catalog.store import Catalog
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        schema.upgrade(url)
+    signatures = [SignatureInfo("default", {"x": TensorInfo("float32", (None, 8, 8, 3))},
+                                {"y": TensorInfo("float32", (None, 4))})]
+    with Catalog(url) as catalog:
+        for publisher, name, versions in TEXT_MODELS:
+            for number, (fmt, task, description, _) in enumerate(versions, start=1):
+                tasks = [{"task": task, "signature": "default", "output_dim": 4}] if task else []
+                catalog.create_version(publisher=publisher, name=name, format=fmt, size=1, tag_sets=[[]],
+                                       artifact_uri=f"file:///{publisher}/{name}/{number}", sha256=f"{number:064x}",
+                                       signatures=signatures, tasks=tasks, description=description)
+            for number, (_, _, _, deleted) in enumerate(versions, start=1):
+                if deleted:
+                    catalog.delete_version(publisher=publisher, name=name, version=number)
+        yield catalog
+
+
+def test_the_text_fixture_covers_each_way_of_matching():
+    """Matches through the publisher, the name, the model's description and only a version's description."""
+    assert _expected(text="detector") == ["acme/bravo/2", "acme/detector-x/2", "beta/foxtrot/4", "beta/kilo/2",
+                                          "detectors/golf/1"]
+    assert _expected(text="detector", task=IFV, format="tf1_hub") == ["acme/detector-x/1"]  # by its name
+    assert _expected(text="detector", task=IFV) == ["acme/bravo/2", "acme/detector-x/1", "beta/foxtrot/4",
+                                                    "beta/kilo/2", "detectors/golf/1"]
+    assert _expected(text="_") == ["acme/off_sale/1", "beta/echo/2"]
+
+
+def test_text_search_finds_each_models_newest_live_match_under_every_plan(text_catalog, monkeypatch):
+    for plan in _each_text_plan(monkeypatch):
+        for text in TEXTS:
+            for criteria in TEXT_CRITERIA:
+                expected = _expected(text=text, **criteria)
+                where = (plan, text, criteria)
+                assert text_catalog.search(text=text, handles_only=True, **criteria) == expected, where
+                assert text_catalog.search(text=text, limit=None, handles_only=True, **criteria) == expected, where
+                assert text_catalog.search(text=text, limit=2, handles_only=True, **criteria) == expected[:2], where
+    records = text_catalog.search(text="detector", task=IFV)
+    assert [record.handle for record in records] == _expected(text="detector", task=IFV)
+    assert records == [text_catalog.get_version(record.handle) for record in records]
+
+
+def test_text_search_pages_with_the_after_cursor_under_every_plan(text_catalog, monkeypatch):
+    """Pages of one and of two, each starting after the last model of the one before, add up to the whole answer."""
+    for plan in _each_text_plan(monkeypatch):
+        for text in ("detector", "e", "_"):
+            for criteria in TEXT_CRITERIA:
+                expected, where = _expected(text=text, **criteria), (plan, text, criteria)
+                for size in (1, 2):
+                    pages, after = [], None
+                    while True:
+                        page = text_catalog.search(text=text, limit=size, after=after, handles_only=True, **criteria)
+                        assert len(page) <= size, where
+                        pages += page
+                        if len(page) < size:
+                            break
+                        after = page[-1].rsplit("/", 1)[0]
+                    assert pages == expected, (*where, size)
+                # A cursor between models, or before a publisher's first, as a client may send.
+                assert text_catalog.search(text=text, after="beta", handles_only=True, **criteria) == [
+                    handle for handle in expected if handle.split("/")[0] >= "beta"], where
+                assert text_catalog.search(text=text, after="acme/c", handles_only=True, **criteria) == [
+                    handle for handle in expected if handle.rsplit("/", 1)[0] > "acme/c"], where
+
+
+def test_sqlite_text_search_tests_version_descriptions_through_the_partial_index(tmp_path, monkeypatch):
+    """The walk tests a model's own text on its row and reads version rows only for versions with a description."""
+    from sqlalchemy import event
+
+    from registry.adapter import SignatureInfo, TensorInfo
+    from registry.catalog import search as discovery
+    from registry.catalog.store import Catalog
+
+    monkeypatch.setattr(discovery, "SPARSE_ROWS_PER_RESULT", 0)
+    plans = []
+    signature = SignatureInfo("default", {"x": TensorInfo("string", (None,))}, {"y": TensorInfo("float32", (None, 4))})
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.db'}") as catalog:
+        for number in range(3):
+            catalog.create_version(publisher="acme", name=f"m{number}", format="tf1_hub", size=1, tag_sets=[[]],
+                                   artifact_uri=f"file:///{number}", sha256=f"{number:064x}", signatures=[signature],
+                                   tasks=[{"task": TEXT, "signature": "default", "output_dim": 4}],
+                                   description="described" if number else "")
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            if "max(" in statement:
+                plans.extend(row[-1] for row in cursor.connection.execute("EXPLAIN QUERY PLAN " + statement,
+                                                                           parameters))
+
+        event.listen(catalog.engine, "before_cursor_execute", record)
+        assert catalog.search(task=TEXT, text="describ", handles_only=True) == ["acme/m1/1", "acme/m2/1"]
+        event.remove(catalog.engine, "before_cursor_execute", record)
+    plan = " | ".join(plans)
+    assert "ix_version_described" in plan, plan
+    assert "COVERING INDEX ix_version_by_model_live" in plan, plan
+    assert "MATERIALIZE described_models" in plan, plan

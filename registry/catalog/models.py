@@ -43,6 +43,10 @@ class ModelVersion(SQLModel, table=True):
         UniqueConstraint("model_id", "version", name="uq_version_model_version"),
         # Search's per-model probe (newest live version, its format) from the index alone (migration 0003).
         Index("ix_version_by_model_live", "model_id", "deleted_at", "version", "format"),
+        # Text search: the versions that have a description of their own, by model (migration 0004). The
+        # description itself stays out of the key: PostgreSQL refuses B-tree entries over about 2.7 kB.
+        Index("ix_version_described", "model_id", "deleted_at", "version", "format",
+              sqlite_where=text("description <> ''"), postgresql_where=text("description <> ''")),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

@@ -7,4 +7,4 @@ imported only to create or migrate a database, or to explain a mismatch.
 a new migration must update it.
 """
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
