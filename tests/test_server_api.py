@@ -212,3 +212,30 @@ def test_health_reports_an_unreachable_catalog_as_503(start_registry_server, pos
     assert status == 503 and body["status"] == "unavailable"
     status, body = server.json("GET", "/api/v1/models")
     assert status in (503,) and body["error"] in ("unavailable", "busy"), body
+
+
+SETTLE = """
+import gc, json, sys
+from registry.server.app import app_from_env
+app_from_env()
+print(json.dumps({"frozen": gc.get_freeze_count(), "sqlalchemy": "sqlalchemy" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("catalog_answers", [True, False])
+def test_a_server_worker_freezes_its_start_up_heap_with_the_database_stack_loaded(registry_env, tmp_path,
+                                                                                  catalog_answers):
+    """What every request would otherwise walk in each full collection is frozen once, catalog or not."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ}
+    if not catalog_answers:
+        env["MODEL_REGISTRY_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:9/none"
+    result = subprocess.run([sys.executable, "-c", SETTLE], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert facts["sqlalchemy"] and facts["frozen"] > 10000, facts
+    if not catalog_answers:
+        assert "does not answer" in result.stderr

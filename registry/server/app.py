@@ -10,6 +10,7 @@ never a stack trace; the trace goes to the server's log.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 
 from fastapi import FastAPI, Request
@@ -77,7 +78,28 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
 
 def app_from_env() -> FastAPI:
     """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app)."""
-    return create_app()
+    app = create_app()
+    settle_start_up_heap(app)
+    return app
+
+
+def settle_start_up_heap(app: FastAPI) -> None:
+    """Load the database stack now and take everything alive out of the garbage collector's reach.
+
+    A full (generation 2) collection walks every tracked object; a server's ~100,000
+    from start-up (SQLAlchemy, FastAPI, pydantic, the catalog's tables) never become
+    garbage, yet walking them took ~35 ms each time, in ~4 % of catalog reads: the whole
+    of search's p99 above its p50 (``bench/bench_search.py``). ``gc.freeze()`` moves
+    them to a generation the collector skips; what requests allocate is collected as
+    before. The catalog is asked once first so its libraries are imported and frozen too;
+    a catalog that does not answer yet is /healthz's to report, not a reason not to start.
+    """
+    try:
+        app.state.registry.catalog.ping()
+    except RegistryError as error:
+        logger.warning("the catalog does not answer yet: %s", error)
+    gc.collect()
+    gc.freeze()
 
 
 def _add_error_handlers(app: FastAPI) -> None:
