@@ -103,6 +103,20 @@ def postgres_url(postgres_server: PostgresServer) -> str:
     postgres_server.drop_database(name)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    """A catalog database at head, once per backend: a new SQLite file (the catalog creates it at head
+    when first opened) or a fresh PostgreSQL database migrated now (server databases are migrated by an
+    operator, never on open)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    from registry.catalog import schema
+
+    url = request.getfixturevalue("postgres_url")
+    schema.upgrade(url)
+    return url
+
+
 # --------------------------------------------------------------------------- GCS emulator
 
 @pytest.fixture(scope="session")

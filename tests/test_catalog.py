@@ -11,18 +11,8 @@ import pytest
 
 from registry.adapter import SignatureInfo, TensorInfo
 from registry.catalog import Catalog, VersionPublic
-from registry.catalog import schema
 from registry.errors import CatalogError, HandleError, ModelNotFound, VersionNotFound
 from registry.handles import CatalogHandle, parse
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.db'}"  # a new file: the catalog creates it at head
-    url = request.getfixturevalue("postgres_url")
-    schema.upgrade(url)  # server databases are migrated by an operator, never on open
-    return url
 
 
 @pytest.fixture

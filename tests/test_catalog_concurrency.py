@@ -14,7 +14,7 @@ import traceback
 
 import pytest
 
-from registry.catalog import Catalog, schema
+from registry.catalog import Catalog
 from registry.handles import parse
 
 PROCESSES = 8
@@ -38,14 +38,6 @@ def _publisher(database_url: str, worker: int, barrier, results) -> None:
     except BaseException:
         results.put((worker, "error", traceback.format_exc()))
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.db'}"  # not created yet: the processes race to create it
-    url = request.getfixturevalue("postgres_url")
-    schema.upgrade(url)
-    return url
 
 
 @pytest.mark.slow

@@ -13,20 +13,14 @@ import pytest
 from sqlalchemy import event
 
 from registry.adapter import SignatureInfo, TensorInfo
-from registry.catalog import schema
 from registry.catalog.models import SignaturePublic, TaskPublic, VersionPublic
 from registry.catalog.search import search_catalog
 from registry.catalog.store import Catalog
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def catalog(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        schema.upgrade(url)  # server databases are migrated by an operator, never on open
-    with Catalog(url) as catalog:
+@pytest.fixture
+def catalog(database_url):
+    with Catalog(database_url) as catalog:
         yield catalog
 
 

@@ -272,21 +272,15 @@ def _each_text_plan(monkeypatch):
             yield plan
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def text_catalog(request, tmp_path):
-    """``TEXT_MODELS`` in a catalog."""
+@pytest.fixture
+def text_catalog(database_url):
+    """``TEXT_MODELS`` in a catalog, once per backend."""
     from registry.adapter import SignatureInfo, TensorInfo
-    from registry.catalog import schema
     from registry.catalog.store import Catalog
 
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        schema.upgrade(url)
     signatures = [SignatureInfo("default", {"x": TensorInfo("float32", (None, 8, 8, 3))},
                                 {"y": TensorInfo("float32", (None, 4))})]
-    with Catalog(url) as catalog:
+    with Catalog(database_url) as catalog:
         for publisher, name, versions in TEXT_MODELS:
             for number, (fmt, task, description, _) in enumerate(versions, start=1):
                 tasks = [{"task": task, "signature": "default", "output_dim": 4}] if task else []
