@@ -189,9 +189,8 @@ class FullCollections:
         times, collected, result = [], [], None
         for _ in range(repeats):
             before = len(self.pauses)
-            started = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - started)
+            (took,), result = timed(fn, 1)
+            times.append(took)
             collected.append(len(self.pauses) > before)
         return times, collected, result
 
