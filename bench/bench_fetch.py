@@ -47,6 +47,7 @@ PYTHON = sys.executable
 TIME = shutil.which("time", path="/usr/bin:/bin") or "/usr/bin/time"  # GNU time: apt-get install -y time
 HUB_PINS = ["tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "tensorflow-hub==0.16.1"]
 MODEL_NAME = "bench/big"
+RESOLVE_CATALOG_HANDLE = [PYTHON, "-c", f"import registry; print(registry.resolve('{MODEL_NAME}/1'))"]
 
 
 # --------------------------------------------------------------------------------------------- set-up
@@ -255,13 +256,13 @@ def main() -> None:
 
     def registry_catalog():
         cache = fresh(scratch / "registry-cache")
-        return run([PYTHON, "-c", f"import registry; print(registry.resolve('{MODEL_NAME}/1'))"],
+        return run(RESOLVE_CATALOG_HANDLE,
                    {**registry_env, "MODEL_REGISTRY_CACHE_DIR": str(cache)})
 
     def registry_crowd():
         cache = fresh(scratch / "registry-cache")
         before = server.requests
-        result = run_crowd([PYTHON, "-c", f"import registry; print(registry.resolve('{MODEL_NAME}/1'))"],
+        result = run_crowd(RESOLVE_CATALOG_HANDLE,
                            {**registry_env, "MODEL_REGISTRY_CACHE_DIR": str(cache)}, args.crowd)
         downloads.append(server.requests - before)
         return result
@@ -272,7 +273,7 @@ def main() -> None:
 
     def registry_catalog_gcs():
         cache = fresh(scratch / "registry-cache")
-        return run([PYTHON, "-c", f"import registry; print(registry.resolve('{MODEL_NAME}/1'))"],
+        return run(RESOLVE_CATALOG_HANDLE,
                    {**registry_env, **gcs_env, "MODEL_REGISTRY_DATABASE_URL": gcs_catalog_url,
                     "MODEL_REGISTRY_CACHE_DIR": str(cache)})
 
