@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
 import tarfile
 import zlib
 from pathlib import Path
@@ -226,10 +228,6 @@ print(json.dumps({"frozen": gc.get_freeze_count(), "sqlalchemy": "sqlalchemy" in
 def test_a_server_worker_freezes_its_start_up_heap_with_the_database_stack_loaded(registry_env, tmp_path,
                                                                                   catalog_answers):
     """What every request would otherwise walk in each full collection is frozen once, catalog or not."""
-    import os
-    import subprocess
-    import sys
-
     env = {**os.environ}
     if not catalog_answers:
         env["MODEL_REGISTRY_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:9/none"
