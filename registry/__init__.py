@@ -33,12 +33,13 @@ from registry.errors import (  # noqa: F401  (errors are cheap and always wanted
     UnsupportedOperation,
     VersionNotFound,
 )
-from registry.hookspecs import hookimpl  # noqa: F401
 
 __version__ = "0.1.0"
 
 # public name -> "module:attribute"
 _LAZY = {
+    # pluggy is imported when plugins are, not by a process that only resolves a cached handle
+    "hookimpl": "registry.hookspecs:hookimpl",
     "Registry": "registry.api:Registry",
     "default_registry": "registry.api:default_registry",
     "publish": "registry.api:publish",

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Callable, ContextManager
 
 from registry.errors import ArtifactNotFound, HandleError, NotARegularFile, OfflineError
 from registry.handles import CatalogHandle, PathHandle, UrlHandle, is_local_url, local_path, parse
-from registry.storage.archive import ExtractResult, file_digest, tree_digest, walk_model_directory
 
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend, VersionLocation
@@ -127,9 +126,13 @@ class Resolver:
                 _, path = self.cache.fetch(
                     lambda: self._open_artifact(location), source=location.artifact_uri,
                     sha256=location.sha256, size=location.size, progress=update)
-        key = self._ref_key(CatalogHandle(location.publisher, location.model, location.version))
-        if self.cache.lookup_ref(key) is None:
-            self.cache.write_ref(key, location.sha256, format=location.format)
+        if not self.catalog.is_local:
+            # Remembered so that a pinned handle loads later without asking the catalog (offline, or to save
+            # the round trip). A catalog on this machine can always be asked, so a hit then writes and hashes
+            # nothing.
+            key = self._ref_key(CatalogHandle(location.publisher, location.model, location.version))
+            if self.cache.lookup_ref(key) is None:
+                self.cache.write_ref(key, location.sha256, format=location.format)
         return Resolved(path, location.format, location.sha256)
 
     def _open_artifact(self, location: "VersionLocation"):
@@ -173,6 +176,8 @@ class Resolver:
 
     def _copy_directory(self, url: str) -> tuple[str, Path]:
         """Copy a model directory from an fsspec URL into the cache, keyed by the hash of its files."""
+        from registry.storage.archive import ExtractResult, file_digest, tree_digest
+
         fs, _ = remote().filesystem_for(url)
         files = remote().list_directory(url)
         if not files:
@@ -194,6 +199,8 @@ class Resolver:
     def _resolve_path(self, handle: PathHandle) -> Resolved:
         path = Path(handle.expanded)
         if path.is_dir():
+            from registry.storage.archive import walk_model_directory
+
             for _ in walk_model_directory(path):  # a FIFO, a device or a dangling link: NotARegularFile, now
                 pass
             return Resolved(path)

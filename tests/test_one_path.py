@@ -164,6 +164,21 @@ def test_offline_with_a_catalog_on_the_network(postgres_url, tmp_path, reference
 # --------------------------------------------------------------------------------------------- start-up
 
 
+def test_resolving_a_cached_handle_imports_only_what_a_hit_needs(registry_env, reference_dir):
+    """A crowd of processes waiting for one download mostly costs their start-up (bench_fetch's ``--crowd``):
+    a hit (or a wait that ends in one) reads the catalog and stats the cache, so it must not pay for
+    plugins (pluggy), extraction (tarfile), remote storage (fsspec), hashing, or a database library."""
+    registry.publish(reference_dir / "tf2_image_feature_vector", name="pub/fast")
+    registry.resolve("pub/fast/1")  # cached now
+    unwanted = ("pluggy", "tarfile", "hashlib", "shutil", "socket", "uuid", "fsspec", "sqlalchemy", "tensorflow")
+    code = (f"import sys, registry; print(registry.resolve('pub/fast/1')); "
+            f"print(sorted(m for m in {unwanted!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    assert result.returncode == 0, result.stderr[-2000:]
+    path, loaded = result.stdout.strip().splitlines()[-2:]
+    assert Path(path).is_dir() and loaded == "[]"
+
+
 def test_loading_a_cached_pinned_handle_imports_no_database_library(registry_env, reference_dir):
     registry.publish(reference_dir / "tf2_image_feature_vector", name="pub/fast")
     registry.load("pub/fast/1", mode="tf2")  # cached now

@@ -27,30 +27,37 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
-import shutil
-import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 from registry.config import ArchiveLimits, lock_timeout_s, stall_timeout_s
 from registry.errors import CacheBusy
-from registry.storage.archive import ExtractResult, Progress, extract_stream, file_digest, walk_model_directory
+
+if TYPE_CHECKING:
+    from registry.storage.archive import ExtractResult, Progress
+
+# A process that finds its model cached, or waits while another fetches it, imports no more than it needs:
+# ``archive`` (tarfile, hashlib), ``shutil`` and ``hashlib`` are imported where bytes are extracted, copied,
+# removed or hashed. Sixteen processes resolving one handle at once spend most of their time starting up.
 
 RECORD_SUFFIX = ".json"
 WORK_PREFIX = "w-"
 LOCK_SUFFIX = ".lock"
 HEARTBEAT_S = 0.5
+#: A waiter looks again after at most this long, or this share of its wait so far (``_next_pause``).
+POLL_PAUSE_S = 0.05
+POLL_PAUSE_SHARE = 0.025
 
 
 @dataclass(frozen=True)
 class CacheEntry:
+    """A complete entry: its sha256, its directory and its completion record."""
+
     sha256: str
     path: Path
     record: dict
@@ -136,6 +143,8 @@ class ModelCache:
 
     def _fetch_unlocked(self, open_stream, *, source, sha256, size, progress) -> tuple[str, Path]:
         self.clean_leftovers()
+        from registry.storage.archive import extract_stream
+
         with self.workdir() as work:
             target = work / "model"
             target.mkdir()
@@ -154,6 +163,10 @@ class ModelCache:
 
     def add_directory(self, src: Path, *, sha256: str, size: int, source: str) -> Path:
         """Copy a model directory whose archive hashes to ``sha256`` into the cache (after a publish)."""
+        import shutil
+
+        from registry.storage.archive import ExtractResult, file_digest, walk_model_directory
+
         hit = self.get(sha256)
         if hit is not None:
             return hit
@@ -179,7 +192,7 @@ class ModelCache:
         """
         self.tmp.mkdir(parents=True, exist_ok=True)
         while True:
-            stem = self.tmp / f"{WORK_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            stem = self.tmp / f"{WORK_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
             lock_path = stem.with_name(stem.name + LOCK_SUFFIX)
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
             _flock(fd, blocking=True)
@@ -196,7 +209,7 @@ class ModelCache:
         if not work.is_relative_to(self.tmp):  # e.g. ``work/model`` handed to add_extracted: its workdir
             return
         stem = self.tmp / work.relative_to(self.tmp).parts[0]
-        shutil.rmtree(stem, ignore_errors=True)
+        _remove(stem)
         fd = self._work_locks.pop(stem, None)
         stem.with_name(stem.name + LOCK_SUFFIX).unlink(missing_ok=True)
         if fd is not None:
@@ -228,7 +241,7 @@ class ModelCache:
                     continue
                 try:
                     if _flock(fd, blocking=False) and _same_file(fd, path):
-                        shutil.rmtree(stem, ignore_errors=True)
+                        _remove(stem)
                         path.unlink(missing_ok=True)
                         removed.append(stem)
                 finally:
@@ -236,7 +249,7 @@ class ModelCache:
             elif name + LOCK_SUFFIX not in names and _orphaned(path):
                 if (self.tmp / (name + LOCK_SUFFIX)).exists():
                     continue  # its owner just started
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                _remove(path)
                 removed.append(path)
         return removed
 
@@ -348,6 +361,8 @@ class ModelCache:
 
     def verify(self, sha256: str | None = None) -> dict[str, list[str]]:
         """Re-hash every file of every entry (or one); return {sha256: [problems]} for the bad ones."""
+        from registry.storage.archive import file_digest
+
         entries = [e for e in self.entries() if sha256 is None or e.sha256 == sha256]
         problems: dict[str, list[str]] = {}
         for entry in entries:
@@ -378,7 +393,7 @@ class ModelCache:
         for path in self.incomplete():
             if path.parent == self.tmp:
                 continue  # a live process's work: clean_leftovers took every dead one
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            _remove(path)
             removed.append(str(path))
         now = time.time()
         for entry in self.entries():
@@ -412,7 +427,7 @@ class _FetchLock:
             if _flock(self.fd, blocking=False):
                 self.held = True
                 os.ftruncate(self.fd, 0)
-                os.pwrite(self.fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                os.pwrite(self.fd, json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
                                                "source": self.source, "since": time.time()}).encode(), 0)
                 self.beat(force=True)
                 return True
@@ -425,7 +440,7 @@ class _FetchLock:
                 raise CacheBusy(f"{self.holder()} has been fetching the same artifact for over {lock_timeout:g} s "
                                 f"(lock {self.path}); wait for it, stop it, or raise MODEL_REGISTRY_LOCK_TIMEOUT")
             time.sleep(pause)
-            pause = min(pause * 1.5, 0.25)
+            pause = _next_pause(pause, waited=time.monotonic() - started)
 
     def holder(self) -> str:
         try:
@@ -447,6 +462,16 @@ class _FetchLock:
             os.close(self.fd)  # closing drops the flock
             self.fd = None
             self.held = False
+
+
+def _next_pause(pause: float, *, waited: float) -> float:
+    """How long a waiter sleeps before it looks again: soon at first, never long relative to its wait so far.
+
+    A crowd that waits for one download leaves when its slowest member next looks, so the pause
+    bounds what the crowd adds to the download: at most 50 ms on a short wait, and 2.5 % of the
+    wait on a long one, where looking twenty times a second would be waste.
+    """
+    return min(pause * 1.5, max(POLL_PAUSE_S, waited * POLL_PAUSE_SHARE))
 
 
 def _flock(fd: int, *, blocking: bool) -> bool:
@@ -483,7 +508,16 @@ def _orphaned(path: Path) -> bool:
     return False
 
 
+def _remove(path: Path) -> None:
+    """Remove a directory tree or a file, whichever ``path`` is, if it is there."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
 def _ref_name(key: str) -> str:
+    import hashlib
+
     return hashlib.sha256(key.encode()).hexdigest() + ".json"
 
 
@@ -491,5 +525,7 @@ def _lock_name(name: str) -> str:
     """A file name for a lock: a sha256 as it is, anything else (a URL, a path) hashed."""
     if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
         return name
+    import hashlib
+
     return "key-" + hashlib.sha256(name.encode()).hexdigest()
 
