@@ -17,23 +17,23 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, NamedTuple
 
 from registry.catalog.urls import redact
 from registry.config import Settings
 from registry.errors import HandleError
 from registry.handles import CatalogHandle, parse, parse_model_name
-from registry.matrix import Cell, CompatibilityMatrix
 from registry.modes import resolve_mode
+
+if TYPE_CHECKING:
+    from registry.matrix import Cell, CompatibilityMatrix
 
 ProgressFactory = Callable[[str, "int | None"], ContextManager["Callable[[int], None] | None"]]
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     """A model ready for an operation: its adapter, local directory, format, and the mode the gate passed."""
 
     adapter: Any

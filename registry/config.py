@@ -8,8 +8,8 @@ beside it, and downloads in the user's cache directory.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 APP_NAME = "model-registry"
 
@@ -72,17 +72,26 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Where the catalog, the artifacts and the cache live, and whether the network may be used."""
+class Settings(NamedTuple):
+    """Where the catalog, the artifacts and the cache live, and whether the network may be used.
 
-    database_url: str = field(default_factory=default_database_url)
-    storage_url: str = field(default_factory=default_storage_url)
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    ``Settings.from_env()`` fills every field from the environment, with the defaults above.
+    (Named tuples, not dataclasses, for this module's records and those on the path of
+    ``registry.resolve``: importing ``dataclasses`` costs a process ~15 ms, see
+    ``tests/test_one_path.py``.)
+    """
+
+    database_url: str
+    storage_url: str
+    cache_dir: Path
     offline: bool = False
     #: Client mode when set: every catalog read and write, and every download, goes through this server.
     server_url: str | None = None
-    token: str | None = field(default=None, repr=False)
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "token")
+        return f"Settings({shown}, token={'***' if self.token else None})"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -132,8 +141,7 @@ def lock_timeout_s(default: float = 600.0) -> float:
     return _positive_float(LOCK_TIMEOUT_ENV, default)
 
 
-@dataclass(frozen=True)
-class ArchiveLimits:
+class ArchiveLimits(NamedTuple):
     """Bounds on what one archive may expand to: refused past them with ``ArchiveTooLarge``."""
 
     max_bytes: int = 64 << 30

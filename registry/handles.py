@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from registry.errors import HandleError
@@ -75,8 +75,16 @@ def local_path(url: str) -> str:
     return url[len("file://"):] if url.startswith("file://") else url
 
 
-@dataclass(frozen=True)
-class CatalogHandle:
+def _same_kind_and_fields(self, other) -> bool:
+    """Handles are named tuples (cheap to import, unlike dataclasses), but a URL and a path never equal each other."""
+    return type(other) is type(self) and tuple.__eq__(self, other)
+
+
+def _not_same_kind_and_fields(self, other) -> bool:
+    return not _same_kind_and_fields(self, other)
+
+
+class CatalogHandle(NamedTuple):
     """``publisher/model`` with at most one of ``version`` or ``alias``."""
 
     publisher: str
@@ -101,11 +109,14 @@ class CatalogHandle:
         return self.model_name
 
 
-@dataclass(frozen=True)
-class UrlHandle:
+class UrlHandle(NamedTuple):
     """An fsspec URL of a model directory or archive."""
 
     url: str
+
+    __eq__ = _same_kind_and_fields
+    __ne__ = _not_same_kind_and_fields
+    __hash__ = tuple.__hash__
 
     @property
     def protocol(self) -> str:
@@ -127,11 +138,14 @@ class UrlHandle:
         return self.url
 
 
-@dataclass(frozen=True)
-class PathHandle:
+class PathHandle(NamedTuple):
     """A local model directory or archive."""
 
     path: str
+
+    __eq__ = _same_kind_and_fields
+    __ne__ = _not_same_kind_and_fields
+    __hash__ = tuple.__hash__
 
     @property
     def expanded(self) -> str:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from registry.errors import UnknownMode, UnsupportedOperation
-
-MODES = ("tf1", "tf2")
+from registry.modes import MODES
 OPERATIONS = ("load", "fine_tune", "create")
 
 

@@ -8,7 +8,8 @@ TensorFlow is in at that moment, unless the caller names one.
 from __future__ import annotations
 
 from registry.errors import ModeError, UnknownMode
-from registry.matrix import MODES
+
+MODES = ("tf1", "tf2")
 
 
 def current_mode() -> str:

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import stat as stat_module
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, ContextManager
+from typing import TYPE_CHECKING, Callable, ContextManager, NamedTuple
 
 from registry.errors import ArtifactNotFound, HandleError, NotARegularFile, OfflineError
 from registry.handles import CatalogHandle, PathHandle, UrlHandle, is_local_url, local_path, parse
@@ -48,8 +47,7 @@ def no_progress(label: str, total: int | None):
     return contextlib.nullcontext(None)
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """A handle's local directory; its format when the catalog knows it, and whether ``before_fetch`` ran."""
 
     path: Path

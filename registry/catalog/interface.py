@@ -8,8 +8,7 @@ this module imports a database library, so loading a model does not pay for one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
     from registry.adapter import SignatureInfo
@@ -17,8 +16,7 @@ if TYPE_CHECKING:
     from registry.handles import CatalogHandle
 
 
-@dataclass(frozen=True)
-class VersionLocation:
+class VersionLocation(NamedTuple):
     """Just what loading a version needs: where its artifact is and how to check and read it."""
 
     publisher: str

@@ -9,7 +9,6 @@ never a stack trace; the trace goes to the server's log.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
 
@@ -41,7 +40,7 @@ def server_registry():
     from registry.api import Registry
     from registry.config import Settings
 
-    return Registry(settings=dataclasses.replace(Settings.from_env(), server_url=None, token=None))
+    return Registry(settings=Settings.from_env()._replace(server_url=None, token=None))
 
 
 def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI:

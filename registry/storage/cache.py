@@ -31,9 +31,8 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NamedTuple
 
 from registry.config import ArchiveLimits, lock_timeout_s, stall_timeout_s
 from registry.errors import CacheBusy
@@ -54,8 +53,7 @@ POLL_PAUSE_S = 0.05
 POLL_PAUSE_SHARE = 0.025
 
 
-@dataclass(frozen=True)
-class CacheEntry:
+class CacheEntry(NamedTuple):
     """A complete entry: its sha256, its directory and its completion record."""
 
     sha256: str
