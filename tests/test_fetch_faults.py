@@ -316,6 +316,61 @@ def test_waiters_leave_as_soon_as_the_entry_is_complete_without_queueing_for_the
         assert server.requests == 1
     assert expected_tree(path) == files
 
+def test_waiters_are_woken_by_the_release_itself_and_leave_no_shared_lock_behind(archive, tmp_path, monkeypatch):
+    """Waiters sleep until the holder lets go, rather than looking again and again (``_ReleaseWatch``).
+
+    Here they never look again on their own (``LOOK_AGAIN_S`` is an hour), so only the release can
+    wake them. The holder lets go without fetching: one waiter takes the lock and downloads, the
+    others are woken again by its release and find the entry. Afterwards nothing holds the lock
+    file, not even the shared locks the watches took for a moment.
+    """
+    import fcntl
+
+    from registry.storage import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "LOOK_AGAIN_S", 3600.0)
+    data, sha, files = archive
+    cache_dir = tmp_path / "cache"
+    holder = ModelCache(cache_dir, stall_timeout=600, lock_timeout=600)
+    holding, let_go = threading.Event(), threading.Event()
+    outcomes: list = []
+
+    def hold_without_fetching():
+        with holder.lock(sha, source="holder"):
+            holding.set()
+            let_go.wait(60)
+
+    def wait_then_fetch():
+        try:
+            outcomes.append(ModelCache(cache_dir, stall_timeout=600, lock_timeout=600).fetch(
+                lambda: open_stream(server.url), source=server.url, sha256=sha, size=len(data))[1])
+        except Exception as error:  # noqa: BLE001  (reported below, with the others)
+            outcomes.append(error)
+
+    with FaultyServer(data) as server:
+        holding_thread = threading.Thread(target=hold_without_fetching)
+        holding_thread.start()
+        holding.wait(10)
+        waiters = [threading.Thread(target=wait_then_fetch, daemon=True) for _ in range(4)]
+        for waiter in waiters:
+            waiter.start()
+        time.sleep(0.5)  # all four are waiting by now
+        let_go.set()
+        for waiter in waiters:
+            waiter.join(60)
+        holding_thread.join(10)
+        assert not any(waiter.is_alive() for waiter in waiters), "a waiter was not woken by the release"
+        assert server.requests == 1
+    assert len(outcomes) == 4 and all(isinstance(path, Path) for path in outcomes), outcomes
+    assert len(set(outcomes)) == 1 and expected_tree(outcomes[0]) == files
+    lock_file = next((cache_dir / "locks").glob(f"{sha}.lock"))
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises BlockingIOError while anything holds it
+    finally:
+        os.close(fd)
+
+
 def test_the_lock_of_a_killed_holder_is_taken_over_at_once(archive, tmp_path, monkeypatch):
     # A 60 s stall timeout and a 5 s lock timeout: the waiter can only succeed because the kernel drops a
     # dead process's lock, well within 5 s.

@@ -48,9 +48,8 @@ RECORD_SUFFIX = ".json"
 WORK_PREFIX = "w-"
 LOCK_SUFFIX = ".lock"
 HEARTBEAT_S = 0.5
-#: A waiter looks again after at most this long, or this share of its wait so far (``_next_pause``).
-POLL_PAUSE_S = 0.05
-POLL_PAUSE_SHARE = 0.025
+#: A waiter woken by nothing still looks this often (``_FetchLock.acquire``).
+LOOK_AGAIN_S = 0.25
 
 
 class CacheEntry(NamedTuple):
@@ -416,11 +415,18 @@ class _FetchLock:
 
     def acquire(self, *, stall_timeout: float, lock_timeout: float,
                 ready: Callable[[], bool] | None = None) -> bool:
-        """True once held; False when not needed (``ready()``) or passed (a holder that stopped working)."""
+        """True once held; False when not needed (``ready()``) or passed (a holder that stopped working).
+
+        A waiter sleeps until the holder lets go (``_ReleaseWatch``), not in a polling loop: a crowd
+        waiting for one download then costs it no CPU and leaves the moment it ends. It still looks
+        every ``LOOK_AGAIN_S`` for what a release does not announce: an entry another process
+        completed, a holder that stopped beating, its own timeout.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         started = time.monotonic()
-        pause = 0.02
+        backoff = 0.02
+        watch = None
         while True:
             if _flock(self.fd, blocking=False):
                 self.held = True
@@ -437,8 +443,16 @@ class _FetchLock:
             if time.monotonic() - started > lock_timeout:
                 raise CacheBusy(f"{self.holder()} has been fetching the same artifact for over {lock_timeout:g} s "
                                 f"(lock {self.path}); wait for it, stop it, or raise MODEL_REGISTRY_LOCK_TIMEOUT")
-            time.sleep(pause)
-            pause = _next_pause(pause, waited=time.monotonic() - started)
+            if watch is not None and watch.released.is_set():
+                # The holder let go, yet the lock is taken (another waiter won it, or held a watcher's
+                # shared lock for a moment): back off before watching again, so a crowd never spins.
+                watch = None
+                time.sleep(backoff)
+                backoff = min(backoff * 2, LOOK_AGAIN_S)
+                continue
+            if watch is None:
+                watch = _ReleaseWatch(self.path)
+            watch.released.wait(LOOK_AGAIN_S)
 
     def holder(self) -> str:
         try:
@@ -462,21 +476,41 @@ class _FetchLock:
             self.held = False
 
 
-def _next_pause(pause: float, *, waited: float) -> float:
-    """How long a waiter sleeps before it looks again: soon at first, never long relative to its wait so far.
+class _ReleaseWatch:
+    """``released`` is set when the holder of a lock file lets go.
 
-    A crowd that waits for one download leaves when its slowest member next looks, so the pause
-    bounds what the crowd adds to the download: at most 50 ms on a short wait, and 2.5 % of the
-    wait on a long one, where looking twenty times a second would be waste.
+    A daemon thread blocks in a *shared* flock on its own descriptor of the file (its own open
+    file description, so it never merges with the waiter's exclusive try) and closes it the moment
+    it is granted, so it holds off the next fetcher for microseconds only. A watch on a holder
+    that never lets go (a stopped process the waiter passes) stays blocked until that process
+    ends; if no thread or descriptor can be had, ``released`` is never set and the waiter simply
+    looks every ``LOOK_AGAIN_S``.
     """
-    return min(pause * 1.5, max(POLL_PAUSE_S, waited * POLL_PAUSE_SHARE))
+
+    def __init__(self, path: Path):
+        self.released = threading.Event()
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return
+        try:
+            threading.Thread(target=self._watch, args=(fd,), name=f"release-watch {path.name}", daemon=True).start()
+        except RuntimeError:  # no thread to be had
+            os.close(fd)
+
+    def _watch(self, fd: int) -> None:
+        try:
+            _flock(fd, blocking=True, shared=True)
+        finally:
+            os.close(fd)
+            self.released.set()
 
 
-def _flock(fd: int, *, blocking: bool) -> bool:
+def _flock(fd: int, *, blocking: bool, shared: bool = False) -> bool:
     import fcntl
 
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB))
         return True
     except BlockingIOError:
         return False
