@@ -18,8 +18,8 @@ cache) against ``tar czf`` of the directory followed by ``cp`` into a folder.
 
 Rounds are interleaved (the order rotates each round) so a slow spell of the
 machine hits every contender; medians of ``--rounds`` (>= 3) are reported with
-each process tree's peak RSS (``wait4``'s ru_maxrss: the largest process of
-the tree). Targets: fetch <= 0.8 x curl | tar (over HTTP and from GCS) and
+each process tree's peak RSS (GNU time's ``%M``: the largest process of the
+tree). The project's bytecode is compiled first, as installing a wheel does. Targets: fetch <= 0.8 x curl | tar (over HTTP and from GCS) and
 >= 1.8 x faster than hub.resolve, peak RSS <= 200 MB; 16 processes <= 1.3 x one
 resolve with one download; publish <= 1.0 x tar czf + cp, <= 300 MB.
 
