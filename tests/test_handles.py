@@ -25,6 +25,16 @@ def test_catalog_handle_round_trips_to_string():
     assert parse("p/m/7").pinned and not parse("p/m@x").pinned and not parse("p/m").pinned
 
 
+def test_handles_are_values_and_a_url_never_equals_a_path():
+    """Named tuples (cheap to import): equal and hashed by their fields, but only within one kind of handle."""
+    assert parse("pub/net/3") == CatalogHandle("pub", "net", 3) and len({parse("pub/net/3"), parse("pub/net/3")}) == 1
+    assert parse("pub/net@prod") != parse("pub/net")
+    assert UrlHandle("model") != PathHandle("model") and not UrlHandle("model") == PathHandle("model")
+    assert len({UrlHandle("model"), PathHandle("model")}) == 2
+    with pytest.raises(AttributeError):
+        parse("pub/net/3").version = 4
+
+
 @pytest.mark.parametrize("text", [
     "gs://bucket/models/m", "https://example.org/m/1", "http://127.0.0.1:8000/m.tar.gz",
     "file:///tmp/m", "memory://m/1.tar.gz",
