@@ -14,6 +14,7 @@ from typing import Iterable
 
 from registry.errors import UnknownMode, UnsupportedOperation
 from registry.modes import MODES
+
 OPERATIONS = ("load", "fine_tune", "create")
 
 

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from registry.storage.archive import ExtractResult, Progress
 
 # A process that finds its model cached, or waits while another fetches it, imports no more than it needs:
-# ``archive`` (tarfile, hashlib), ``shutil`` and ``hashlib`` are imported where bytes are extracted, copied,
-# removed or hashed. Sixteen processes resolving one handle at once spend most of their time starting up.
+# ``archive`` (and with it tarfile), ``shutil`` and ``hashlib`` are imported where bytes are extracted, copied,
+# removed or hashed. What sixteen processes resolving one handle at once add to its download is their start-up.
 
 RECORD_SUFFIX = ".json"
 WORK_PREFIX = "w-"
@@ -139,9 +139,9 @@ class ModelCache:
         return self._fetch_unlocked(open_stream, source=source, sha256=None, size=size, progress=progress)
 
     def _fetch_unlocked(self, open_stream, *, source, sha256, size, progress) -> tuple[str, Path]:
-        self.clean_leftovers()
         from registry.storage.archive import extract_stream
 
+        self.clean_leftovers()
         with self.workdir() as work:
             target = work / "model"
             target.mkdir()
