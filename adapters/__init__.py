@@ -1,5 +1,5 @@
-"""Built-in format adapters: ordinary plugins, registered from ``registry.plugins.DEFAULT_PLUGINS``.
+"""Built-in format adapters: ordinary plugins, registered from ``registry.plugin_manager.DEFAULT_PLUGINS``.
 
-- ``adapters.tf2_saved_model``: the TF2 SavedModel (``saved_model.pb`` alone).
-- ``adapters.tf1_hub``: the TF1 Hub format (``tfhub_module.pb`` beside a SavedModel).
+- ``registry.adapters.tf2_saved_model``: the TF2 SavedModel (``saved_model.pb`` alone).
+- ``registry.adapters.tf1_hub``: the TF1 Hub format (``tfhub_module.pb`` beside a SavedModel).
 """

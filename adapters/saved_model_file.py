@@ -18,7 +18,7 @@ def read_saved_model(path, *, what: str = "a SavedModel", message_class=None):
     ``what`` names the expected kind of directory in the missing-file message.
     ``message_class`` is the SavedModel class to parse into: TensorFlow's own by
     default (every field, for code that builds graphs from it), or
-    ``adapters.saved_model_schema.SavedModel``, which reads what inspection needs
+    ``registry.adapters.saved_model_schema.SavedModel``, which reads what inspection needs
     without importing TensorFlow (and skips the rest unparsed).
     """
     if message_class is None:

@@ -4,7 +4,7 @@ Importing any ``tensorflow`` module (its generated ``_pb2`` classes included)
 imports all of TensorFlow, about 540 MB of memory before a byte of the model is
 read. Publishing needs only the graph variants' tags, the signatures and the
 object graph's call signature, so this module builds those messages from
-descriptors at import time, as ``adapters.tf1_hub.protos`` does for the TF1 Hub
+descriptors at import time, as ``registry.adapters.tf1_hub.protos`` does for the TF1 Hub
 messages: TensorFlow's field numbers and wire types (``saved_model.proto``,
 ``meta_graph.proto``, ``saved_object_graph.proto``, ``struct.proto``;
 ``tests/test_tf2_inspection.py`` compares them with TensorFlow's descriptors).

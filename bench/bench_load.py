@@ -220,7 +220,7 @@ def phase_commands(model: Published) -> dict[str, list[str]]:
                      f"reg.resolver.resolve({model.handle!r}); _M()\n"
                      f"prepared = reg.prepare({model.handle!r}, 'load', 'tf2'); "
                      f"prepared.adapter.load(prepared.path, mode=prepared.mode); _M()\n"
-                     f"from registry import plugins as p; list(p.group_entry_points(p.ENTRY_POINT_GROUP)); _M()\n"
+                     f"from registry import plugin_manager as plugins as p; list(p.group_entry_points(p.ENTRY_POINT_GROUP)); _M()\n"
                      f"print(_P)")
     return {"raw": [sys.executable, "-c", raw], "ours": [sys.executable, "-c", ours]}
 

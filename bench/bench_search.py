@@ -206,7 +206,7 @@ def naive_search(catalog, *, task: str, image_size: tuple[int, int]) -> list[str
 
     from registry.adapter import SignatureInfo, TensorInfo
     from registry.catalog.models import ModelVersion, RegisteredModel, Signature
-    from registry.plugins import make_plugin_manager
+    from registry.plugin_manager import make_plugin_manager
     from registry.tasks.conformance import DefinitionSet
     from registry.tasks.definitions import ModelFacts
 

@@ -1,9 +1,9 @@
-"""Built-in feature plugins: ordinary plugins, registered from ``registry.plugins.DEFAULT_PLUGINS``.
+"""Built-in feature plugins: ordinary plugins, registered from ``registry.plugin_manager.DEFAULT_PLUGINS``.
 
 Format adapters live in ``adapters/``; the plugins here add behaviour on top of
 any format through the same hooks a third-party package would implement.
 
-- ``plugins.signatures``: the common signatures (image feature vector, image
+- ``registry.plugins.signatures``: the common signatures (image feature vector, image
   classification, text embedding, the reusable SavedModel API), checked on
   publish and recorded in the catalog as the version's tasks.
 """

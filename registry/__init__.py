@@ -64,17 +64,17 @@ _LAZY = {
     "KerasLayer": "registry.keras.layer:KerasLayer",
     "tf_keras": "registry.keras:tf_keras",
     # The TF1 Hub format (tensorflow_hub 0.15's hub.Module API)
-    "Module": "adapters.tf1_hub.module:Module",
-    "ModuleSpec": "adapters.tf1_hub.spec:ModuleSpec",
-    "load_module_spec": "adapters.tf1_hub.spec:load_module_spec",
-    "create_module_spec": "adapters.tf1_hub.export:create_module_spec",
-    "eval_function_for_module": "adapters.tf1_hub.evaluate:eval_function_for_module",
-    "add_signature": "adapters.tf1_hub.export:add_signature",
-    "attach_message": "adapters.tf1_hub.export:attach_message",
-    "ImageModuleInfo": "adapters.tf1_hub.image:ImageModuleInfo",
-    "attach_image_module_info": "adapters.tf1_hub.image:attach_image_module_info",
-    "get_expected_image_size": "adapters.tf1_hub.image:get_expected_image_size",
-    "get_num_image_channels": "adapters.tf1_hub.image:get_num_image_channels",
+    "Module": "registry.adapters.tf1_hub.module:Module",
+    "ModuleSpec": "registry.adapters.tf1_hub.spec:ModuleSpec",
+    "load_module_spec": "registry.adapters.tf1_hub.spec:load_module_spec",
+    "create_module_spec": "registry.adapters.tf1_hub.export:create_module_spec",
+    "eval_function_for_module": "registry.adapters.tf1_hub.evaluate:eval_function_for_module",
+    "add_signature": "registry.adapters.tf1_hub.export:add_signature",
+    "attach_message": "registry.adapters.tf1_hub.export:attach_message",
+    "ImageModuleInfo": "registry.adapters.tf1_hub.image:ImageModuleInfo",
+    "attach_image_module_info": "registry.adapters.tf1_hub.image:attach_image_module_info",
+    "get_expected_image_size": "registry.adapters.tf1_hub.image:get_expected_image_size",
+    "get_num_image_channels": "registry.adapters.tf1_hub.image:get_num_image_channels",
 }
 
 

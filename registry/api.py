@@ -81,14 +81,14 @@ class Registry:
     @property
     def plugin_manager(self):
         if self._plugin_manager is None:
-            from registry.plugins import get_plugin_manager
+            from registry.plugin_manager import get_plugin_manager
 
             self._plugin_manager = get_plugin_manager()
         return self._plugin_manager
 
     @cached_property
     def adapters(self):
-        from registry.plugins import AdapterSet
+        from registry.plugin_manager import AdapterSet
 
         return AdapterSet(self.plugin_manager)
 

@@ -27,7 +27,7 @@ from registry.tasks.conformance import check_version
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend
     from registry.catalog.models import VersionPublic
-    from registry.plugins import AdapterSet
+    from registry.plugin_manager import AdapterSet
     from registry.resolver import Resolver
     from registry.storage.cache import ModelCache
     from registry.storage.remote import ArtifactStore

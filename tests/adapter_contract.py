@@ -18,7 +18,7 @@ import tensorflow as tf
 import registry
 from registry.adapter import ArtifactInfo, FormatAdapter
 from registry.matrix import MODES, OPERATIONS
-from registry.plugins import get_plugin_manager
+from registry.plugin_manager import get_plugin_manager
 
 
 class AdapterContract:

@@ -38,7 +38,7 @@ _USER_DIRS_SANDBOX = tempfile.mkdtemp(prefix="registry-tests-userdirs-")
 os.environ["XDG_DATA_HOME"] = os.path.join(_USER_DIRS_SANDBOX, "data")
 os.environ["XDG_CACHE_HOME"] = os.path.join(_USER_DIRS_SANDBOX, "cache")
 
-from registry.plugins import DEFAULT_PLUGINS  # noqa: E402  (after the environment is fixed)
+from registry.plugin_manager import DEFAULT_PLUGINS  # noqa: E402  (after the environment is fixed)
 
 os.environ["MODEL_REGISTRY_LOAD_PLUGINS"] = ",".join(DEFAULT_PLUGINS)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from adapters.tf2_saved_model.export import save_reusable
+from registry.adapters.tf2_saved_model.export import save_reusable
 
 FEATURES = 4
 UNITS = 3

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
+from registry.adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
 from tests.adapter_contract import AdapterContract
 
 

@@ -310,7 +310,7 @@ class ClobberingPlugin:
 
 @pytest.fixture
 def fresh_plugins():
-    from registry.plugins import get_plugin_manager, reset_plugin_manager
+    from registry.plugin_manager import get_plugin_manager, reset_plugin_manager
 
     reset_plugin_manager()
     yield get_plugin_manager()

@@ -11,11 +11,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("registry", "adapters", "plugins")
+#: The repository's package folders and the names they are imported under (registry/adapters and
+#: registry/plugins are symlinks to the top-level folders, so each file is read once, from its own folder).
+PACKAGES = {"registry": ROOT / "registry", "registry.adapters": ROOT / "adapters", "registry.plugins": ROOT / "plugins"}
+#: Where the built-in plugins live: the core is everything else under ``registry``.
+PLUGIN_PACKAGES = ("registry.adapters", "registry.plugins")
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(package: str, folder: Path, path: Path) -> str:
+    parts = [package, *path.relative_to(folder).with_suffix("").parts]
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -23,10 +27,18 @@ def _module_name(path: Path) -> str:
 
 def _modules() -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            found[_module_name(path)] = path
+    for package, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            if any(part in ("adapters", "plugins") for part in path.relative_to(folder).parts[:1]) \
+                    and package == "registry":
+                continue  # the symlinks: read under their own package name
+            found[_module_name(package, folder, path)] = path
     return found
+
+
+def _plugin_package(name: str) -> str | None:
+    """``registry.adapters`` or ``registry.plugins`` for a module in one, else None (the core)."""
+    return next((p for p in PLUGIN_PACKAGES if name == p or name.startswith(p + ".")), None)
 
 
 def _is_type_checking_block(node: ast.AST) -> bool:
@@ -107,7 +119,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_is_read_from_real_imports():
     graph = import_graph()
     assert "registry.errors" in graph["registry.api"] or "registry.handles" in graph["registry.api"]
-    assert "adapters.tf1_hub.format" in graph["adapters.tf1_hub.spec"]
+    assert "registry.adapters.tf1_hub.format" in graph["registry.adapters.tf1_hub.spec"]
 
 
 def test_there_is_no_import_cycle():
@@ -126,21 +138,21 @@ def test_only_the_public_edge_imports_registry_api():
 
 def test_the_core_does_not_import_adapters_or_plugins():
     """Built-in adapters and plugins are ordinary plugins: the core names them only in DEFAULT_PLUGINS."""
-    offenders = {name: sorted(t for t in targets if t.split(".")[0] in ("adapters", "plugins"))
-                 for name, targets in import_graph().items() if name.split(".")[0] == "registry"}
+    offenders = {name: sorted(t for t in targets if _plugin_package(t))
+                 for name, targets in import_graph().items() if not _plugin_package(name)}
     assert {name: targets for name, targets in offenders.items() if targets} == {}
 
 
 def test_no_plugin_reads_another_plugins_internals():
     graph = import_graph()
     for name, targets in graph.items():
-        top = ".".join(name.split(".")[:2])
-        if name.split(".")[0] not in ("adapters", "plugins"):
+        top = ".".join(name.split(".")[:3])
+        if not _plugin_package(name):
             continue
-        # Shared helpers directly under adapters/ (adapters.saved_model_file) are for every adapter.
-        plugin_packages = {".".join(t.split(".")[:2]) for t in graph
-                           if t.count(".") >= 2 and t.split(".")[0] in ("adapters", "plugins")}
-        foreign = [t for t in targets if ".".join(t.split(".")[:2]) in plugin_packages
+        # Shared helpers directly under adapters/ (registry.adapters.saved_model_file) are for every adapter.
+        plugin_packages = {".".join(t.split(".")[:3]) for t in graph
+                           if t.count(".") >= 3 and _plugin_package(t)}
+        foreign = [t for t in targets if ".".join(t.split(".")[:3]) in plugin_packages
                    and not t.startswith(top)]
         assert foreign == [], f"{name} imports {foreign}"
 
@@ -148,8 +160,8 @@ def test_no_plugin_reads_another_plugins_internals():
 def test_the_tf1_adapter_modules_form_a_line():
     """format -> signatures -> instantiate -> writer -> spec -> module -> export -> image -> adapter."""
     graph = import_graph()
-    tf1 = {name: {t for t in targets if t.startswith("adapters.tf1_hub.")}
-           for name, targets in graph.items() if name.startswith("adapters.tf1_hub.")}
+    tf1 = {name: {t for t in targets if t.startswith("registry.adapters.tf1_hub.")}
+           for name, targets in graph.items() if name.startswith("registry.adapters.tf1_hub.")}
     assert _cycles(tf1) == []
-    assert "adapters.tf1_hub.module" not in graph["adapters.tf1_hub.spec"]
-    assert "adapters.tf1_hub.export" not in graph["adapters.tf1_hub.module"]
+    assert "registry.adapters.tf1_hub.module" not in graph["registry.adapters.tf1_hub.spec"]
+    assert "registry.adapters.tf1_hub.export" not in graph["registry.adapters.tf1_hub.module"]

@@ -4,7 +4,7 @@ import pytest
 
 from registry.errors import UnsupportedOperation
 from registry.matrix import Cell, CompatibilityMatrix
-from registry.plugins import AdapterSet, make_plugin_manager
+from registry.plugin_manager import AdapterSet, make_plugin_manager
 
 EXPECTED = {
     ("tf1_hub", "load", "tf1"): True, ("tf1_hub", "load", "tf2"): True,

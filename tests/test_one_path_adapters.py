@@ -244,8 +244,8 @@ def test_keras_layers_still_load_a_local_directory():
 # --- what inspect reports for conformance ---------------------------------------------------------
 
 def test_inspect_reports_the_attached_image_size_per_graph_variant():
-    from adapters.tf1_hub.adapter import TF1HubAdapter
-    from adapters.tf1_hub.spec import read_module_spec
+    from registry.adapters.tf1_hub.adapter import TF1HubAdapter
+    from registry.adapters.tf1_hub.spec import read_module_spec
 
     path = REFERENCE.model_dir("tf1_image_feature_vector")
     info = TF1HubAdapter().inspect(path)

@@ -9,7 +9,7 @@ import pytest
 import registry
 from registry import hookspecs
 from registry.errors import FormatError, PluginError
-from registry.plugins import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, AdapterSet, make_plugin_manager
+from registry.plugin_manager import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, AdapterSet, make_plugin_manager
 
 TOY_PLUGIN = '''
 """A third-party adapter for a made-up format: a JSON file holding a scale factor."""
@@ -103,7 +103,7 @@ def test_built_ins_are_registered_like_any_plugin():
 
 
 def test_only_named_plugins_load():
-    pm = make_plugin_manager(only={"adapters.tf2_saved_model"})
+    pm = make_plugin_manager(only={"registry.adapters.tf2_saved_model"})
     assert AdapterSet(pm).formats == ["tf2_saved_model"]
 
 
@@ -111,7 +111,7 @@ def test_two_adapters_for_one_format_are_a_clash():
     class Again:
         @registry.hookimpl
         def register_adapters(self, register):
-            from adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
+            from registry.adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
             register(TF2SavedModelAdapter)
 
     pm = make_plugin_manager(load_entry_points=False)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from registry.errors import SignatureError
-from registry.plugins import make_plugin_manager
+from registry.plugin_manager import make_plugin_manager
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_cli_tasks_states_what_each_definition_checks(registry_env):
     assert result.exit_code == 0, result.output
     listed = {d["task"]: d for d in json.loads(result.output)}
     assert set(listed) == {"image_feature_vector", "image_classification", "text_embedding", "reusable_saved_model"}
-    assert all(d["checks"] and d["plugin"] == "plugins.signatures" for d in listed.values())
+    assert all(d["checks"] and d["plugin"] == "registry.plugins.signatures" for d in listed.values())
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from registry.config import Settings, default_cache_dir, default_data_dir
-from registry.plugins import DEFAULT_PLUGINS
+from registry.plugin_manager import DEFAULT_PLUGINS
 
 
 def _get(url: str, headers: dict | None = None):

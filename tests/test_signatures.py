@@ -13,7 +13,7 @@ import pytest
 from registry.adapter import ArtifactInfo, SignatureInfo, TensorInfo
 from registry.errors import ModelNotFound, PluginError, SignatureError
 from registry.hookspecs import hookimpl
-from registry.plugins import DEFAULT_PLUGINS, make_plugin_manager
+from registry.plugin_manager import DEFAULT_PLUGINS, make_plugin_manager
 
 from registry.tasks.conformance import DefinitionSet, check_version
 from registry.tasks.definitions import (
@@ -242,4 +242,4 @@ def test_two_plugins_defining_one_task_is_an_error():
 
 
 def test_the_plugin_is_a_default_plugin():
-    assert "plugins.signatures" in DEFAULT_PLUGINS
+    assert "registry.plugins.signatures" in DEFAULT_PLUGINS

@@ -1,6 +1,6 @@
 """Start-up: finding third-party plugins without a full ``importlib.metadata`` scan, and never missing one.
 
-``registry.plugins._group_may_exist`` reads ``entry_points.txt`` files as bytes
+``registry.plugin_manager._group_may_exist`` reads ``entry_points.txt`` files as bytes
 and lets ``importlib.metadata`` decide whenever one mentions the group or the
 path holds something it does not follow itself. These tests hold it to its
 promise: whatever ``importlib.metadata`` would find, it answers True for (a
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 import registry
-from registry import plugins
-from registry.plugins import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, AdapterSet, make_plugin_manager
+from registry import plugin_manager as plugins
+from registry.plugin_manager import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, AdapterSet, make_plugin_manager
 
 PLUGIN_SOURCE = '''
 import registry
@@ -224,8 +224,8 @@ def test_the_process_wide_manager_sees_a_plugin_installed_before_a_reset(site, m
 
 def test_only_still_loads_a_named_third_party_plugin(site):
     _install(site)
-    pm = make_plugin_manager(only={"adapters.tf2_saved_model", "startup_toy"})
-    assert sorted(name for name, _ in pm.list_name_plugin()) == ["adapters.tf2_saved_model", "startup_toy"]
+    pm = make_plugin_manager(only={"registry.adapters.tf2_saved_model", "startup_toy"})
+    assert sorted(name for name, _ in pm.list_name_plugin()) == ["registry.adapters.tf2_saved_model", "startup_toy"]
 
 
 def test_only_naming_built_ins_alone_skips_the_scan(site, monkeypatch):
@@ -242,7 +242,7 @@ def test_only_naming_built_ins_alone_skips_the_scan(site, monkeypatch):
 # --------------------------------------------------------------------------------------------- fresh process
 
 def test_building_the_manager_reads_no_distribution_metadata_when_no_plugin_declares_the_group():
-    code = ("import sys; from registry import plugins; pm = plugins.get_plugin_manager(); "
+    code = ("import sys; from registry import plugin_manager as plugins; pm = plugins.get_plugin_manager(); "
             "print(plugins._group_may_exist(plugins.ENTRY_POINT_GROUP), 'importlib.metadata' in sys.modules, "
             "sorted(name for name, _ in pm.list_name_plugin()))")
     env = {k: v for k, v in os.environ.items() if k != "MODEL_REGISTRY_LOAD_PLUGINS"}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from adapters.tf1_hub.adapter import TF1HubAdapter
+from registry.adapters.tf1_hub.adapter import TF1HubAdapter
 from tests.adapter_contract import AdapterContract
 
 

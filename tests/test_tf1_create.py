@@ -14,7 +14,7 @@ import tensorflow as tf
 from google.protobuf import wrappers_pb2
 
 import registry
-from adapters.tf1_hub import protos
+from registry.adapters.tf1_hub import protos
 from tests import refstack
 from tests.tf1_support import apply_to_inputs, initialize, load_arrays, save_arrays
 
@@ -193,7 +193,7 @@ def test_spec_export_takes_weights_from_a_training_checkpoint(tmp_path):
 
 
 def test_adapter_creates_a_module_directory_from_a_spec(tmp_path):
-    from adapters.tf1_hub.adapter import TF1HubAdapter
+    from registry.adapters.tf1_hub.adapter import TF1HubAdapter
 
     def module_fn():
         x = tf1.placeholder(tf.float32, [None])

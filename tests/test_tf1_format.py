@@ -9,9 +9,9 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 import registry
-from adapters.tf1_hub import protos
-from adapters.tf1_hub.adapter import TF1HubAdapter
-from adapters.tf1_hub.spec import read_module_spec
+from registry.adapters.tf1_hub import protos
+from registry.adapters.tf1_hub.adapter import TF1HubAdapter
+from registry.adapters.tf1_hub.spec import read_module_spec
 
 tf1 = tf.compat.v1
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import registry
-from adapters.tf1_hub.adapter import TF1HubAdapter
+from registry.adapters.tf1_hub.adapter import TF1HubAdapter
 from tests.conftest import REFERENCE_DIR
 from tests.services import ReferenceArtifacts
 

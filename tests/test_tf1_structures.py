@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import registry
-from adapters.tf1_hub.adapter import TF1HubAdapter
+from registry.adapters.tf1_hub.adapter import TF1HubAdapter
 from tests import refstack
 from tests.tf1_support import initialize, load_arrays
 

@@ -1,7 +1,7 @@
 """Inspecting a TF2 SavedModel without TensorFlow records exactly what restoring it with TensorFlow did.
 
 The adapter reads tags, signatures, the ``__call__`` signature and the reusable
-API's list lengths from ``saved_model.pb`` through ``adapters.saved_model_schema``
+API's list lengths from ``saved_model.pb`` through ``registry.adapters.saved_model_schema``
 (no TensorFlow import, so publishing a large model stays small). The oracle
 here is the inspection it replaced, kept verbatim: ``tf.saved_model.load`` with
 the checkpoint skipped, then the restored object's concrete functions and lists.
@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from adapters import saved_model_schema as schema
-from adapters.saved_model_file import read_saved_model
-from adapters.tf2_saved_model import signatures as sigs
-from adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
-from adapters.tf2_saved_model.export import save_reusable
+from registry.adapters import saved_model_schema as schema
+from registry.adapters.saved_model_file import read_saved_model
+from registry.adapters.tf2_saved_model import signatures as sigs
+from registry.adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
+from registry.adapters.tf2_saved_model.export import save_reusable
 from registry.adapter import ArtifactInfo, SignatureInfo, TensorInfo
 from tests import keras_models
 from tests.conftest import REFERENCE_DIR

@@ -143,7 +143,7 @@ def test_eager_dict_outputs_and_output_key(reference):
 
 
 def test_eager_tf_keras_model_with_a_text_layer_saves_as_a_reusable_savedmodel(reference, tmp_path):
-    from adapters.tf2_saved_model.export import save_reusable
+    from registry.adapters.tf2_saved_model.export import save_reusable
 
     layer = KerasLayer(reference.model_dir("tf2_text_embedding"), trainable=True)
     model = tf_keras.Sequential([tf_keras.Input((), dtype="string"), layer,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from registry.hookspecs import hookimpl
 
-from adapters.tf1_hub.adapter import TF1HubAdapter
+from registry.adapters.tf1_hub.adapter import TF1HubAdapter
 
 
 @hookimpl

@@ -8,7 +8,7 @@ from typing import Any
 from registry.adapter import ArtifactInfo, FormatAdapter, SignatureInfo, TensorInfo
 from registry.matrix import Cell
 
-from adapters.tf1_hub import format as module_format
+from registry.adapters.tf1_hub import format as module_format
 
 FORMAT = module_format.FORMAT_NAME
 
@@ -61,8 +61,8 @@ class TF1HubAdapter(FormatAdapter):
         (``image_module_info``: ``{"tag,tag": {"height": h, "width": w}}``, ``""`` for the default
         variant), which is what common-signature conformance reads.
         """
-        from adapters.tf1_hub.image import IMAGE_MODULE_INFO_KEY, ImageModuleInfo, get_expected_image_size
-        from adapters.tf1_hub.spec import read_module_spec
+        from registry.adapters.tf1_hub.image import IMAGE_MODULE_INFO_KEY, ImageModuleInfo, get_expected_image_size
+        from registry.adapters.tf1_hub.spec import read_module_spec
 
         spec = read_module_spec(path)
         signatures = []
@@ -102,11 +102,11 @@ class TF1HubAdapter(FormatAdapter):
         Mode tf2: the eagerly restored module (option ``tags``), with ``.signatures``.
         """
         if mode == "tf1":
-            from adapters.tf1_hub.module import Module
-            from adapters.tf1_hub.spec import read_module_spec
+            from registry.adapters.tf1_hub.module import Module
+            from registry.adapters.tf1_hub.spec import read_module_spec
 
             return Module.from_gated_spec(read_module_spec(path), **options)
-        from adapters.tf1_hub.loader_tf2 import load_v2
+        from registry.adapters.tf1_hub.loader_tf2 import load_v2
 
         unknown = set(options) - {"tags"}
         if unknown:
@@ -115,8 +115,8 @@ class TF1HubAdapter(FormatAdapter):
 
     def fine_tune(self, path: Path, *, mode: str = "tf1", **options: Any) -> Any:
         """A trainable ``Module``; the ``{"train"}`` variant when the module has one and no tags are given."""
-        from adapters.tf1_hub.module import Module
-        from adapters.tf1_hub.spec import read_module_spec
+        from registry.adapters.tf1_hub.module import Module
+        from registry.adapters.tf1_hub.spec import read_module_spec
 
         spec = read_module_spec(path)
         if "tags" not in options:
@@ -125,7 +125,7 @@ class TF1HubAdapter(FormatAdapter):
         return Module.from_gated_spec(spec, trainable=True, **options)
 
     def accepts(self, obj: Any) -> bool:
-        from adapters.tf1_hub.spec import ModuleSpec
+        from registry.adapters.tf1_hub.spec import ModuleSpec
 
         return isinstance(obj, ModuleSpec)
 
@@ -137,7 +137,7 @@ class TF1HubAdapter(FormatAdapter):
         """Export a ``ModuleSpec`` to ``path``: weights from ``checkpoint_path=`` if given, else initialisers."""
         import tensorflow as tf
 
-        from adapters.tf1_hub.module import Module
+        from registry.adapters.tf1_hub.module import Module
 
         checkpoint_path = options.pop("checkpoint_path", None)
         if checkpoint_path:

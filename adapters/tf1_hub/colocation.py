@@ -22,8 +22,8 @@ from typing import Iterable
 
 import tensorflow as tf
 
-from adapters.tf1_hub.errors import ColocationError
-from adapters.tf1_hub.format import node_name
+from registry.adapters.tf1_hub.errors import ColocationError
+from registry.adapters.tf1_hub.format import node_name
 
 _LOC = b"loc:@"
 

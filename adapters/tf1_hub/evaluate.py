@@ -18,9 +18,9 @@ from typing import Any, Callable, Iterator
 
 import tensorflow as tf
 
-from adapters.tf1_hub.errors import SignatureTypeError
-from adapters.tf1_hub.module import Module
-from adapters.tf1_hub.signatures import ParsedTensorInfo, bind_inputs
+from registry.adapters.tf1_hub.errors import SignatureTypeError
+from registry.adapters.tf1_hub.module import Module
+from registry.adapters.tf1_hub.signatures import ParsedTensorInfo, bind_inputs
 
 tf1 = tf.compat.v1
 

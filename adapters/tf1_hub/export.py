@@ -19,11 +19,11 @@ import tensorflow as tf
 
 from registry.errors import SignatureError
 
-from adapters.tf1_hub import colocation
-from adapters.tf1_hub import format as module_format
-from adapters.tf1_hub.errors import ColocationError
-from adapters.tf1_hub.legacy_layers import tf1_layers_for_module_fn
-from adapters.tf1_hub.spec import ModuleSpec, use_registry
+from registry.adapters.tf1_hub import colocation
+from registry.adapters.tf1_hub import format as module_format
+from registry.adapters.tf1_hub.errors import ColocationError
+from registry.adapters.tf1_hub.legacy_layers import tf1_layers_for_module_fn
+from registry.adapters.tf1_hub.spec import ModuleSpec, use_registry
 
 tf1 = tf.compat.v1
 

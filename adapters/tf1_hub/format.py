@@ -23,9 +23,9 @@ from google.protobuf.message import DecodeError
 
 from registry.errors import FormatError
 
-from adapters import saved_model_file
-from adapters.saved_model_file import SAVED_MODEL_FILENAME
-from adapters.tf1_hub import protos
+from registry.adapters import saved_model_file
+from registry.adapters.saved_model_file import SAVED_MODEL_FILENAME
+from registry.adapters.tf1_hub import protos
 
 #: The format's name in the catalog and the compatibility matrix.
 FORMAT_NAME = "tf1_hub"
@@ -146,7 +146,7 @@ class ModuleGraphs:
         try:
             return self.meta_graphs[key]
         except KeyError:
-            from adapters.tf1_hub.errors import GraphVariantError
+            from registry.adapters.tf1_hub.errors import GraphVariantError
             shown = ", ".join(describe_tags(t) for t in self.tag_sets)
             raise GraphVariantError(
                 f"No such graph variant: tags={sorted(key) if key else None!r}. The module's variants are: {shown}"

@@ -8,8 +8,8 @@ falls back to the static shape of the signature's image input.
 
 from __future__ import annotations
 
-from adapters.tf1_hub import protos
-from adapters.tf1_hub.export import attach_message
+from registry.adapters.tf1_hub import protos
+from registry.adapters.tf1_hub.export import attach_message
 
 #: The attachment key tensorflow_hub used for image module facts.
 IMAGE_MODULE_INFO_KEY = "image_module_info"

@@ -19,8 +19,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from adapters.tf1_hub import colocation, signatures
-from adapters.tf1_hub.format import node_name
+from registry.adapters.tf1_hub import colocation, signatures
+from registry.adapters.tf1_hub.format import node_name
 
 tf1 = tf.compat.v1
 

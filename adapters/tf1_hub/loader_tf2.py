@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.tf1_hub import format as module_format
+from registry.adapters.tf1_hub import format as module_format
 
 
 class LoadedTF1Module:
@@ -35,7 +35,7 @@ class LoadedTF1Module:
 
     def __call__(self, inputs=None, signature: str = "default", as_dict: bool = False):
         """Apply ``signature`` to one tensor (its single input) or a dict of inputs."""
-        from adapters.tf1_hub.errors import SignatureTypeError
+        from registry.adapters.tf1_hub.errors import SignatureTypeError
 
         try:
             function = self._loaded.signatures[signature]

@@ -20,11 +20,11 @@ import tensorflow as tf
 
 from registry.modes import current_mode, require_mode
 
-from adapters.tf1_hub import instantiate, writer
-from adapters.tf1_hub.errors import SignatureTypeError
-from adapters.tf1_hub.format import FORMAT_NAME
-from adapters.tf1_hub.signatures import ParsedTensorInfo, convert_inputs
-from adapters.tf1_hub.spec import ModuleSpec, read_module_spec, require_tf1_hub, use_registry
+from registry.adapters.tf1_hub import instantiate, writer
+from registry.adapters.tf1_hub.errors import SignatureTypeError
+from registry.adapters.tf1_hub.format import FORMAT_NAME
+from registry.adapters.tf1_hub.signatures import ParsedTensorInfo, convert_inputs
+from registry.adapters.tf1_hub.spec import ModuleSpec, read_module_spec, require_tf1_hub, use_registry
 
 tf1 = tf.compat.v1
 

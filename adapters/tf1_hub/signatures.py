@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from adapters.tf1_hub.errors import SignatureTypeError
+from registry.adapters.tf1_hub.errors import SignatureTypeError
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 from registry.errors import FormatError, SignatureError
 
-from adapters.tf1_hub import format as module_format
-from adapters.tf1_hub import instantiate, writer
-from adapters.tf1_hub.signatures import ParsedTensorInfo, parse_tensor_info_map
+from registry.adapters.tf1_hub import format as module_format
+from registry.adapters.tf1_hub import instantiate, writer
+from registry.adapters.tf1_hub.signatures import ParsedTensorInfo, parse_tensor_info_map
 
 
 class ModuleSpec:

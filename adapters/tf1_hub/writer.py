@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import tensorflow as tf
 
-from adapters.tf1_hub import format as module_format
+from registry.adapters.tf1_hub import format as module_format
 
 tf1 = tf.compat.v1
 

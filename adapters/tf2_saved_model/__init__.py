@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from registry.hookspecs import hookimpl
 
-from adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
+from registry.adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
 
 
 @hookimpl

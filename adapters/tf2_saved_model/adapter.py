@@ -8,7 +8,7 @@ from typing import Any
 from registry.adapter import ArtifactInfo, FormatAdapter
 from registry.matrix import Cell
 
-from adapters.saved_model_file import read_saved_model
+from registry.adapters.saved_model_file import read_saved_model
 
 FORMAT = "tf2_saved_model"
 
@@ -39,8 +39,8 @@ class TF2SavedModelAdapter(FormatAdapter):
 
     def inspect(self, path: Path) -> ArtifactInfo:
         # Imported here: loading a model never needs them.
-        from adapters import saved_model_schema
-        from adapters.tf2_saved_model import signatures as sigs
+        from registry.adapters import saved_model_schema
+        from registry.adapters.tf2_saved_model import signatures as sigs
 
         # saved_model.pb says all the catalog records, read without TensorFlow: importing it alone
         # costs ~540 MB, more than publishing a large model needs for everything else.
@@ -71,7 +71,7 @@ class TF2SavedModelAdapter(FormatAdapter):
     def _inspect_eager(self, path: Path):
         import tensorflow as tf
 
-        from adapters.tf2_saved_model import signatures as sigs
+        from registry.adapters.tf2_saved_model import signatures as sigs
 
         # The call signature and the variable counts need the object graph, not the weights: skipping the
         # checkpoint halves inspection time and peak memory on a large model (nothing restores ~1 GB of floats).
@@ -101,19 +101,19 @@ class TF2SavedModelAdapter(FormatAdapter):
         return self.load(path, mode=mode, **options)
 
     def accepts(self, obj: Any) -> bool:
-        from adapters.tf2_saved_model.export import can_save
+        from registry.adapters.tf2_saved_model.export import can_save
 
         return can_save(obj)
 
     def create(self, obj: Any, path: Path, *, mode: str, **options: Any) -> None:
-        from adapters.tf2_saved_model.export import save_reusable
+        from registry.adapters.tf2_saved_model.export import save_reusable
 
         save_reusable(obj, Path(path), **options)
 
 
 def _artifact_info(proto, dtype_name, read_call) -> ArtifactInfo:
     """The catalog's facts from a parsed SavedModel and ``read_call() -> (signature, takes_training, api)``."""
-    from adapters.tf2_saved_model import signatures as sigs
+    from registry.adapters.tf2_saved_model import signatures as sigs
 
     signatures = []
     tag_sets = []

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from registry.adapter import SignatureInfo, TensorInfo
 
-from adapters.saved_model_schema import DTYPE_NAMES, RAGGED_TENSOR_SPEC, SPARSE_TENSOR_SPEC
+from registry.adapters.saved_model_schema import DTYPE_NAMES, RAGGED_TENSOR_SPEC, SPARSE_TENSOR_SPEC
 
 
 class Unsupported(Exception):

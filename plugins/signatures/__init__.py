@@ -22,7 +22,7 @@ def register_signature_definitions(register):
 
 @hookimpl
 def register_commands(cli):
-    from plugins.signatures.commands import search, tasks
+    from registry.plugins.signatures.commands import search, tasks
 
     cli.add_command(search)
     cli.add_command(tasks)

@@ -37,14 +37,14 @@ class RegistryGroup(click.Group):
     """The top-level group: turns errors into one-line messages and adds plugins' commands.
 
     Plugins' commands are collected once per plugin manager, so a test that builds
-    a fresh manager (``registry.plugins.reset_plugin_manager``) sees its own plugins.
+    a fresh manager (``registry.plugin_manager.reset_plugin_manager``) sees its own plugins.
     """
 
     _plugin_manager = None
     _plugin_commands: dict[str, click.Command] = {}
 
     def plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
-        from registry.plugins import get_plugin_manager
+        from registry.plugin_manager import get_plugin_manager
 
         try:
             pm = get_plugin_manager()

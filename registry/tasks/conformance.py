@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from registry.adapter import ArtifactInfo
 from registry.errors import PluginError, SignatureError
-from registry.plugins import gather
+from registry.plugin_manager import gather
 
 from registry.tasks.definitions import ModelFacts, SignatureDefinition
 

@@ -36,9 +36,9 @@ ENTRY_POINT_GROUP = "model_registry"
 
 #: Module paths of the built-in plugins; each is registered under its module path.
 DEFAULT_PLUGINS = (
-    "adapters.tf2_saved_model",
-    "adapters.tf1_hub",
-    "plugins.signatures",
+    "registry.adapters.tf2_saved_model",
+    "registry.adapters.tf1_hub",
+    "registry.plugins.signatures",
 )
 
 _lock = threading.Lock()
