@@ -17,11 +17,16 @@ PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: test demo bench system-deps venv refstack clean
+.PHONY: test lint demo bench system-deps venv refstack clean
 
-## test: install what is missing and run every test
-test: system-deps venv refstack
+## test: install what is missing, lint and type-check, and run every test
+test: system-deps venv lint refstack
 	$(VENV)/bin/pytest -p no:cacheprovider --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+## lint: ruff and mypy (pinned in the test extra, configured in pyproject.toml); any finding fails the run
+lint: venv
+	$(VENV)/bin/ruff check registry adapters plugins
+	$(VENV)/bin/mypy
 
 ## demo: publish and load the bundled example models on the embedded default catalog, then serve it (Ctrl-C stops)
 demo: venv
@@ -55,4 +60,4 @@ refstack: venv
 	$(VENV)/bin/python -c 'from tests.refstack import ensure_hub_client; print("hub client stack:", ensure_hub_client())'
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
