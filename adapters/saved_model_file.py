@@ -22,7 +22,9 @@ def read_saved_model(path, *, what: str = "a SavedModel", message_class=None):
     without importing TensorFlow (and skips the rest unparsed).
     """
     if message_class is None:
-        from tensorflow.core.protobuf.saved_model_pb2 import SavedModel as message_class
+        from tensorflow.core.protobuf.saved_model_pb2 import SavedModel
+
+        message_class = SavedModel
 
     proto_path = Path(os.fspath(path)) / SAVED_MODEL_FILENAME
     try:

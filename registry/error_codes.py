@@ -46,7 +46,8 @@ def status_of(error: errors.RegistryError) -> tuple[int, str]:
 
 
 def error_body(error: errors.RegistryError) -> dict:
-    body = {"error": status_of(error)[1], "message": str(error), "type": _public_type(type(error))}
+    body: dict[str, str | None] = {
+        "error": status_of(error)[1], "message": str(error), "type": _public_type(type(error))}
     if isinstance(error, errors.UnsupportedOperation):
         body.update(format=error.format, operation=error.operation, mode=error.mode, alternative=error.alternative)
     return body

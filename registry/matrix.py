@@ -100,7 +100,7 @@ class CompatibilityMatrix:
                 cells = {mode: self.cell(format, operation, mode) for mode in MODES}
                 if not any(cells.values()):
                     continue
-                row = {"format": format, "operation": operation}
+                row: dict[str, object] = {"format": format, "operation": operation}
                 for mode, cell in cells.items():
                     row[mode] = None if cell is None else {
                         "supported": cell.supported, "note": cell.note, "alternative": cell.alternative}
@@ -129,7 +129,10 @@ class CompatibilityMatrix:
                     shown.append(text)
                 lines.append((fmt, operation.replace("_", "-"), *shown))
         widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(len(header))]
-        fmt_row = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
+
+        def fmt_row(r: tuple[str, ...]) -> str:
+            return "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+
         out = [fmt_row(header), fmt_row(tuple("-" * w for w in widths))]
         out += [fmt_row(r) for r in lines]
         if notes:

@@ -67,7 +67,8 @@ def _fresh_scope(name: str) -> tuple[str, str]:
 
 def _module_variable_map(variables: dict[str, Any]) -> dict[str, Any]:
     """Group slices of partitioned variables: ``{"emb/part_0": v0, "emb/part_1": v1}`` -> ``{"emb": [v0, v1]}``."""
-    plain, partitioned = {}, {}
+    plain: dict[str, Any] = {}
+    partitioned: dict[str, dict[tuple[int, ...], Any]] = {}
     for key, var in variables.items():
         info = getattr(var, "_save_slice_info", None)
         if not info:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import threading
 from contextlib import contextmanager
+from typing import Any, Callable
 
 #: The TF1 submodules of ``tf.compat.v1`` that Keras 3 refuses, and where tf_keras provides them.
 LEGACY_MODULES = {
@@ -31,7 +32,9 @@ LEGACY_MODULES = {
 _lock = threading.Lock()
 _thread = threading.local()
 _users = 0
-_original_getattr = None
+#: ``KerasLazyLoader.__getattr__`` as TensorFlow defines it, kept once read: a lookup that entered
+#: ``_routed_getattr`` just before the last module_fn returned still finishes through it.
+_original_getattr: Callable[[Any, str], Any] | None = None
 
 
 def _in_module_fn() -> bool:
@@ -42,7 +45,8 @@ def _legacy_module(loader):
     """tf_keras's module for a TF1 loader, when the calling thread runs a module_fn; else None."""
     if not _in_module_fn() or getattr(loader, "_tfll_mode", None) != "v1":
         return None
-    target = LEGACY_MODULES.get(getattr(loader, "_tfll_submodule", None))
+    submodule = getattr(loader, "_tfll_submodule", None)
+    target = LEGACY_MODULES.get(submodule) if isinstance(submodule, str) else None
     if target is None:
         return None
     try:
@@ -55,7 +59,10 @@ def _routed_getattr(loader, name: str):
     legacy = _legacy_module(loader)
     if legacy is not None:
         return getattr(legacy, name)
-    return _original_getattr(loader, name)
+    original = _original_getattr
+    if original is None:  # not reached: routing is installed only after the original is read, never cleared
+        raise AttributeError(name)
+    return original(loader, name)
 
 
 def _install() -> None:
@@ -67,11 +74,9 @@ def _install() -> None:
 
 
 def _uninstall() -> None:
-    global _original_getattr
     from tensorflow.python.util.lazy_loader import KerasLazyLoader
 
     KerasLazyLoader.__getattr__ = _original_getattr
-    _original_getattr = None
 
 
 @contextmanager

@@ -19,7 +19,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 _F = descriptor_pb2.FieldDescriptorProto
 
 
-def _field(name: str, number: int, type_: int, *, label: int = _F.LABEL_OPTIONAL, type_name: str = ""):
+def _field(name: str, number: int, type_: _F.Type.ValueType, *, label: _F.Label.ValueType = _F.LABEL_OPTIONAL,
+           type_name: str = ""):
     field = _F(name=name, number=number, type=type_, label=label, json_name=name)
     if type_name:
         field.type_name = type_name

@@ -144,8 +144,9 @@ def build_input_map(input_infos, tensors: dict[str, Any]) -> dict[str, tf.Tensor
             result[info.coo_sparse.indices_tensor_name] = value.indices
             result[info.coo_sparse.dense_shape_tensor_name] = value.dense_shape
         elif encoding == "composite_tensor":
+            # convert_inputs checked the value against the signature's type spec: one tensor per component.
             components = tf.nest.flatten(value, expand_composites=True)
-            for component_info, tensor in zip(info.composite_tensor.components, components):
+            for component_info, tensor in zip(info.composite_tensor.components, components, strict=True):
                 result[component_info.name] = tensor
         else:
             result[info.name] = value

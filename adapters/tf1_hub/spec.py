@@ -55,13 +55,17 @@ class ModuleSpec:
         """Every graph variant's MetaGraphDef, in the order the module holds them (what an export writes)."""
         return list(self._graphs.meta_graphs.values())
 
-    def attached_message_keys(self, tags=None) -> list[str]:
-        """The keys of the messages attached to a graph variant (``attach_message``), sorted."""
+    def _attachments(self, tags) -> dict[str, bytes]:
+        """A graph variant's attached messages by key; the error listing the variants if it has no such variant."""
         attachments = self._graphs.attachments.get(frozenset(tags or ()))
         if attachments is None:
             self.meta_graph(tags)  # raises the error listing the variants
-            return []
-        return sorted(attachments)
+            return {}  # not reached: graphs_from_meta_graphs reads every variant's attachments
+        return attachments
+
+    def attached_message_keys(self, tags=None) -> list[str]:
+        """The keys of the messages attached to a graph variant (``attach_message``), sorted."""
+        return sorted(self._attachments(tags))
 
     def get_signature_names(self, tags=None) -> list[str]:
         return list(self.meta_graph(tags).signature_def.keys())
@@ -87,10 +91,7 @@ class ModuleSpec:
 
     def get_attached_message(self, key: str, message_type, tags=None, required: bool = False):
         """The message attached under ``key`` (parsed as ``message_type``), or None if there is none."""
-        attachments = self._graphs.attachments.get(frozenset(tags or ()))
-        if attachments is None:
-            self.meta_graph(tags)  # raises the error listing the variants
-        data = attachments.get(key)
+        data = self._attachments(tags).get(key)
         if data is None:
             if required:
                 raise KeyError(f"No attached message for key '{key}' in graph version {sorted(tags or [])} "

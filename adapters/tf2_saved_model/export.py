@@ -26,6 +26,8 @@ from typing import Any
 from registry.errors import SignatureError
 from registry.keras._saved_model import unique_variables
 
+from registry.adapters.tf2_saved_model.signatures import call_of
+
 
 def can_save(obj: Any) -> bool:
     """True if ``save_reusable`` knows how to write ``obj``."""
@@ -36,7 +38,7 @@ def can_save(obj: Any) -> bool:
         return False
     from tensorflow.python.trackable.base import Trackable
 
-    return isinstance(obj, Trackable) and (_is_function(getattr(obj, "__call__", None)) or bool(_signatures(obj)))
+    return isinstance(obj, Trackable) and (_is_function(call_of(obj)) or bool(_signatures(obj)))
 
 
 def save_reusable(obj: Any, path: Path, **options: Any) -> None:
@@ -125,16 +127,20 @@ def _serving_signature(call, traces=()):
             continue
         if len(args) > (2 if takes_training else 1):
             continue
-        spec = args[0]
-        name = spec.name or "inputs"
-
-        @tf.function(input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name=name)])
-        def serve(x):
-            outputs = call(x, training=False) if takes_training else call(x)
-            return outputs if isinstance(outputs, dict) else {"default": outputs}
-
-        return {"serving_default": serve}
+        return {"serving_default": _serving_function(call, args[0], takes_training)}
     return None
+
+
+def _serving_function(call, spec, takes_training: bool):
+    """A tf.function of one tensor like ``spec`` returning ``call``'s inference outputs as a dict."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name=spec.name or "inputs")])
+    def serve(x):
+        outputs = call(x, training=False) if takes_training else call(x)
+        return outputs if isinstance(outputs, dict) else {"default": outputs}
+
+    return serve
 
 
 def _concrete_functions(call) -> list:
@@ -151,7 +157,7 @@ def _concrete_functions(call) -> list:
 
 def _save_trackable(obj, path: Path) -> None:
     """A tf.Module with a traced __call__, or a restored SavedModel (fine-tuned or not)."""
-    call = getattr(obj, "__call__", None)
+    call = call_of(obj)
     if not _is_function(call):
         if not _signatures(obj):
             raise SignatureError(f"a {type(obj).__name__} without a tf.function __call__ or signatures cannot be saved")
@@ -203,7 +209,7 @@ def _save_with_values(model, values, path: Path) -> None:
 
     fresh = LoadedModel(model.path, model.format, signature=model.signature if model.format != "tf1_hub" else None)
     trainable, other = fresh.variables()
-    for variable, value in zip(trainable + other, values):
+    for variable, value in zip(trainable + other, values, strict=True):
         variable.assign(value)
     _save_trackable(fresh.obj, path)
 
@@ -214,7 +220,7 @@ def _in_eager_thread(fn, *args) -> None:
     def run():
         try:
             fn(*args)
-        except BaseException as error:  # re-raised in the caller's thread below
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread below
             outcome["error"] = error
 
     worker = threading.Thread(target=run, name="save_reusable")
@@ -273,7 +279,8 @@ def _save_keras3(model, path: Path) -> None:
             losses += layer._loaded.regularization_losses()
     # The model tracks its variables and any TF resource (lookup tables, assets) of its layers.
     _write(path, call=call, state=model, variables=[v.value for v in model.variables],
-           trainable_variables=[v.value for v in model.trainable_variables], regularization_losses=losses, traces=traces)
+           trainable_variables=[v.value for v in model.trainable_variables], regularization_losses=losses,
+           traces=traces)
 
 
 def _regularizer_loss(regularizer, variable):

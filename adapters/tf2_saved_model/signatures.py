@@ -239,9 +239,20 @@ def tensorflow_vocabulary() -> Vocabulary:
         is_single_output=lambda v: isinstance(v, (tf.Tensor, tf.SparseTensor, tf.RaggedTensor, tf.TypeSpec)))
 
 
+def call_of(obj) -> Any:
+    """``obj.__call__`` (a tf.function on a tf.Module or a restored SavedModel), or None if it has none.
+
+    The attribute itself is what the callers inspect and save, not whether ``obj`` is callable.
+    """
+    try:
+        return obj.__call__
+    except AttributeError:
+        return None
+
+
 def traces_of(obj) -> list:
     """The ``(args, kwargs, outputs)`` of a restored object's ``__call__`` concrete functions."""
-    call = getattr(obj, "__call__", None)
+    call = call_of(obj)
     concrete = list(getattr(call, "concrete_functions", []) or [])
     return [(*f.structured_input_signature, f.structured_outputs) for f in concrete]
 
@@ -306,7 +317,8 @@ def _revived_length(graph, node_id: int) -> int:
     container = _CONTAINERS.get(user_object.identifier) if user_object is not None else None
     version = user_object.version if user_object is not None else None
     # The wrappers are registered as version 1; a saved version that rules that out revives a plain object.
-    if container is None or version.min_consumer > 1 or version.producer < 1 or 1 in version.bad_consumers:
+    if (container is None or version is None
+            or version.min_consumer > 1 or version.producer < 1 or 1 in version.bad_consumers):
         raise Unsupported(f"node {node_id} is not a list, tuple or dict")
     names = [ref.local_name for ref in node.children]
     if container == "dict":

@@ -290,7 +290,7 @@ class PlainReader(Decoder):
 
 
 class Inflater(Decoder):
-    """Decompressed bytes of a gzip stream (any number of members), with its trailers checked and its expansion bounded."""
+    """Decompressed bytes of a gzip stream (any number of members), trailers checked and expansion bounded."""
 
     kind = "gzip"
 
@@ -377,7 +377,7 @@ class StreamDecoder(Decoder):
             if self._decoder.eof and not self._next_stream():
                 return b""
             decoder = self._decoder
-            data = b""
+            data: bytes | memoryview = b""
             if decoder.needs_input:
                 if self._pos == len(self._buf) and not self._refill():
                     raise CorruptArchive(f"{self.chunks.source}: the {self.kind} stream ends before its "

@@ -14,7 +14,6 @@ from typing import Any, Iterable, Iterator, Mapping
 from registry.adapter import ArtifactInfo
 from registry.errors import PluginError, SignatureError
 from registry.plugin_manager import gather
-
 from registry.tasks.definitions import ModelFacts, SignatureDefinition
 
 #: Key of the message TF1 image modules attach with their expected input size.
@@ -30,7 +29,7 @@ class DefinitionSet:
         for definition, plugin_name in gather(pm, "register_signature_definitions"):
             self._add(definition, plugin_name)
 
-    def _add(self, definition: SignatureDefinition, plugin_name: str) -> None:
+    def _add(self, definition: object, plugin_name: str) -> None:
         if not isinstance(definition, SignatureDefinition):
             raise PluginError(f"plugin {plugin_name} registered {definition!r}, which is not a SignatureDefinition")
         name = definition.name

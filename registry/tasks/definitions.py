@@ -56,7 +56,10 @@ class TensorPattern:
         return f"{self.dtype} [{', '.join(str(d) for d in self.dims)}]"
 
     def match(self, what: str, tensor: TensorInfo, task: str) -> tuple[dict[str, int | None], str | None]:
-        """``(bound variables, None)`` if ``tensor`` fits, else ``({}, why not)``; ``what`` names it ("input images")."""
+        """``(bound variables, None)`` if ``tensor`` fits, else ``({}, why not)``.
+
+        ``what`` names the tensor in the reason ("input images").
+        """
         if tensor.kind != self.kind:
             return {}, f"{what} is a {tensor.kind} tensor, {task} needs a {self.kind} one"
         if tensor.dtype != self.dtype:
@@ -65,7 +68,7 @@ class TensorPattern:
             return {}, (f"{what} has shape {shape_text(tensor.shape)}, {task} needs "
                         f"{len(self.dims)}-D {self.describe()}")
         bound: dict[str, int | None] = {}
-        for axis, (want, got) in enumerate(zip(self.dims, tensor.shape)):
+        for axis, (want, got) in enumerate(zip(self.dims, tensor.shape, strict=True)):
             if isinstance(want, int):
                 if got != want:
                     return {}, (f"{what} has size {'?' if got is None else got} in dimension {axis}, "
