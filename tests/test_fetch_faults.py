@@ -206,6 +206,22 @@ def wait_for(condition, what: str, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
+def blocked_on(lock_file: Path) -> int:
+    """How many flock requests the kernel keeps blocked on ``lock_file``: the fetchers waiting for its holder.
+
+    A waiter sleeps in a shared flock on the lock file until the holder lets go (``_ReleaseWatch``),
+    so each waiting fetcher is one request in /proc/locks, listed under the lock that blocks it
+    and marked ``->`` (``N: -> FLOCK ADVISORY READ <pid> <major>:<minor>:<inode> 0 EOF``).
+    """
+    inode = lock_file.stat().st_ino
+    blocked = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 7 and fields[1:3] == ["->", "FLOCK"] and int(fields[6].rsplit(":", 1)[1]) == inode:
+            blocked += 1
+    return blocked
+
+
 # --------------------------------------------------------------------------- stalled transfers
 
 
@@ -293,12 +309,17 @@ def test_waiters_leave_as_soon_as_the_entry_is_complete_without_queueing_for_the
     data, sha, files = archive
     holder = ModelCache(tmp_path / "cache", stall_timeout=60, lock_timeout=60)
     waiter = ModelCache(tmp_path / "cache", stall_timeout=60, lock_timeout=60)
+    lock_file = tmp_path / "cache" / "locks" / f"{sha}.lock"
     holding, let_go = threading.Event(), threading.Event()
+    unseen: list[AssertionError] = []
 
     def hold_fetch_and_keep_holding():
         with holder.lock(sha, source="holder"):
             holding.set()
-            time.sleep(0.3)  # the waiter is waiting by now
+            try:
+                wait_for(lambda: blocked_on(lock_file) == 1, "the waiter to wait for the lock")
+            except AssertionError as error:  # fetch anyway, so the waiter ends; the test fails below
+                unseen.append(error)
             holder._fetch_unlocked(lambda: open_stream(server.url), source=server.url, sha256=sha,
                                    size=len(data), progress=None)
             let_go.wait(120)
@@ -307,12 +328,13 @@ def test_waiters_leave_as_soon_as_the_entry_is_complete_without_queueing_for_the
         thread = threading.Thread(target=hold_fetch_and_keep_holding)
         thread.start()
         try:
-            holding.wait(10)
+            assert holding.wait(10)
             _, path = waiter.fetch(lambda: open_stream(server.url), source=server.url, sha256=sha, size=len(data))
             assert not let_go.is_set()  # the lock is still held: the waiter left on the entry, not on the lock
         finally:
             let_go.set()
             thread.join()
+        assert not unseen, unseen
         assert server.requests == 1
     assert expected_tree(path) == files
 
@@ -350,12 +372,15 @@ def test_waiters_are_woken_by_the_release_itself_and_leave_no_shared_lock_behind
     with FaultyServer(data) as server:
         holding_thread = threading.Thread(target=hold_without_fetching)
         holding_thread.start()
-        holding.wait(10)
+        assert holding.wait(10)
         waiters = [threading.Thread(target=wait_then_fetch, daemon=True) for _ in range(4)]
         for waiter in waiters:
             waiter.start()
-        time.sleep(0.5)  # all four are waiting by now
-        let_go.set()
+        lock_file = cache_dir / "locks" / f"{sha}.lock"
+        try:
+            wait_for(lambda: blocked_on(lock_file) == 4, "all four waiters to wait for the lock")
+        finally:
+            let_go.set()
         for waiter in waiters:
             waiter.join(60)
         holding_thread.join(10)
@@ -393,8 +418,11 @@ def test_the_lock_of_a_killed_holder_is_taken_over_at_once(archive, tmp_path, mo
 
         waiter = threading.Thread(target=wait_then_fetch)
         waiter.start()
-        time.sleep(0.5)
-        holder.kill()
+        lock_file = cache_dir / "locks" / f"{sha}.lock"
+        try:
+            wait_for(lambda: blocked_on(lock_file) == 1, "the waiter to wait for the holder's lock")
+        finally:
+            holder.kill()
         holder.wait()
         server.rate = None
         waiter.join(60)
