@@ -1,7 +1,8 @@
 """The JSON API under ``/api/v1``: what client mode and scripts use.
 
-Every route is a thin shell over a ``Registry`` method, so the server applies
-exactly the rules a local call does. Routes are plain functions (FastAPI runs
+Every route is a thin shell over a ``Registry`` method (``RegistryDep``), so
+the server applies exactly the rules a local call does, and declares the access
+it needs (``registry.server.auth``), which FastAPI checks before the body runs. Routes are plain functions (FastAPI runs
 them on worker threads, since the catalog is synchronous), except the upload,
 which streams its body on the event loop. Errors leave through the handlers in
 ``registry.server.app`` as ``{"error", "message", "type"}``.

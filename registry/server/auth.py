@@ -20,7 +20,7 @@ before the route's body, so a route cannot forget it, and
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Awaitable, Callable, Literal
 
 from fastapi import Path, Request
 from starlette.concurrency import run_in_threadpool
@@ -93,7 +93,7 @@ def check(grant: Grant | None, scope: Scope, *, reads_open: bool, publisher: str
     return grant
 
 
-def scope(needed: Scope, *, every_publisher: bool = False) -> Callable[..., Any]:
+def scope(needed: Scope, *, every_publisher: bool = False) -> Callable[..., Awaitable[Grant | None]]:
     """The dependency that lets a request through only with the right to ``needed``; it gives the grant.
 
     - ``scope("read")``: any valid token, or none when reads are open.
@@ -106,23 +106,27 @@ def scope(needed: Scope, *, every_publisher: bool = False) -> Callable[..., Any]
     """
     if needed not in _NEEDS:
         raise ValueError(f"unknown scope {needed!r}; scopes are {sorted(_NEEDS)}")
+    dependency: Callable[..., Awaitable[Grant | None]]
     if needed == "read":
-        async def dependency(request: Request, registry: RegistryDep, settings: ServerSettingsDep) -> Grant | None:
+        async def read_check(request: Request, registry: RegistryDep, settings: ServerSettingsDep) -> Grant | None:
             if not settings.require_read_token and bearer_token(request) is None:
                 return None  # the anonymous read: nothing to look up
             return check(await caller(request, registry), "read", reads_open=not settings.require_read_token)
+        dependency = read_check
     elif every_publisher:
-        async def dependency(request: Request, registry: RegistryDep, settings: ServerSettingsDep) -> Grant | None:
+        async def every_publisher_check(request: Request, registry: RegistryDep,
+                                        settings: ServerSettingsDep) -> Grant | None:
             return check(await caller(request, registry), needed, reads_open=not settings.require_read_token,
                          every_publisher=True)
+        dependency = every_publisher_check
     else:
-        async def dependency(request: Request, registry: RegistryDep, settings: ServerSettingsDep,
-                             publisher: Annotated[str, Path()]) -> Grant | None:
+        async def publisher_check(request: Request, registry: RegistryDep, settings: ServerSettingsDep,
+                                  publisher: Annotated[str, Path()]) -> Grant | None:
             return check(await caller(request, registry), needed, reads_open=not settings.require_read_token,
                          publisher=publisher)
+        dependency = publisher_check
     setattr(dependency, ACCESS_ATTRIBUTE, (needed, "every publisher" if every_publisher or needed == "read"
                                            else "the path's publisher"))
-    dependency.__name__ = dependency.__qualname__ = f"scope_{needed}" + ("_every_publisher" if every_publisher else "")
     return dependency
 
 
