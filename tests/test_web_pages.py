@@ -60,6 +60,17 @@ def result_names(page: str) -> list[str]:
     return re.findall(r'<li class="result">\s*<h3><a href="[^"]+">([^<]+)</a>', page)
 
 
+def test_sizes_are_written_one_way_in_binary_units_by_the_pages_and_the_cli():
+    from registry.cli.output import human_size
+    from registry.output import format_size
+    from registry.server.web_templates import environment
+
+    assert human_size is format_size and environment().filters["size"] is format_size
+    cases = {None: "?", 0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 12_345: "12.1 KiB", (1 << 20) - 1: "1.0 MiB",
+             8 << 30: "8.0 GiB", 3 << 40: "3.0 TiB", 1 << 60: "1024.0 PiB"}
+    assert {size: format_size(size) for size in cases} == cases
+
+
 def test_markup_in_descriptions_and_queries_is_shown_as_text(registry_server):
     with catalog_of(registry_server) as catalog:
         add_version(catalog, "web/escaped", description=MARKUP)
@@ -173,6 +184,7 @@ def test_model_and_version_pages_show_versions_lineage_matrix_and_code(registry_
     assert "registry.Module(&#34;web/base/3&#34;)" in page and "tf.compat.v1.placeholder(tf.float32" in page
     assert f'curl -L &#34;{url}/web/base/3?tf-hub-format=compressed&#34; | tar xz' in page
     assert "Output dimension</dt><dd>8</dd>" in page and "32 × 32 (from input shape)" in page
+    assert "<dt>Size</dt><dd>12.1 KiB</dd>" in page  # 12,345 bytes, as model-registry show writes it
 
     status, _, page = get(registry_server, "/web/base@prod", HTML)
     assert status == 200 and "alias @prod names version 3" in page and f"{url}/web/base/3" in page

@@ -1,4 +1,7 @@
-"""Text and JSON output shared by the commands: tables, sizes, times, records as plain data."""
+"""Text and JSON output shared by the commands: tables, sizes, times, records as plain data.
+
+Sizes are ``registry.output.format_size``, which the web catalog's pages use too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 import click
+
+from registry.output import format_size as human_size  # noqa: F401  (the commands' name for the one size format)
 
 
 def echo_json(data: Any) -> None:
@@ -19,17 +24,6 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     widths = [max(len(str(r[i])) for r in [tuple(header), *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def human_size(n_bytes: int | None) -> str:
-    if n_bytes is None:
-        return "?"
-    size = float(n_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 def timestamp(value: datetime | float | None) -> str:

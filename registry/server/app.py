@@ -19,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.errors import RegistryError
-from registry.server import api_v1, hub_urls
+from registry.server import api_v1, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
+from registry.server.deps import RegistryDep
 from registry.error_codes import error_body, status_of
 from registry.server.settings import ServerSettings
 
@@ -52,14 +53,15 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
         package_version = "0"
     app = FastAPI(title="TensorFlow model registry", version=package_version, description=API_DESCRIPTION,
                   openapi_url="/openapi.json", docs_url="/api/docs", redoc_url=None)
+    # The one place both are set: routes reach them through registry.server.deps (RegistryDep, ServerSettingsDep).
     app.state.registry = registry if registry is not None else server_registry()
     app.state.server_settings = settings or ServerSettings.from_env()
     _add_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)
 
+    # Open to everyone, whatever the read-token setting: a load balancer's probe has no token.
     @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"], summary="200 when the catalog answers")
-    async def healthz(request: Request):
-        registry = request.app.state.registry
+    async def healthz(registry: RegistryDep):
         try:
             await run_in_threadpool(registry.catalog.ping)
         except RegistryError as error:
@@ -68,8 +70,6 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
         return {"status": "ok", "catalog": registry.catalog.identity, "version": package_version}
 
     app.include_router(api_v1.router)
-    from registry.server import pages
-
     pages.install(app)
     app.include_router(hub_urls.router)  # last: its /{publisher}/{model} pattern would shadow fixed paths
     return app

@@ -14,17 +14,32 @@ archives, so it answers 400 saying to use the compressed format.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from registry.access import Grant
 from registry.errors import HandleError
-from registry.server.api_v1 import handle_for, registry_of
-from registry.server.auth import require
+from registry.server import web_pages
+from registry.server.auth import ACCESS_ATTRIBUTE, READ, access_rule
+from registry.server.deps import RegistryDep, ServerSettingsDep, handle_for
 from registry.server.downloads import archive_response
 
 router = APIRouter(include_in_schema=False)
 
-HUB_FORMAT = Query(None, alias="tf-hub-format")
+HubFormat = Annotated[str | None, Query(alias="tf-hub-format")]
+
+
+async def model_url_reader(request: Request, registry: RegistryDep, settings: ServerSettingsDep,
+                           hub_format: HubFormat = None) -> Grant | None:
+    """The read check of a model URL: a page's (refused in HTML) without ``?tf-hub-format``, else a download's."""
+    if hub_format is None:
+        return await web_pages.page_reader(request, registry, settings)
+    return await READ(request, registry, settings)
+
+
+setattr(model_url_reader, ACCESS_ATTRIBUTE, access_rule(READ))
 
 
 def _split_alias(model_ref: str) -> tuple[str, str | None]:
@@ -32,32 +47,33 @@ def _split_alias(model_ref: str) -> tuple[str, str | None]:
     return model, (alias if sep else None)
 
 
-async def _answer(request: Request, publisher: str, model: str, ref: str | None, hub_format: str | None):
+async def _answer(request: Request, registry, settings, publisher: str, model: str, ref: str | None,
+                  hub_format: str | None):
     handle = handle_for(publisher, model, ref)
     if hub_format is None:
-        from registry.server import pages
-
-        return await pages.model_page(request, handle)
+        return await web_pages.model_page(request, registry, settings.require_read_token, handle)
     if hub_format == "uncompressed":
         raise HandleError("this registry serves models as compressed archives only: unset TFHUB_MODEL_LOAD_FORMAT "
                           "(or set it to COMPRESSED), or use ?tf-hub-format=compressed")
     if hub_format != "compressed":
         raise HandleError(f"tf-hub-format must be 'compressed', not {hub_format!r}")
-    require(request, "read")
-    location = await run_in_threadpool(registry_of(request).catalog.locate, handle)
+    location = await run_in_threadpool(registry.catalog.locate, handle)
     return await run_in_threadpool(archive_response, location, pinned=handle.pinned, method=request.method)
 
 
-@router.api_route("/{publisher}/{model_ref}", methods=["GET", "HEAD"], name="model_url")
-async def model_url(request: Request, publisher: str, model_ref: str, hub_format: str | None = HUB_FORMAT):
+@router.api_route("/{publisher}/{model_ref}", methods=["GET", "HEAD"], name="model_url",
+                  dependencies=[Depends(model_url_reader)])
+async def model_url(request: Request, registry: RegistryDep, settings: ServerSettingsDep, publisher: str,
+                    model_ref: str, hub_format: HubFormat = None):
     model, alias = _split_alias(model_ref)
-    return await _answer(request, publisher, model, f"@{alias}" if alias else None, hub_format)
+    return await _answer(request, registry, settings, publisher, model, f"@{alias}" if alias else None, hub_format)
 
 
-@router.api_route("/{publisher}/{model}/{version}", methods=["GET", "HEAD"], name="model_version_url")
-async def model_version_url(request: Request, publisher: str, model: str, version: str,
-                            hub_format: str | None = HUB_FORMAT):
+@router.api_route("/{publisher}/{model}/{version}", methods=["GET", "HEAD"], name="model_version_url",
+                  dependencies=[Depends(model_url_reader)])
+async def model_version_url(request: Request, registry: RegistryDep, settings: ServerSettingsDep, publisher: str,
+                            model: str, version: str, hub_format: HubFormat = None):
     if not version.isdigit():
         raise HandleError(f"/{publisher}/{model}/{version}: a version in a model URL is a number; for an alias "
                           f"use /{publisher}/{model}@{version}")
-    return await _answer(request, publisher, model, version, hub_format)
+    return await _answer(request, registry, settings, publisher, model, version, hub_format)

@@ -14,24 +14,14 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from registry.output import format_size
+
 
 def shape_text(shape: Any) -> str:
     """``[?, 32, 32, 3]``; ``unknown rank`` when the rank itself is unknown."""
     if shape is None:
         return "unknown rank"
     return "[" + ", ".join("?" if dim is None or dim == -1 else str(dim) for dim in shape) + "]"
-
-
-def size_text(size: int | None) -> str:
-    """Bytes for people: ``3.2 KB``, ``1.5 GB`` (decimal units, as downloads show them)."""
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} bytes"
 
 
 def when_text(moment: datetime | None) -> str:
@@ -65,7 +55,7 @@ def pretty_json(value: Any) -> str:
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("registry.server", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(shape=shape_text, size=size_text, when=when_text, iso=iso_text, tags=tags_text,
+    env.filters.update(shape=shape_text, size=format_size, when=when_text, iso=iso_text, tags=tags_text,
                        pretty_json=pretty_json)
     return env
 

@@ -1,0 +1,219 @@
+"""Building and rendering the web catalog's pages, and its HTML error pages; no routes.
+
+The routes are in ``registry.server.pages`` (``/``, ``/compare``, sign-in) and
+``registry.server.hub_urls`` (a model URL without ``?tf-hub-format`` is its
+page); both call in here, so neither router imports the other.
+
+Pages read through the same ``Registry`` methods as the API. A page that fails
+is an HTML page with the error's status (``registry.error_codes.status_of``),
+never JSON, whatever the client accepts: ``page`` catches what building it
+raises, and ``page_reader``, the pages' access check, marks its refusal so the
+error handlers answer it in HTML too (with the sign-in form on a read-token
+server). Templates are autoescaped and pages carry a Content-Security-Policy
+allowing only this server's own stylesheet and script, so a description holding
+markup shows as text and could not run even if it slipped through.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from registry.access import Grant
+from registry.error_codes import status_of
+from registry.errors import HandleError, RegistryError, SignatureError
+from registry.handles import CatalogHandle, parse
+from registry.server import web_views
+from registry.server.auth import ACCESS_ATTRIBUTE, READ, TOKEN_COOKIE, access_rule
+from registry.server.deps import RegistryDep, ServerSettingsDep
+from registry.server.web_templates import render
+
+if TYPE_CHECKING:
+    from registry.api import Registry
+
+#: Results per index page.
+PAGE_SIZE = 25
+#: Rows of a model page's versions table before "show all" (the selected version is always shown).
+VERSIONS_SHOWN = 100
+#: Only this server's own files; inline scripts and styles are refused, so injected markup cannot run.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+    "Vary": "Cookie",
+}
+_TITLES = {400: "Bad request", 401: "Sign in to read this catalog", 403: "Not allowed", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 422: "Refused", 500: "Server error", 502: "Bad gateway",
+           503: "Unavailable"}
+#: Set on a request whose page was refused by its access check: its error is a page, whatever it accepts.
+_REFUSED_PAGE = "refused_page"
+
+PageBuilder = Callable[[Request, "Registry", bool], tuple[str, dict]]
+
+
+async def page_reader(request: Request, registry: RegistryDep, settings: ServerSettingsDep) -> Grant | None:
+    """The read check of a page: ``auth.READ``, its refusal marked to be answered in HTML (see ``wants_html``)."""
+    try:
+        return await READ(request, registry, settings)
+    except RegistryError:
+        setattr(request.state, _REFUSED_PAGE, True)
+        raise
+
+
+setattr(page_reader, ACCESS_ATTRIBUTE, access_rule(READ))  # what it checks is READ's rule
+
+
+def wants_html(request: Request) -> bool:
+    """Whether an error on this request is answered as an HTML page rather than JSON.
+
+    A page refused by its access check always is; otherwise a browser asking for
+    a page: HTML accepted, not the API, not a download (``?tf-hub-format``).
+    """
+    if getattr(request.state, _REFUSED_PAGE, False):
+        return True
+    return (request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
+            and not request.url.path.startswith("/api/") and "tf-hub-format" not in request.query_params)
+
+
+async def page(request: Request, registry: Registry, token_required: bool, build: PageBuilder) -> HTMLResponse:
+    """Build the page on a worker thread and render it; any registry error becomes an HTML error page."""
+    return await run_in_threadpool(_page, request, registry, token_required, build)
+
+
+async def model_page(request: Request, registry: Registry, token_required: bool,
+                     handle: CatalogHandle) -> HTMLResponse:
+    """The page of ``handle``'s version: the newest for ``publisher/model``, else the one named."""
+    return await page(request, registry, token_required,
+                      lambda req, reg, required: _model(req, reg, required, handle))
+
+
+# -- pages -------------------------------------------------------------------------------------------------------
+
+def index(request: Request, registry: Registry, token_required: bool) -> tuple[str, dict]:
+    params = request.query_params
+    criteria = {"text": params.get("q", "").strip() or None, "task": params.get("task") or None,
+                "format": params.get("format") or None, "publisher": params.get("publisher", "").strip() or None}
+    after = params.get("after") or None
+    tasks = [d.name for d in registry.tasks]
+    formats = web_views.formats_of(registry.matrix)
+    form = {"q": criteria["text"] or "", "task": criteria["task"] or "", "format": criteria["format"] or "",
+            "publisher": criteria["publisher"] or ""}
+    problem = None
+    try:
+        found = registry.search(**criteria, limit=PAGE_SIZE + 1, after=after)
+    except (HandleError, SignatureError) as error:  # a malformed filter or unknown task: shown by the form
+        found, problem = [], str(error)
+    results = found[:PAGE_SIZE]
+    kept = {key: value for key, value in form.items() if value}
+    next_href = "/?" + urlencode({**kept, "after": results[-1].model_name}) if len(found) > PAGE_SIZE else None
+    first_href = ("/?" + urlencode(kept)) if kept else "/"
+    filtered = any(criteria.values())
+    return "index.html", {"results": results, "form": form, "tasks": tasks, "formats": formats,
+                          "next_href": next_href, "first_href": first_href if after else None,
+                          "filtered": filtered, "problem": problem, "title": "Search models" if filtered else "Models"}
+
+
+def _model(request: Request, registry: Registry, token_required: bool, handle: CatalogHandle) -> tuple[str, dict]:
+    # A pinned version may be a deleted one (shown, marked); "newest" and aliases only ever name live ones.
+    version = registry.get_version(handle, include_deleted=handle.pinned)
+    versions = list(reversed(registry.version_summaries(handle.model_name, include_deleted=True)))
+    show_all = request.query_params.get("versions") == "all"
+    shown = versions if show_all else versions[:VERSIONS_SHOWN]
+    if all(v.version != version.version for v in shown):
+        shown = shown + [version]
+    model = registry.catalog.get_model(publisher=handle.publisher, name=handle.model)
+    pinned = version.handle
+    ancestors = registry.lineage(pinned)[1:] if not version.deleted else []
+    children = registry.children(pinned)
+    base_url = str(request.base_url)
+    return "model.html", {
+        "title": f"{version.model_name} · version {version.version}",
+        "model": model, "version": version, "versions": shown, "version_total": len(versions),
+        "newest_shown": min(len(versions), VERSIONS_SHOWN),
+        "all_versions_href": None if len(shown) >= len(versions) else f"{request.url.path}?versions=all#versions",
+        "newest": model.latest_version, "selected_by": _selected_by(handle, version),
+        "description": version.description or model.description,
+        "snippets": web_views.usage_snippets(version, base_url=base_url, token_required=token_required),
+        "pinned_url": web_views.pinned_url(base_url, version),
+        "groups": web_views.signature_groups(version),
+        "ancestors": ancestors, "children": children, "matrix": registry.matrix.row(version.format),
+        "tensors": web_views.tensors, "evidence_facts": web_views.evidence_facts,
+    }
+
+
+def _selected_by(handle: CatalogHandle, version) -> str:
+    if handle.alias is not None:
+        return f"alias @{handle.alias} names version {version.version}"
+    if handle.version is None:
+        return f"the newest version is {version.version}"
+    return ""
+
+
+def compare(request: Request, registry: Registry, token_required: bool) -> tuple[str, dict]:
+    params = request.query_params
+    a, b, task = params.get("a", "").strip(), params.get("b", "").strip(), params.get("task") or None
+    context: dict[str, Any] = {"title": "Compare versions", "form": {"a": a, "b": b, "task": task or ""},
+                               "tasks": [d.name for d in registry.tasks], "result": None, "sides": [],
+                               "tensors": web_views.tensors}
+    if not (a and b):
+        return "compare.html", context
+    version_a, version_b = registry.get_version(_catalog_handle(a)), registry.get_version(_catalog_handle(b))
+    context["result"] = registry.interchangeable(version_a.handle, version_b.handle, task=task)
+    context["sides"] = [(label, version, web_views.signature_groups(version))
+                        for label, version in (("A", version_a), ("B", version_b))]
+    context["title"] = f"Compare {version_a.handle} and {version_b.handle}"
+    return "compare.html", context
+
+
+def _catalog_handle(text: str) -> CatalogHandle:
+    handle = parse(text)
+    if not isinstance(handle, CatalogHandle):
+        raise HandleError(f"{text!r} is not a catalog handle: use publisher/model, publisher/model/N or "
+                          f"publisher/model@alias")
+    return handle
+
+
+# -- rendering and errors ----------------------------------------------------------------------------------------
+
+def _page(request: Request, registry: Registry, token_required: bool, build: PageBuilder) -> HTMLResponse:
+    try:
+        template, context = build(request, registry, token_required)
+    except RegistryError as error:
+        return error_page(request, token_required, error)
+    return html(request, token_required, template, context)
+
+
+def html(request: Request, token_required: bool, template: str, context: dict, status: int = 200,
+         headers: dict | None = None) -> HTMLResponse:
+    common = {"signed_in": bool(request.cookies.get(TOKEN_COOKIE)), "token_required": token_required}
+    return HTMLResponse(render(template, {**common, **context}), status_code=status,
+                        headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def error_page(request: Request, token_required: bool, error: RegistryError) -> HTMLResponse:
+    status, code = status_of(error)
+    return error_html(request, token_required, status, code, str(error))
+
+
+def error_html(request: Request, token_required: bool, status: int, code: str, message: str) -> HTMLResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return html(request, token_required, "error.html",
+                {"title": _TITLES.get(status, "Error"), "status": status, "code": code, "message": message,
+                 "next": _current_path(request)}, status=status, headers=headers)
+
+
+def signin_page(request: Request, token_required: bool, next_path: str, message: str,
+                status: int = 200) -> HTMLResponse:
+    return html(request, token_required, "signin.html",
+                {"title": "Sign in", "next": next_path, "signin_message": message}, status=status)
+
+
+def _current_path(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
