@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from registry.errors import HandleError
-from registry.handles import CatalogHandle, parse, validate_name
+from registry.handles import CatalogHandle, catalog_handle, parse_image_size, validate_name
 from registry.server.auth import require
 from registry.server.uploads import receive_upload
 
@@ -34,10 +34,7 @@ def handle_for(publisher: str, model: str, ref: str | None = None) -> CatalogHan
         text = f"{publisher}/{model}/{ref}"
     else:
         text = f"{publisher}/{model}@{ref.removeprefix('@')}"
-    parsed = parse(text)
-    if not isinstance(parsed, CatalogHandle):
-        raise HandleError(f"{text!r} is not a catalog handle")
-    return parsed
+    return catalog_handle(text)
 
 
 def registry_of(request: Request):
@@ -81,21 +78,10 @@ def search(request: Request, q: str | None = None, publisher: str | None = None,
     require(request, "read")
     size = _page_size(limit)
     found = registry_of(request).search(text=q or None, publisher=publisher or None, format=format or None,
-                                        task=task or None, image_size=parse_image_size(image_size),
+                                        task=task or None, image_size=parse_image_size(image_size, "image_size"),
                                         output_dim=output_dim, limit=size + 1, after=after)
     page = found[:size]
     return {"items": [version_json(request, v) for v in page], "next": page[-1].model_name if len(found) > size else None}
-
-
-def parse_image_size(text: str | None) -> tuple[int, int] | None:
-    """``224x224`` (height x width) or ``224`` for a square."""
-    if not text:
-        return None
-    height, _, width = text.lower().partition("x")
-    try:
-        return int(height), int(width or height)
-    except ValueError:
-        raise HandleError(f"image_size is HEIGHTxWIDTH like 224x224, not {text!r}") from None
 
 
 @router.get("/models/{publisher}/{model}", summary="One model: description, newest version, aliases")

@@ -45,7 +45,8 @@ async def _answer(request: Request, publisher: str, model: str, ref: str | None,
         raise HandleError(f"tf-hub-format must be 'compressed', not {hub_format!r}")
     require(request, "read")
     location = await run_in_threadpool(registry_of(request).catalog.locate, handle)
-    return await run_in_threadpool(archive_response, location, pinned=handle.pinned, method=request.method)
+    return await run_in_threadpool(archive_response, location, store=registry_of(request).store, pinned=handle.pinned,
+                                   method=request.method)
 
 
 @router.api_route("/{publisher}/{model_ref}", methods=["GET", "HEAD"], name="model_url")

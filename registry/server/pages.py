@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.error_codes import status_of
 from registry.errors import HandleError, RegistryError, SignatureError
-from registry.handles import CatalogHandle, parse
+from registry.handles import CatalogHandle, catalog_handle
 from registry.server import web_views
 from registry.server.auth import TOKEN_COOKIE, require
 from registry.server.web_templates import render
@@ -171,11 +171,7 @@ def _compare(request: Request) -> tuple[str, dict]:
 
 
 def _catalog_handle(text: str) -> CatalogHandle:
-    handle = parse(text)
-    if not isinstance(handle, CatalogHandle):
-        raise HandleError(f"{text!r} is not a catalog handle: use publisher/model, publisher/model/N or "
-                          f"publisher/model@alias")
-    return handle
+    return catalog_handle(text)
 
 
 # -- rendering and errors ----------------------------------------------------------------------------------------
