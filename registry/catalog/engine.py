@@ -43,10 +43,6 @@ def normalize_url(database_url: str | URL) -> URL:
     return url
 
 
-def is_sqlite(url: str | URL) -> bool:
-    return normalize_url(url).get_backend_name() == "sqlite"
-
-
 def sqlite_path(url: str | URL) -> Path | None:
     """The file of an SQLite URL, or ``None`` for an in-memory database (``registry.catalog.urls.sqlite_file``)."""
     return sqlite_file(url if isinstance(url, str) else url.render_as_string(hide_password=False))
