@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Named
 
 from registry.catalog.urls import redact
 from registry.config import Settings
-from registry.handles import CatalogHandle, catalog_handle, parse, parse_model_name
+from registry.handles import catalog_handle, parse, parse_model_name
 from registry.modes import resolve_mode
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ class Registry:
     # -- catalog --------------------------------------------------------------------------------
 
     def get_version(self, handle, *, include_deleted: bool = False):
-        return self.catalog.get_version(self._catalog_handle(handle), include_deleted=include_deleted)
+        return self.catalog.get_version(catalog_handle(handle), include_deleted=include_deleted)
 
     def list_models(self, *, publisher: str | None = None, limit: int | None = None, after: str | None = None):
         """Models sorted by ``publisher/name``; ``limit`` and ``after`` (a ``publisher/model``) page through them."""
@@ -250,11 +250,11 @@ class Registry:
         return self.catalog.version_summaries(publisher=publisher, name=model, include_deleted=include_deleted)
 
     def lineage(self, handle):
-        return self.catalog.lineage(self._catalog_handle(handle))
+        return self.catalog.lineage(catalog_handle(handle))
 
     def children(self, handle):
         """The live versions published with this one as their parent."""
-        return self.catalog.children(self._catalog_handle(handle))
+        return self.catalog.children(catalog_handle(handle))
 
     def set_alias(self, name: str, alias: str, version: int):
         publisher, model = parse_model_name(name)
@@ -288,10 +288,6 @@ class Registry:
         from registry.discovery import interchangeable
 
         return interchangeable(self.get_version(handle_a), self.get_version(handle_b), self.tasks, task=task)
-
-    @staticmethod
-    def _catalog_handle(handle) -> CatalogHandle:
-        return catalog_handle(handle)
 
 
 _default: Registry | None = None

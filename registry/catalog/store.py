@@ -43,7 +43,8 @@ from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
 from registry.errors import CatalogError, ModelNotFound, VersionNotFound
-from registry.handles import LATEST, CatalogHandle, catalog_handle, validate_name
+from registry.handles import LATEST, CatalogHandle, validate_name
+from registry.handles import catalog_handle as _catalog_handle
 
 if TYPE_CHECKING:
     from registry.adapter import SignatureInfo
@@ -390,10 +391,6 @@ class Catalog:
                         version_count=stats.get(model.id, (None, 0))[1], aliases=aliases[model.id])
             for model in models
         ]
-
-
-def _catalog_handle(handle: CatalogHandle | str) -> CatalogHandle:
-    return catalog_handle(handle)
 
 
 def _check_alias(alias: str) -> None:

@@ -162,16 +162,12 @@ def _compare(request: Request) -> tuple[str, dict]:
                                "tensors": web_views.tensors}
     if not (a and b):
         return "compare.html", context
-    version_a, version_b = registry.get_version(_catalog_handle(a)), registry.get_version(_catalog_handle(b))
+    version_a, version_b = registry.get_version(catalog_handle(a)), registry.get_version(catalog_handle(b))
     context["result"] = registry.interchangeable(version_a.handle, version_b.handle, task=task)
     context["sides"] = [(label, version, web_views.signature_groups(version))
                         for label, version in (("A", version_a), ("B", version_b))]
     context["title"] = f"Compare {version_a.handle} and {version_b.handle}"
     return "compare.html", context
-
-
-def _catalog_handle(text: str) -> CatalogHandle:
-    return catalog_handle(text)
 
 
 # -- rendering and errors ----------------------------------------------------------------------------------------
