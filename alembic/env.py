@@ -56,7 +56,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(database_url())
+    engine = make_engine(database_url(), timeout=Settings.from_env().database_timeout)
     try:
         with write_engine(engine).connect() as connection:
             _run(connection)

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Named
 
 from registry.catalog.urls import redact
 from registry.config import Settings
-from registry.errors import HandleError
-from registry.handles import CatalogHandle, parse, parse_model_name
+from registry.handles import catalog_handle, parse, parse_model_name
 from registry.modes import resolve_mode
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ class Registry:
                  settings: Settings | None = None, plugin_manager=None,
                  progress_factory: ProgressFactory | None = None, catalog=None):
         base = settings or Settings.from_env()
-        self.settings = Settings(
+        self.settings = base._replace(
             database_url=database_url or base.database_url,
             storage_url=str(storage_url or base.storage_url),
             cache_dir=Path(cache_dir).expanduser() if cache_dir else base.cache_dir,
@@ -114,32 +113,42 @@ class Registry:
             return HttpCatalog(self.server_connection)
         from registry.catalog.database import DatabaseCatalog
 
-        return DatabaseCatalog(self.settings.database_url)
+        return DatabaseCatalog(self.settings.database_url, timeout=self.settings.database_timeout)
 
     @cached_property
     def server_connection(self):
         """Client mode's connection to the registry server (``registry.client.connection``)."""
         from registry.client.connection import ServerConnection
 
-        return ServerConnection(self.settings.server_url, token=self.settings.token, offline=self.settings.offline)
+        s = self.settings
+        return ServerConnection(s.server_url, token=s.token, offline=s.offline, timeout=s.stall_timeout)
 
     @cached_property
     def store(self):
-        from registry.storage.remote import ArtifactStore
+        """Where artifacts are written and read (a ``registry.storage.artifacts.ArtifactStorage``).
 
-        return ArtifactStore(self.settings.storage_url, offline=self.settings.offline)
+        The storage URL's, with this process's credentials; in client mode the server's, read with the token.
+        """
+        if self.is_client:
+            from registry.client.storage import ServerArtifactStore
+
+            return ServerArtifactStore(self.server_connection)
+        from registry.storage.artifacts import ArtifactStore
+
+        s = self.settings
+        return ArtifactStore(s.storage_url, offline=s.offline, stall_timeout=s.stall_timeout)
 
     @cached_property
     def cache(self):
         from registry.storage.cache import ModelCache
 
-        return ModelCache(self.settings.cache_dir)
+        return ModelCache.from_settings(self.settings)
 
     @cached_property
     def resolver(self):
         from registry.resolver import Resolver
 
-        return Resolver(catalog=self.catalog, cache=self.cache, offline=self.settings.offline,
+        return Resolver(catalog=self.catalog, store=self.store, cache=self.cache, offline=self.settings.offline,
                         progress=self.progress)
 
     @cached_property
@@ -177,7 +186,7 @@ class Registry:
         return str(self.resolve_path(handle))
 
     def resolve_path(self, handle) -> Path:
-        resolved = self.resolver.resolve(handle)
+        resolved = self.resolver.resolve(parse(handle))
         if resolved.format is None:
             self.adapters.detect(resolved.path)
         return resolved.path
@@ -225,7 +234,7 @@ class Registry:
     # -- catalog --------------------------------------------------------------------------------
 
     def get_version(self, handle, *, include_deleted: bool = False):
-        return self.catalog.get_version(self._catalog_handle(handle), include_deleted=include_deleted)
+        return self.catalog.get_version(catalog_handle(handle), include_deleted=include_deleted)
 
     def list_models(self, *, publisher: str | None = None, limit: int | None = None, after: str | None = None):
         """Models sorted by ``publisher/name``; ``limit`` and ``after`` (a ``publisher/model``) page through them."""
@@ -241,11 +250,11 @@ class Registry:
         return self.catalog.version_summaries(publisher=publisher, name=model, include_deleted=include_deleted)
 
     def lineage(self, handle):
-        return self.catalog.lineage(self._catalog_handle(handle))
+        return self.catalog.lineage(catalog_handle(handle))
 
     def children(self, handle):
         """The live versions published with this one as their parent."""
-        return self.catalog.children(self._catalog_handle(handle))
+        return self.catalog.children(catalog_handle(handle))
 
     def set_alias(self, name: str, alias: str, version: int):
         publisher, model = parse_model_name(name)
@@ -279,14 +288,6 @@ class Registry:
         from registry.discovery import interchangeable
 
         return interchangeable(self.get_version(handle_a), self.get_version(handle_b), self.tasks, task=task)
-
-    @staticmethod
-    def _catalog_handle(handle) -> CatalogHandle:
-        parsed = parse(handle)
-        if not isinstance(parsed, CatalogHandle):
-            raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]'); URLs and paths "
-                              f"are not in the catalog")
-        return parsed
 
 
 _default: Registry | None = None

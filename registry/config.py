@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 APP_NAME = "model-registry"
 
@@ -72,73 +75,12 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
-class Settings(NamedTuple):
-    """Where the catalog, the artifacts and the cache live, and whether the network may be used.
-
-    ``Settings.from_env()`` fills every field from the environment, with the defaults above.
-    (Named tuples, not dataclasses, for this module's records and those on the path of
-    ``registry.resolve``: importing ``dataclasses`` costs a process ~15 ms, see
-    ``tests/test_one_path.py``.)
-    """
-
-    database_url: str
-    storage_url: str
-    cache_dir: Path
-    offline: bool = False
-    #: Client mode when set: every catalog read and write, and every download, goes through this server.
-    server_url: str | None = None
-    token: str | None = None
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "token")
-        return f"Settings({shown}, token={'***' if self.token else None})"
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        env = os.environ if environ is None else environ
-        return cls(
-            database_url=env.get(DATABASE_URL_ENV) or default_database_url(),
-            storage_url=env.get(STORAGE_URL_ENV) or default_storage_url(),
-            cache_dir=Path(os.path.expanduser(env.get(CACHE_DIR_ENV) or default_cache_dir())),
-            offline=_truthy(env.get(OFFLINE_ENV)),
-            server_url=(env.get(SERVER_URL_ENV) or "").strip() or None,
-            token=(env.get(TOKEN_ENV) or "").strip() or None,
-        )
-
-
-def debug_from_env() -> bool:
-    return _truthy(os.environ.get(DEBUG_ENV))
-
-
-def plugins_to_load() -> set[str] | None:
-    raw = os.environ.get(PLUGINS_ENV)
-    if raw is None:
-        return None
-    return {name.strip() for name in raw.split(",") if name.strip()}
-
-
-def database_timeout_s(default: float = 60.0) -> float:
-    """How long an SQLite writer waits for the write lock, from ``MODEL_REGISTRY_DATABASE_TIMEOUT``."""
-    return _positive_float(DATABASE_TIMEOUT_ENV, default)
-
-
-def _positive_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        value = default
-    return value if value > 0 else default
-
-
-def stall_timeout_s(default: float = 30.0) -> float:
-    """How long a download may receive nothing, from ``MODEL_REGISTRY_STALL_TIMEOUT``."""
-    return _positive_float(STALL_TIMEOUT_ENV, default)
-
-
-def lock_timeout_s(default: float = 600.0) -> float:
-    """How long to wait for another process fetching the same artifact, from ``MODEL_REGISTRY_LOCK_TIMEOUT``."""
-    return _positive_float(LOCK_TIMEOUT_ENV, default)
+#: Defaults of the timeouts above, in seconds (used where no ``Settings`` is passed, e.g. a bare ``ModelCache``).
+DEFAULT_DATABASE_TIMEOUT_S = 60.0
+DEFAULT_STALL_TIMEOUT_S = 30.0
+DEFAULT_LOCK_TIMEOUT_S = 600.0
+#: Default of ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
+DEFAULT_MAX_UPLOAD_BYTES = 8 << 30
 
 
 class ArchiveLimits(NamedTuple):
@@ -152,8 +94,111 @@ class ArchiveLimits(NamedTuple):
     max_component_bytes: int = 255
 
     @classmethod
-    def from_env(cls) -> "ArchiveLimits":
+    def from_env(cls, environ: "Mapping[str, str] | None" = None) -> "ArchiveLimits":
+        env = os.environ if environ is None else environ
         default = cls()
-        return cls(max_bytes=int(_positive_float(MAX_EXTRACTED_BYTES_ENV, default.max_bytes)),
-                   max_ratio=_positive_float(MAX_EXPANSION_RATIO_ENV, default.max_ratio),
-                   max_members=int(_positive_float(MAX_MEMBERS_ENV, default.max_members)))
+        return cls(max_bytes=int(_positive_float(env, MAX_EXTRACTED_BYTES_ENV, default.max_bytes)),
+                   max_ratio=_positive_float(env, MAX_EXPANSION_RATIO_ENV, default.max_ratio),
+                   max_members=int(_positive_float(env, MAX_MEMBERS_ENV, default.max_members)))
+
+
+class Settings(NamedTuple):
+    """Every value the registry takes from its environment, read once and handed down from here.
+
+    ``Settings.from_env()`` fills every field from the environment, with the defaults above;
+    the parts a ``Registry`` builds (catalog, storage, cache, server connection) and the
+    server are given the values they use, and nothing below this module reads the
+    environment again (``tests/test_settings.py`` keeps it so). (Named tuples, not
+    dataclasses, for this module's records and those on the path of ``registry.resolve``:
+    importing ``dataclasses`` costs a process ~15 ms, see ``tests/test_one_path.py``.)
+    """
+
+    database_url: str
+    storage_url: str
+    cache_dir: Path
+    offline: bool = False
+    #: Client mode when set: every catalog read and write, and every download, goes through this server.
+    server_url: str | None = None
+    token: str | None = None
+    #: ``MODEL_REGISTRY_DATABASE_TIMEOUT``: seconds an SQLite writer waits for the write lock.
+    database_timeout: float = DEFAULT_DATABASE_TIMEOUT_S
+    #: ``MODEL_REGISTRY_STALL_TIMEOUT``: seconds a download may receive nothing.
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT_S
+    #: ``MODEL_REGISTRY_LOCK_TIMEOUT``: seconds to wait for another process fetching the same artifact.
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+    #: ``MODEL_REGISTRY_MAX_EXTRACTED_BYTES``, ``..._MAX_EXPANSION_RATIO``, ``..._MAX_MEMBERS``.
+    archive_limits: ArchiveLimits = ArchiveLimits()
+    #: Server: ``MODEL_REGISTRY_REQUIRE_READ_TOKEN``.
+    require_read_token: bool = False
+    #: Server: ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "token")
+        return f"Settings({shown}, token={'***' if self.token else None})"
+
+    @classmethod
+    def from_env(cls, environ: "Mapping[str, str] | None" = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        return cls(
+            database_url=env.get(DATABASE_URL_ENV) or default_database_url(),
+            storage_url=env.get(STORAGE_URL_ENV) or default_storage_url(),
+            cache_dir=Path(os.path.expanduser(env.get(CACHE_DIR_ENV) or default_cache_dir())),
+            offline=_truthy(env.get(OFFLINE_ENV)),
+            server_url=(env.get(SERVER_URL_ENV) or "").strip() or None,
+            token=(env.get(TOKEN_ENV) or "").strip() or None,
+            database_timeout=_positive_float(env, DATABASE_TIMEOUT_ENV, DEFAULT_DATABASE_TIMEOUT_S),
+            stall_timeout=_positive_float(env, STALL_TIMEOUT_ENV, DEFAULT_STALL_TIMEOUT_S),
+            lock_timeout=_positive_float(env, LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT_S),
+            archive_limits=ArchiveLimits.from_env(env),
+            require_read_token=_truthy(env.get(REQUIRE_READ_TOKEN_ENV)),
+            max_upload_bytes=_max_upload_bytes(env.get(MAX_UPLOAD_BYTES_ENV)),
+        )
+
+
+def _max_upload_bytes(raw: str | None) -> int:
+    raw = (raw or "").strip()
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_UPLOAD_BYTES
+    except ValueError:
+        value = DEFAULT_MAX_UPLOAD_BYTES
+    return value if value > 0 else DEFAULT_MAX_UPLOAD_BYTES
+
+
+def _positive_float(env: "Mapping[str, str]", name: str, default: float) -> float:
+    raw = env.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = default
+    return value if value > 0 else default
+
+
+def debug_from_env() -> bool:
+    return _truthy(os.environ.get(DEBUG_ENV))
+
+
+def plugins_to_load() -> set[str] | None:
+    """``MODEL_REGISTRY_LOAD_PLUGINS``, read when the process-wide plugin manager is first built."""
+    raw = os.environ.get(PLUGINS_ENV)
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def quiet_tensorflow_logs() -> None:
+    """Default ``TF_CPP_MIN_LOG_LEVEL`` to 2 (TensorFlow's C++ info lines drown a CLI's output); a set value wins.
+
+    TensorFlow reads its own variable when it is imported, so this is a write to the environment, made here
+    with every other environment access.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def prepare_gcs_environment() -> None:
+    """gcsfs asks GCS for a bucket's type over gRPC first; an emulator never answers, so turn that off for one.
+
+    Both are gcsfs's own variables (``STORAGE_EMULATOR_HOST`` names the emulator), read by gcsfs itself.
+    """
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")

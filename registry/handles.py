@@ -326,3 +326,35 @@ def parse_model_name(name: str) -> tuple[str, str]:
     if not isinstance(handle, CatalogHandle) or handle.version is not None or handle.alias is not None or "@" in name:
         raise HandleError(f"a model name is 'publisher/model' (lowercase letters, digits, '-', '_', '.'), not {name!r}")
     return handle.publisher, handle.model
+
+
+def catalog_handle(handle: "str | Handle | os.PathLike") -> CatalogHandle:
+    """``handle`` parsed (if it is not already) as a catalog handle; any other handle is a ``HandleError``.
+
+    The one place that decides "this must name a catalog version": the API, the catalogs, the
+    server's routes and pages and the CLI all ask here, so each refuses a URL or a path in the same words.
+    """
+    parsed = parse(handle)
+    if not isinstance(parsed, CatalogHandle):
+        raise HandleError(f"{shown(str(handle))} is not a catalog handle: use 'publisher/model', 'publisher/model/N' "
+                          f"or 'publisher/model@alias' (URLs and paths are not in the catalog)")
+    return parsed
+
+
+_IMAGE_SIZE_RE = re.compile(r"^\s*(\d{1,6})\s*(?:[xX,]\s*(\d{1,6}))?\s*$")
+
+
+def parse_image_size(text: str | None, what: str = "image size") -> tuple[int, int] | None:
+    """``"224x224"``, ``"224,224"`` or ``"224"`` (a square) as ``(height, width)``; None for none given.
+
+    The one grammar of a search's image size, for the CLI's ``--image-size`` and the API's ``image_size``;
+    ``what`` names the option in the ``HandleError`` for anything else.
+    """
+    if text is None or not str(text).strip():
+        return None
+    match = _IMAGE_SIZE_RE.match(str(text))
+    if not match:
+        raise HandleError(f"{what} takes HEIGHTxWIDTH such as 224x224 (or one number for a square), not "
+                          f"{shown(str(text))}")
+    height = int(match.group(1))
+    return height, int(match.group(2) or height)

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from registry.errors import ArtifactNotFound, HandleError, RegistryError
-from registry.handles import SCHEME_RE, CatalogHandle, parse, parse_model_name
+from registry.errors import ArtifactNotFound, RegistryError
+from registry.handles import SCHEME_RE, CatalogHandle, catalog_handle, parse_model_name
 from registry.modes import resolve_mode
 from registry.resolver import ProgressFactory, no_progress
 from registry.storage.archive import extract_stream, pack_directory, walk_model_directory
@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from registry.plugin_manager import AdapterSet
     from registry.resolver import Resolver
     from registry.storage.cache import ModelCache
-    from registry.storage.remote import ArtifactStore
+    from registry.storage.artifacts import ArtifactStorage
     from registry.tasks.conformance import DefinitionSet
 
 
 class Publisher:
-    def __init__(self, *, catalog: "CatalogBackend", store: "ArtifactStore", cache: "ModelCache",
+    def __init__(self, *, catalog: "CatalogBackend", store: "ArtifactStorage", cache: "ModelCache",
                  resolver: "Resolver", adapters: "AdapterSet", definitions: "DefinitionSet", plugin_manager,
                  progress: ProgressFactory = no_progress):
         self.catalog = catalog
@@ -89,7 +89,8 @@ class Publisher:
         target = work / "model"
         target.mkdir()
         with open(archive, "rb") as stream:
-            extracted = extract_stream(stream, target, source=str(archive), compressions=("gzip",))
+            extracted = extract_stream(stream, target, source=str(archive), compressions=("gzip",),
+                                       limits=self.cache.limits)
         return target, archive, extracted
 
     def _plugin_details(self, model_dir, info, adapter, tasks) -> dict:
@@ -141,7 +142,4 @@ def parse_parent(parent) -> CatalogHandle | None:
         return None
     if hasattr(parent, "handle"):  # a VersionPublic
         parent = parent.handle
-    handle = parse(parent)
-    if not isinstance(handle, CatalogHandle):
-        raise HandleError(f"parent must be a catalog handle like 'publisher/model/3', not {parent!r}")
-    return handle
+    return catalog_handle(parent)

@@ -1,9 +1,12 @@
 """Turning any handle into a local model directory, through the cache.
 
-Catalog handles are looked up in the catalog and fetched from storage by their
-recorded sha256; URLs and archives are fetched once and remembered by a ref.
-The resolver is given what it uses — a catalog, a cache, the offline setting
-and a progress factory — never the whole ``Registry``.
+Catalog handles are looked up in the catalog and their archives read through
+the artifact store (``registry.storage.artifacts``: the storage URL's, or in
+client mode the server's, with the client's token), checked by their recorded
+sha256; URLs and archives are fetched once and remembered by a ref. The
+resolver is given what it uses — a catalog, an artifact store, a cache, the
+offline setting and a progress factory — never the whole ``Registry``; and a
+handle already parsed where it entered (``registry.handles.parse``).
 
 Offline (``MODEL_REGISTRY_OFFLINE=1``) is one rule: nothing touches the
 network; whatever's bytes are already local loads, pinned or not. Local means
@@ -22,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, NamedTuple
 
 from registry.errors import ArtifactNotFound, HandleError, NotARegularFile, OfflineError
-from registry.handles import CatalogHandle, PathHandle, UrlHandle, is_local_url, local_path, parse
+from registry.handles import CatalogHandle, Handle, PathHandle, UrlHandle, is_local_url, local_path
 
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend, VersionLocation
+    from registry.storage.artifacts import ArtifactStorage
     from registry.storage.cache import ModelCache
 
 #: ``factory(label, total_bytes)``: a context manager yielding ``update(n_bytes)`` or None.
@@ -37,7 +41,7 @@ OFFLINE_HINT = "unset MODEL_REGISTRY_OFFLINE to download it, or load it once whi
 
 
 def remote():
-    """``registry.storage.remote`` (fsspec), imported only when bytes must be fetched, not for cached loads."""
+    """``registry.storage.remote`` (fsspec), imported only when a URL handle's bytes must be fetched."""
     from registry.storage import remote as module
 
     return module
@@ -57,20 +61,23 @@ class Resolved(NamedTuple):
 
 
 class Resolver:
-    def __init__(self, *, catalog: "CatalogBackend", cache: "ModelCache", offline: bool = False,
-                 progress: ProgressFactory = no_progress):
+    def __init__(self, *, catalog: "CatalogBackend", store: "ArtifactStorage", cache: "ModelCache",
+                 offline: bool = False, progress: ProgressFactory = no_progress):
         self.catalog = catalog
+        self.store = store
         self.cache = cache
         self.offline = offline
         self.progress = progress
 
-    def resolve(self, handle, *, before_fetch: BeforeFetch | None = None) -> Resolved:
-        parsed = parse(handle)
-        if isinstance(parsed, CatalogHandle):
-            return self._resolve_catalog(parsed, before_fetch)
-        if isinstance(parsed, UrlHandle):
-            return self._resolve_url(parsed)
-        return self._resolve_path(parsed)
+    def resolve(self, handle: Handle, *, before_fetch: BeforeFetch | None = None) -> Resolved:
+        """The local directory of a parsed handle (``registry.handles.parse``: done once, where it entered)."""
+        if isinstance(handle, CatalogHandle):
+            return self._resolve_catalog(handle, before_fetch)
+        if isinstance(handle, UrlHandle):
+            return self._resolve_url(handle)
+        if isinstance(handle, PathHandle):
+            return self._resolve_path(handle)
+        raise HandleError(f"the resolver takes a parsed handle (registry.handles.parse), not {type(handle).__name__}")
 
     # -- catalog handles ---------------------------------------------------------------------
 
@@ -122,7 +129,7 @@ class Resolver:
                                    f"({location.artifact_uri}) is not local; {OFFLINE_HINT}")
             with self.progress(f"Downloading {location.handle}", location.size) as update:
                 _, path = self.cache.fetch(
-                    lambda: self._open_artifact(location), source=location.artifact_uri,
+                    lambda: self.store.open(location.artifact_uri), source=location.artifact_uri,
                     sha256=location.sha256, size=location.size, progress=update)
         if not self.catalog.is_local:
             # Remembered so that a pinned handle loads later without asking the catalog (offline, or to save
@@ -132,13 +139,6 @@ class Resolver:
             if self.cache.lookup_ref(key) is None:
                 self.cache.write_ref(key, location.sha256, format=location.format)
         return Resolved(path, location.format, location.sha256)
-
-    def _open_artifact(self, location: "VersionLocation"):
-        """A reader of a version's archive: the catalog's own when it has one (a server, with its token)."""
-        opener = getattr(self.catalog, "open_artifact", None)
-        if opener is not None:
-            return opener(location)
-        return remote().open_stream(location.artifact_uri)
 
     # -- URLs ----------------------------------------------------------------------------------
 
@@ -154,8 +154,11 @@ class Resolver:
                                f"{OFFLINE_HINT}")
         if handle.is_archive or handle.protocol in ("http", "https"):
             url = handle.download_url()
-            sha, path = self._fetch_once(key, lambda: remote().open_stream(url), source=handle.url,
-                                         label=f"Downloading {handle.url}")
+            # Not an artifact of this registry: read with this process's own access, never through the server
+            # (which must not be sent the token for another host); the cache's stall timeout bounds it.
+            sha, path = self._fetch_once(
+                key, lambda: remote().open_stream(url, stall_timeout=self.cache.stall_timeout), source=handle.url,
+                label=f"Downloading {handle.url}")
         else:
             sha, path = self._copy_directory(handle.url)
             self.cache.write_ref(key, sha)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from registry.config import Settings
 from registry.errors import ArchiveTooLarge, ArtifactError, CorruptArchive, IntegrityError, UnsafeArchive
 from registry.storage.archive import pack_directory
 from registry.storage.cache import ModelCache
@@ -115,6 +116,11 @@ def assert_nothing_left(cache: ModelCache) -> None:
     assert cache.incomplete() == []
     kept = [p for p in cache.root.rglob("*") if p.is_file() and p.parent != cache.locks]
     assert kept == [], f"the cache kept {kept}"
+
+
+def cache_from_env(tmp_path) -> ModelCache:
+    """The cache a ``Registry`` builds: its archive limits read from the environment into ``Settings``."""
+    return ModelCache.from_settings(Settings.from_env()._replace(cache_dir=tmp_path / "cache"))
 
 
 def refuse(cache: ModelCache, data: bytes, error: type[BaseException], match: str | None = None):
@@ -291,14 +297,15 @@ def test_a_4_gb_gzip_bomb_is_refused_after_reading_little(cache):
     assert "MODEL_REGISTRY_MAX_EXPANSION_RATIO" in str(error)
 
 
-def test_the_expansion_bounds_are_configurable(cache, monkeypatch):
+def test_the_expansion_bounds_are_configurable(tmp_path, monkeypatch):
     monkeypatch.setenv("MODEL_REGISTRY_MAX_EXTRACTED_BYTES", str(1 * MB))
     incompressible = os.urandom(2 * MB)
-    error = refuse(cache, gz(model(member("variables/v.data", incompressible))), ArchiveTooLarge)
+    error = refuse(cache_from_env(tmp_path), gz(model(member("variables/v.data", incompressible))), ArchiveTooLarge)
     assert "MODEL_REGISTRY_MAX_EXTRACTED_BYTES" in str(error)
     monkeypatch.setenv("MODEL_REGISTRY_MAX_EXTRACTED_BYTES", str(1 << 30))
     monkeypatch.setenv("MODEL_REGISTRY_MAX_EXPANSION_RATIO", "2")
-    error = refuse(cache, gz(model(member("variables/zeros", bytes(80 * MB)))), ArchiveTooLarge)  # past 64 MiB
+    error = refuse(cache_from_env(tmp_path), gz(model(member("variables/zeros", bytes(80 * MB)))),
+                   ArchiveTooLarge)  # past 64 MiB
     assert "MODEL_REGISTRY_MAX_EXPANSION_RATIO" in str(error)
 
 

@@ -24,7 +24,7 @@ import pytest
 import tensorflow as tf
 
 import registry
-from registry.config import ArchiveLimits
+from registry.config import ArchiveLimits, Settings
 from registry.errors import ArchiveTooLarge, ArtifactError, CorruptArchive, IntegrityError, UnsafeArchive
 from registry.handles import parse
 from registry.storage.archive import extract_stream
@@ -281,8 +281,9 @@ def test_a_single_stream_bomb_is_refused_by_the_expansion_ratio(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", OTHERS)
-def test_the_total_size_bound_holds_for_every_compression(kind, cache, monkeypatch):
+def test_the_total_size_bound_holds_for_every_compression(kind, tmp_path, monkeypatch):
     monkeypatch.setenv("MODEL_REGISTRY_MAX_EXTRACTED_BYTES", str(1 * MB))
+    cache = ModelCache.from_settings(Settings.from_env()._replace(cache_dir=tmp_path / "cache"))
     error = refuse(cache, compress(model(member("variables/v.data", bytes(2 * MB))), kind), ArchiveTooLarge)
     assert "MODEL_REGISTRY_MAX_EXTRACTED_BYTES" in str(error)
 

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from registry.handles import parse
 from registry.resolver import Resolver
 from registry.storage.cache import ModelCache
 from registry.storage.remote import open_stream
@@ -57,7 +58,7 @@ def test_kill_9_at_20_random_points_of_a_download(archive, tmp_path):
             if finished:
                 cache.remove(sha)
             if how == "url":
-                path = Resolver(catalog=None, cache=cache).resolve(server.url).path
+                path = Resolver(catalog=None, store=None, cache=cache).resolve(parse(server.url)).path
             else:
                 path = cache.fetch(lambda: open_stream(server.url), source=server.url, sha256=sha, size=len(data))[1]
             assert expected_tree(path) == files, f"round {round_}: recovery gave a wrong directory"

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from registry.errors import CacheBusy, NotARegularFile, RegistryError, TransferStalled
+from registry.handles import parse
 from registry.resolver import Resolver
 from registry.storage.archive import file_digest, pack_directory
 from registry.storage.cache import ModelCache
@@ -148,20 +149,24 @@ def archive(tmp_path_factory) -> tuple[bytes, str, dict[str, str]]:
 RESOLVE = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
+    from registry.config import Settings
+    from registry.handles import parse
     from registry.resolver import Resolver
     from registry.storage.archive import file_digest
     from registry.storage.cache import ModelCache
     from registry.storage.remote import open_stream
     how, cache_dir, url, sha, size = sys.argv[1:6]
-    cache = ModelCache(Path(cache_dir))
+    settings = Settings.from_env()._replace(cache_dir=Path(cache_dir))
+    cache = ModelCache.from_settings(settings)
     print("start", flush=True)
     while os.environ.get("GO_FILE") and not os.path.exists(os.environ["GO_FILE"]):  # a starting line for crowds
         time.sleep(0.005)
     try:
         if how == "url":
-            path = Resolver(catalog=None, cache=cache).resolve(url).path
+            path = Resolver(catalog=None, store=None, cache=cache).resolve(parse(url)).path
         else:
-            _, path = cache.fetch(lambda: open_stream(url), source=url, sha256=sha, size=int(size))
+            _, path = cache.fetch(lambda: open_stream(url, stall_timeout=settings.stall_timeout), source=url,
+                                  sha256=sha, size=int(size))
     except Exception as error:
         print(json.dumps({"error": type(error).__name__, "message": str(error)}), flush=True)
         sys.exit(3)
@@ -227,12 +232,11 @@ def blocked_on(lock_file: Path) -> int:
 
 def test_a_server_that_stops_sending_is_transfer_stalled_naming_the_url(archive, tmp_path, monkeypatch):
     data, sha, _ = archive
-    monkeypatch.setenv("MODEL_REGISTRY_STALL_TIMEOUT", "1")
-    cache = ModelCache(tmp_path / "cache")
+    cache = ModelCache(tmp_path / "cache", stall_timeout=1)
     with FaultyServer(data) as server:
         server.stall_after = len(data) // 3
         with pytest.raises(TransferStalled, match="127.0.0.1") as info:
-            Resolver(catalog=None, cache=cache).resolve(server.url)
+            Resolver(catalog=None, store=None, cache=cache).resolve(parse(server.url))
     assert "MODEL_REGISTRY_STALL_TIMEOUT" in str(info.value)
     assert isinstance(info.value, TimeoutError)
     assert cache.entries() == [] and cache.incomplete() == [] and leftover_bytes(cache) == 0
@@ -240,12 +244,12 @@ def test_a_server_that_stops_sending_is_transfer_stalled_naming_the_url(archive,
 
 def test_a_server_that_never_answers_is_transfer_stalled(archive, tmp_path, monkeypatch):
     data, sha, _ = archive
-    monkeypatch.setenv("MODEL_REGISTRY_STALL_TIMEOUT", "1")
-    cache = ModelCache(tmp_path / "cache")
+    cache = ModelCache(tmp_path / "cache", stall_timeout=1)
     with FaultyServer(data) as server:
         server.silent = True
         with pytest.raises(TransferStalled, match="127.0.0.1"):
-            cache.fetch(lambda: open_stream(server.url), source=server.url, sha256=sha, size=len(data))
+            cache.fetch(lambda: open_stream(server.url, stall_timeout=1), source=server.url, sha256=sha,
+                        size=len(data))
     assert cache.entries() == [] and cache.incomplete() == []
 
 
@@ -254,11 +258,10 @@ def test_a_slow_but_moving_transfer_is_not_stalled(tmp_path, monkeypatch):
     root = make_model(tmp_path / "small", size=40_000)
     with open(tmp_path / "small.tar.gz", "wb") as out:
         sha, _ = pack_directory(root, out)
-    monkeypatch.setenv("MODEL_REGISTRY_STALL_TIMEOUT", "1")
-    cache = ModelCache(tmp_path / "cache")
+    cache = ModelCache(tmp_path / "cache", stall_timeout=1)
     with FaultyServer((tmp_path / "small.tar.gz").read_bytes()) as server:
         server.chunk, server.rate = 8 * 1024, 20 * 1024
-        got, path = cache.fetch(lambda: open_stream(server.url), source=server.url)
+        got, path = cache.fetch(lambda: open_stream(server.url, stall_timeout=1), source=server.url)
     assert got == sha and expected_tree(path) == expected_tree(root)
 
 
@@ -288,14 +291,13 @@ def test_a_hung_lock_holder_is_passed_after_the_stall_timeout(archive, tmp_path)
 def test_waiting_for_a_working_holder_is_bounded_and_names_it(archive, tmp_path, monkeypatch):
     data, sha, _ = archive
     cache_dir = tmp_path / "cache"
-    monkeypatch.setenv("MODEL_REGISTRY_LOCK_TIMEOUT", "1")
     with FaultyServer(data) as server:
         server.rate = 1 * MB
         holder = start_resolver("sha", cache_dir, server.url, sha, len(data))
         wait_for(lambda: leftover_bytes(ModelCache(cache_dir)) > 0, "the holder to start writing")
         with pytest.raises(CacheBusy, match=f"process {holder.pid} ") as info:
-            ModelCache(cache_dir).fetch(lambda: open_stream(server.url), source=server.url, sha256=sha,
-                                        size=len(data))
+            ModelCache(cache_dir, lock_timeout=1).fetch(lambda: open_stream(server.url), source=server.url,
+                                                        sha256=sha, size=len(data))
         assert "MODEL_REGISTRY_LOCK_TIMEOUT" in str(info.value)
         assert "files" in result_of(holder)
 
@@ -401,8 +403,6 @@ def test_the_lock_of_a_killed_holder_is_taken_over_at_once(archive, tmp_path, mo
     # dead process's lock, well within 5 s.
     data, sha, files = archive
     cache_dir = tmp_path / "cache"
-    monkeypatch.setenv("MODEL_REGISTRY_STALL_TIMEOUT", "60")
-    monkeypatch.setenv("MODEL_REGISTRY_LOCK_TIMEOUT", "5")
     with FaultyServer(data) as server:
         server.rate = 1 * MB
         holder = start_resolver("sha", cache_dir, server.url, sha, len(data))
@@ -411,8 +411,9 @@ def test_the_lock_of_a_killed_holder_is_taken_over_at_once(archive, tmp_path, mo
 
         def wait_then_fetch():
             try:
-                outcome["path"] = ModelCache(cache_dir).fetch(lambda: open_stream(server.url), source=server.url,
-                                                              sha256=sha, size=len(data))[1]
+                outcome["path"] = ModelCache(cache_dir, stall_timeout=60, lock_timeout=5).fetch(
+                    lambda: open_stream(server.url, stall_timeout=60), source=server.url, sha256=sha,
+                    size=len(data))[1]
             except RegistryError as error:
                 outcome["error"] = error
 
@@ -495,7 +496,7 @@ def test_a_legacy_directory_without_record_is_replaced_and_a_complete_entry_neve
         assert expected_tree(path) == files
         inode = path.stat().st_ino
         # A second install of the same content (a URL fetch, its hash unknown) leaves the entry alone.
-        Resolver(catalog=None, cache=cache).resolve(server.url)
+        Resolver(catalog=None, store=None, cache=cache).resolve(parse(server.url))
     assert path.stat().st_ino == inode and expected_tree(path) == files
     assert cache.incomplete() == [] and leftover_bytes(cache) == 0
 
@@ -522,7 +523,7 @@ def test_a_path_handle_holding_a_non_regular_file_is_a_typed_error(tmp_path, kin
     special = _special(root, kind)
     cache = ModelCache(tmp_path / "cache")
     with pytest.raises(NotARegularFile, match=special.name) as info:
-        Resolver(catalog=None, cache=cache).resolve(str(root))
+        Resolver(catalog=None, store=None, cache=cache).resolve(parse(str(root)))
     assert "remove" in str(info.value)  # says what to do
     assert isinstance(info.value, RegistryError)
 
@@ -539,7 +540,7 @@ def test_a_fifo_named_like_an_archive_is_a_typed_error(tmp_path):
     fifo = tmp_path / "model.tar.gz"
     os.mkfifo(fifo)
     with pytest.raises(NotARegularFile, match="FIFO"):
-        Resolver(catalog=None, cache=ModelCache(tmp_path / "cache")).resolve(str(fifo))
+        Resolver(catalog=None, store=None, cache=ModelCache(tmp_path / "cache")).resolve(parse(str(fifo)))
 
 
 def test_publishing_a_directory_holding_a_fifo_is_refused_before_anything_is_written(registry_env, reference_dir,

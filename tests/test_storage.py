@@ -19,7 +19,8 @@ import pytest
 from registry.errors import ArtifactError, ArtifactNotFound, IntegrityError, UnsafeArchive
 from registry.storage.archive import extract_stream, pack_directory
 from registry.storage.cache import ModelCache
-from registry.storage.remote import ArtifactStore, open_stream
+from registry.storage.artifacts import ArtifactStore
+from registry.storage.remote import open_stream
 
 MB = 1 << 20
 

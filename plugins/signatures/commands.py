@@ -5,33 +5,18 @@ Click is imported here only, so the publish-time check never imports it.
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from registry.cli.context import CliContext, json_option, pass_context, wants_json
 from registry.cli.output import echo_json, record_data, table
-from registry.errors import SignatureError
-
-_SIZE = re.compile(r"^\s*(\d+)\s*(?:[x,]\s*(\d+))?\s*$")
-
-
-def parse_image_size(text: str | None) -> tuple[int, int] | None:
-    """``"224x224"``, ``"224,224"`` or ``"224"`` (square) as ``(height, width)``."""
-    if text is None:
-        return None
-    match = _SIZE.match(text)
-    if not match:
-        raise SignatureError(f"--image-size takes HEIGHTxWIDTH such as 224x224, not {text!r}")
-    height = int(match.group(1))
-    return height, int(match.group(2) or height)
+from registry.handles import parse_image_size
 
 
 def echo_search(obj: CliContext, *, as_json: bool, task: str | None = None, image_size: str | None = None,
                 format: str | None = None, publisher: str | None = None, text: str | None = None,
                 limit: int | None = 100) -> None:
     """Print the versions ``registry.search`` finds, one line each (or JSON)."""
-    found = obj.registry.search(task=task, image_size=parse_image_size(image_size), format=format,
+    found = obj.registry.search(task=task, image_size=parse_image_size(image_size, "--image-size"), format=format,
                                 publisher=publisher, text=text, limit=limit)
     if wants_json(obj, as_json):
         echo_json([{**record_data(v), "handle": v.handle} for v in found])

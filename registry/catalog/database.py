@@ -15,17 +15,21 @@ from typing import TYPE_CHECKING, Any
 from registry.catalog import sqlite_reader
 from registry.catalog.interface import VersionLocation
 from registry.catalog.urls import backend, redact, sqlite_file
-from registry.handles import CatalogHandle, parse
+from registry.config import DEFAULT_DATABASE_TIMEOUT_S
+from registry.handles import catalog_handle
 
 if TYPE_CHECKING:
     from registry.catalog.store import Catalog
+    from registry.catalog.tokens import TokenStore
 
 
 class DatabaseCatalog:
     """The catalog in one SQLite file or PostgreSQL database."""
 
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, *, timeout: float = DEFAULT_DATABASE_TIMEOUT_S):
         self.database_url = database_url
+        #: Seconds an SQLite writer waits for the write lock (``Settings.database_timeout``).
+        self.timeout = timeout
         self.identity = redact(database_url)
         self.is_local = backend(database_url) == "sqlite"
         self._sqlite_file = sqlite_file(database_url)
@@ -42,7 +46,7 @@ class DatabaseCatalog:
             if self._store is None:
                 from registry.catalog.store import Catalog
 
-                self._store = Catalog(self.database_url)
+                self._store = Catalog(self.database_url, timeout=self.timeout)
             return self._store
 
     def close(self) -> None:
@@ -54,7 +58,7 @@ class DatabaseCatalog:
         self.store.ping()
 
     @property
-    def tokens(self):
+    def tokens(self) -> "TokenStore":
         """The server's access tokens (``registry.catalog.tokens.TokenStore``), kept in this database."""
         from registry.catalog.tokens import TokenStore
 
@@ -63,12 +67,12 @@ class DatabaseCatalog:
     # -- reads --------------------------------------------------------------------------------------
 
     def locate(self, handle) -> VersionLocation:
-        parsed = parse(handle)
-        if self._sqlite_file is not None and self._store is None and isinstance(parsed, CatalogHandle):
+        parsed = catalog_handle(handle)
+        if self._sqlite_file is not None and self._store is None:
             found = sqlite_reader.locate(self._sqlite_file, parsed)
             if found is not None:
                 return found
-        return self.store.locate(handle)
+        return self.store.locate(parsed)
 
     def get_version(self, handle, *, include_deleted: bool = False):
         return self.store.get_version(handle, include_deleted=include_deleted)

@@ -23,13 +23,14 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import StaticPool
 
 from registry.catalog.sqlite_reader import is_read_only
-from registry.config import database_timeout_s
+from registry.catalog.urls import sqlite_file
+from registry.config import DEFAULT_DATABASE_TIMEOUT_S
 
 #: Execution option naming how a transaction starts on SQLite: "DEFERRED" (reads) or "IMMEDIATE" (writes).
 BEGIN_OPTION = "sqlite_begin"
-#: How long an SQLite writer waits for another to finish before giving up, in seconds (the default of
-#: ``MODEL_REGISTRY_DATABASE_TIMEOUT``).
-SQLITE_BUSY_TIMEOUT_S = 60.0
+#: How long an SQLite writer waits for another to finish before giving up, in seconds, unless told
+#: (``Settings.database_timeout``, from ``MODEL_REGISTRY_DATABASE_TIMEOUT``).
+SQLITE_BUSY_TIMEOUT_S = DEFAULT_DATABASE_TIMEOUT_S
 #: How long a new connection waits to switch a locked database to WAL before leaving it for next time.
 WAL_SWITCH_WAIT_MS = 200
 
@@ -42,21 +43,13 @@ def normalize_url(database_url: str | URL) -> URL:
     return url
 
 
-def is_sqlite(url: str | URL) -> bool:
-    return normalize_url(url).get_backend_name() == "sqlite"
-
-
 def sqlite_path(url: str | URL) -> Path | None:
-    """The file of an SQLite URL, or ``None`` for an in-memory database."""
-    url = normalize_url(url)
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:") or url.query.get("mode") == "memory":
-        return None
-    return Path(database).expanduser().resolve()
+    """The file of an SQLite URL, or ``None`` for an in-memory database (``registry.catalog.urls.sqlite_file``)."""
+    return sqlite_file(url if isinstance(url, str) else url.render_as_string(hide_password=False))
 
 
-def make_engine(database_url: str | URL, **options) -> Engine:
-    """An engine for ``database_url``; on SQLite with WAL, a busy timeout and our own ``BEGIN``.
+def make_engine(database_url: str | URL, *, timeout: float = SQLITE_BUSY_TIMEOUT_S, **options) -> Engine:
+    """An engine for ``database_url``; on SQLite with WAL, a busy timeout (``timeout`` seconds) and our own ``BEGIN``.
 
     An SQLite file this process cannot write (a read-only file or directory, a
     catalog shipped on a read-only mount) is opened read-only and immutable:
@@ -67,7 +60,6 @@ def make_engine(database_url: str | URL, **options) -> Engine:
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **options)
     path = sqlite_path(url)
-    timeout = database_timeout_s(SQLITE_BUSY_TIMEOUT_S)
     writable = True
     if path is None:
         # One shared connection, or every checkout would see a different empty database.

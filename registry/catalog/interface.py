@@ -1,9 +1,13 @@
 """What the rest of the registry needs from a catalog, and nothing more.
 
-``CatalogBackend`` is the seam: the resolver, the publisher and the API talk
-to this interface, never to SQL. ``DatabaseCatalog`` (SQLite or PostgreSQL)
-fills it today; a catalog served over HTTP fills it the same way. Nothing in
-this module imports a database library, so loading a model does not pay for one.
+``CatalogBackend`` is the seam: the resolver, the publisher, the API, the
+server's routes and the CLI talk to this interface, never to SQL, and use
+nothing it does not declare. ``DatabaseCatalog`` (SQLite or PostgreSQL) and
+``HttpCatalog`` (a registry server, ``registry.client.catalog``) both fill all
+of it, or refuse an operation with a ``registry.errors`` type. Artifacts'
+bytes are not the catalog's: they are read and written through the storage
+seam (``registry.storage.artifacts``). Nothing in this module imports a
+database library, so loading a model does not pay for one.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Sequence, runtime_c
 
 if TYPE_CHECKING:
     from registry.adapter import SignatureInfo
-    from registry.catalog.models import ModelPublic, VersionPublic, VersionSummary
+    from registry.access import Grant
+    from registry.catalog.models import ModelPublic, TokenPublic, VersionPublic, VersionSummary
     from registry.handles import CatalogHandle
 
 
@@ -30,6 +35,23 @@ class VersionLocation(NamedTuple):
     @property
     def handle(self) -> str:
         return f"{self.publisher}/{self.model}/{self.version}"
+
+
+@runtime_checkable
+class TokenBackend(Protocol):
+    """The server's access tokens, kept with the catalog (``registry.catalog.tokens.TokenStore``)."""
+
+    def create(self, *, name: str, scope: str, publisher: str | None = None) -> "tuple[str, TokenPublic]":
+        """A new token and its public record; the token itself is shown once and kept nowhere."""
+        ...
+
+    def list(self, *, include_revoked: bool = False) -> "list[TokenPublic]": ...
+
+    def revoke(self, name: str) -> "TokenPublic": ...
+
+    def authenticate(self, token: str) -> "Grant | None":
+        """The grant of a live token, or None for an unknown or revoked one."""
+        ...
 
 
 @runtime_checkable
@@ -74,3 +96,12 @@ class CatalogBackend(Protocol):
     def delete_version(self, *, publisher: str, name: str, version: int) -> "VersionPublic": ...
 
     def close(self) -> None: ...
+
+    def ping(self) -> None:
+        """Return when the catalog answers; raise a typed error saying why not (the server's health check)."""
+        ...
+
+    @property
+    def tokens(self) -> TokenBackend:
+        """Token administration and checks for the server that serves this catalog."""
+        ...

@@ -22,12 +22,34 @@ from registry.handles import LATEST, CatalogHandle
 
 _COLUMNS = "m.publisher, m.name, v.version, v.format, v.artifact_uri, v.sha256, v.size"
 _BY_NUMBER = (f"SELECT {_COLUMNS} FROM registered_model m JOIN model_version v ON v.model_id = m.id "
-              "WHERE m.publisher = ? AND m.name = ? AND v.version = ? AND v.deleted_at IS NULL")
+              "WHERE m.publisher = :publisher AND m.name = :model AND v.version = :version AND v.deleted_at IS NULL")
 _BY_ALIAS = (f"SELECT {_COLUMNS} FROM registered_model m JOIN alias a ON a.model_id = m.id "
              "JOIN model_version v ON v.id = a.version_id "
-             "WHERE m.publisher = ? AND m.name = ? AND a.name = ? AND v.deleted_at IS NULL")
+             "WHERE m.publisher = :publisher AND m.name = :model AND a.name = :alias AND v.deleted_at IS NULL")
 _NEWEST = (f"SELECT {_COLUMNS} FROM registered_model m JOIN model_version v ON v.model_id = m.id "
-           "WHERE m.publisher = ? AND m.name = ? AND v.deleted_at IS NULL ORDER BY v.version DESC LIMIT 1")
+           "WHERE m.publisher = :publisher AND m.name = :model AND v.deleted_at IS NULL "
+           "ORDER BY v.version DESC LIMIT 1")
+
+
+def locate_query(handle: CatalogHandle) -> tuple[str, dict]:
+    """The one query that finds the live version a handle names, and its parameters.
+
+    Plain SQL with named parameters, which both ``sqlite3`` (here) and SQLAlchemy's ``text()``
+    (``Catalog.locate``, on SQLite or PostgreSQL) accept; each row is ``location_of(row)``.
+    """
+    params: dict = {"publisher": handle.publisher, "model": handle.model}
+    if handle.version is not None:
+        return _BY_NUMBER, {**params, "version": handle.version}
+    if handle.alias is not None and handle.alias != LATEST:
+        return _BY_ALIAS, {**params, "alias": handle.alias}
+    return _NEWEST, params
+
+
+def location_of(row) -> VersionLocation:
+    """A ``locate_query`` row as a ``VersionLocation``."""
+    publisher, model, version, format, artifact_uri, sha256, size = row
+    return VersionLocation(publisher=publisher, model=model, version=version, format=format,
+                           artifact_uri=artifact_uri, sha256=sha256, size=size)
 
 
 def locate(path: Path, handle: CatalogHandle) -> VersionLocation | None:
@@ -44,21 +66,12 @@ def locate(path: Path, handle: CatalogHandle) -> VersionLocation | None:
         revision = connection.execute("SELECT version_num FROM alembic_version").fetchall()
         if revision != [(HEAD_REVISION,)]:
             return None
-        if handle.version is not None:
-            row = connection.execute(_BY_NUMBER, (handle.publisher, handle.model, handle.version)).fetchone()
-        elif handle.alias is not None and handle.alias != LATEST:
-            row = connection.execute(_BY_ALIAS, (handle.publisher, handle.model, handle.alias)).fetchone()
-        else:
-            row = connection.execute(_NEWEST, (handle.publisher, handle.model)).fetchone()
+        row = connection.execute(*locate_query(handle)).fetchone()
     except sqlite3.Error:
         return None
     finally:
         connection.close()
-    if row is None:
-        return None
-    publisher, model, version, format, artifact_uri, sha256, size = row
-    return VersionLocation(publisher=publisher, model=model, version=version, format=format,
-                           artifact_uri=artifact_uri, sha256=sha256, size=size)
+    return None if row is None else location_of(row)
 
 
 def is_read_only(path: Path) -> bool:

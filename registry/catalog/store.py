@@ -18,14 +18,14 @@ import difflib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine.url import URL
 from sqlmodel import Session, col, select
 
 from registry.catalog import records
-from registry.catalog.engine import make_engine, write_engine
+from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
 from registry.catalog.models import (
     Alias,
     ModelPublic,
@@ -41,8 +41,10 @@ from registry.catalog.models import (
 from registry.catalog.failures import database_errors
 from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
-from registry.errors import CatalogError, HandleError, ModelNotFound, VersionNotFound
-from registry.handles import LATEST, CatalogHandle, parse, validate_name
+from registry.catalog.sqlite_reader import locate_query, location_of
+from registry.errors import CatalogError, ModelNotFound, VersionNotFound
+from registry.handles import LATEST, CatalogHandle, validate_name
+from registry.handles import catalog_handle as _catalog_handle
 
 if TYPE_CHECKING:
     from registry.adapter import SignatureInfo
@@ -58,10 +60,10 @@ class Catalog:
     SQLAlchemy exception.
     """
 
-    def __init__(self, database_url: str | URL):
+    def __init__(self, database_url: str | URL, *, timeout: float = SQLITE_BUSY_TIMEOUT_S):
         self.database_url = database_url
         with database_errors(database_url):
-            self.engine = make_engine(database_url)
+            self.engine = make_engine(database_url, timeout=timeout)
         self._writer = write_engine(self.engine)
         try:
             with database_errors(database_url):
@@ -176,8 +178,15 @@ class Catalog:
 
     def locate(self, handle: CatalogHandle | str) -> VersionLocation:
         """Where the version a handle names lives, and its format: the one read that loading needs."""
+        parsed = _catalog_handle(handle)
+        query, params = locate_query(parsed)  # the same SQL as the load path's sqlite3 reader
         with self._read() as session:
-            row, model = self._resolve(session, _catalog_handle(handle), include_deleted=False)
+            found = session.connection().execute(text(query), params).first()
+            if found is not None:
+                return location_of(found)
+            # Not found: ask again the way every other read does, for its precise error (no such model, a
+            # deleted version, an unknown alias...), or the version a concurrent write has just made.
+            row, model = self._resolve(session, parsed, include_deleted=False)
             return VersionLocation(publisher=model.publisher, model=model.name, version=row.version,
                                    format=row.format, artifact_uri=row.artifact_uri, sha256=row.sha256,
                                    size=row.size)
@@ -382,14 +391,6 @@ class Catalog:
                         version_count=stats.get(model.id, (None, 0))[1], aliases=aliases[model.id])
             for model in models
         ]
-
-
-def _catalog_handle(handle: CatalogHandle | str) -> CatalogHandle:
-    parsed = parse(handle)
-    if not isinstance(parsed, CatalogHandle):
-        raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model', 'publisher/model/N' or "
-                          "'publisher/model@alias'); URLs and paths are not in the catalog")
-    return parsed
 
 
 def _check_alias(alias: str) -> None:

@@ -31,7 +31,11 @@ def redact(database_url: str) -> str:
 
 
 def sqlite_file(database_url: str) -> Path | None:
-    """The file of an ``sqlite:///PATH`` URL; None for in-memory, ``file:`` URI forms and other backends."""
+    """The file of an ``sqlite:///PATH`` URL; None for in-memory, ``file:`` URI forms and other backends.
+
+    The one reading of an SQLite URL's file: the load path's reader, the engine and the schema's
+    creation lock all take the file from here, so they always agree on which file a URL names.
+    """
     match = _URL.match(database_url)
     if not match or backend(database_url) != "sqlite":
         return None
@@ -41,4 +45,4 @@ def sqlite_file(database_url: str) -> Path | None:
     path = unquote(rest[1:].split("?", 1)[0])
     if path in ("", ":memory:") or path.startswith("file:") or "mode=memory" in rest:
         return None
-    return Path(path).expanduser().absolute()
+    return Path(path).expanduser().resolve()

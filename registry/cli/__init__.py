@@ -9,12 +9,11 @@ time the group lists or looks up its commands; they cannot replace built-ins.
 
 from __future__ import annotations
 
-import os
 
 import click
 
 from registry.cli.context import CliContext, CliError
-from registry.config import DEBUG_ENV, debug_from_env
+from registry.config import DEBUG_ENV, debug_from_env, quiet_tensorflow_logs
 from registry.errors import PluginError, RegistryError
 
 
@@ -122,6 +121,5 @@ _add_builtin_commands()
 
 def main() -> None:
     """Console-script entry point."""
-    # TensorFlow's C++ INFO logs are noise on a command line; a user's own setting wins.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_logs()  # TensorFlow's C++ INFO logs are noise on a command line; a user's own setting wins
     cli.main(prog_name="model-registry")

@@ -27,6 +27,7 @@ class CliContext:
     progress: bool | None = None
     debug: bool = False
     _registry: "Registry | None" = field(default=None, repr=False)
+    _settings: "Settings | None" = field(default=None, repr=False)
 
     @property
     def show_progress(self) -> bool:
@@ -36,10 +37,14 @@ class CliContext:
 
     @property
     def settings(self) -> "Settings":
-        """The configuration from MODEL_REGISTRY_* variables, without opening anything."""
-        from registry.config import Settings
+        """The configuration from MODEL_REGISTRY_* variables (read once per command), without opening anything."""
+        if self._registry is not None:
+            return self._registry.settings
+        if self._settings is None:
+            from registry.config import Settings
 
-        return self._registry.settings if self._registry is not None else Settings.from_env()
+            self._settings = Settings.from_env()
+        return self._settings
 
     @property
     def registry(self) -> "Registry":
@@ -47,7 +52,8 @@ class CliContext:
             from registry.api import Registry
             from registry.cli.progress import click_progress_factory
 
-            self._registry = Registry(progress_factory=click_progress_factory if self.show_progress else None)
+            self._registry = Registry(settings=self.settings,
+                                      progress_factory=click_progress_factory if self.show_progress else None)
         return self._registry
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import click
 
 from registry.cli.context import CliContext, pass_context
@@ -14,9 +17,21 @@ def db() -> None:
 
 
 def _where(settings) -> str:
-    from sqlalchemy.engine import make_url
+    from registry.catalog.urls import redact
 
-    return make_url(settings.database_url).render_as_string(hide_password=True)
+    return redact(settings.database_url)
+
+
+@contextlib.contextmanager
+def _engine(settings) -> Iterator:
+    """One engine for the command, with the settings' SQLite busy timeout (``MODEL_REGISTRY_DATABASE_TIMEOUT``)."""
+    from registry.catalog.engine import make_engine
+
+    engine = make_engine(settings.database_url, timeout=settings.database_timeout)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @db.command()
@@ -27,9 +42,10 @@ def upgrade(obj: CliContext, revision: str) -> None:
     from registry.catalog import schema
 
     settings = obj.settings
-    before = schema.current(settings.database_url)
-    schema.upgrade(settings.database_url, revision)
-    after = schema.current(settings.database_url)
+    with _engine(settings) as engine:
+        before = schema.current(engine)
+        schema.upgrade(engine, revision)
+        after = schema.current(engine)
     if before == after:
         click.echo(f"{_where(settings)} is already at revision {after}")
     else:
@@ -45,7 +61,8 @@ def current(obj: CliContext, check: bool, as_json: bool) -> None:
     from registry.catalog import schema
 
     settings = obj.settings
-    revision, head = schema.current(settings.database_url), schema.head()
+    with _engine(settings) as engine:
+        revision, head = schema.current(engine), schema.head()
     if as_json or obj.json:
         echo_json({"database": _where(settings), "revision": revision, "head": head, "at_head": revision == head})
     elif revision == head:

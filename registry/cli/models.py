@@ -109,13 +109,9 @@ def show(obj: CliContext, handle: str, include_deleted: bool, as_json: bool) -> 
     A version is shown with its artifact, aliases, lineage, signatures per graph
     variant, the tasks it implements and its format's row of the compatibility matrix.
     """
-    from registry.errors import HandleError
-    from registry.handles import CatalogHandle, parse
+    from registry.handles import catalog_handle
 
-    parsed = parse(handle)
-    if not isinstance(parsed, CatalogHandle):
-        raise HandleError(f"show takes a catalog handle (publisher/model, publisher/model/N or "
-                          f"publisher/model@alias), not {handle!r}")
+    parsed = catalog_handle(handle)
     registry = obj.registry
     as_json = wants_json(obj, as_json)
     if parsed.version is None and parsed.alias is None:

@@ -2,30 +2,24 @@
 
 Each method is one call to ``/api/v1`` and returns the same records a
 ``DatabaseCatalog`` does, rebuilt from JSON; errors come back as the same
-``registry.errors`` types. ``locate`` points at the server's own model URL, and
-``open_artifact`` downloads it with the client's token, so a client needs no
-credentials for the bucket behind the server.
+``registry.errors`` types. ``locate`` points at the server's own model URL,
+which client mode's artifact store (``registry.client.storage``) downloads
+with the client's token, so a client needs no credentials for the bucket
+behind the server. What a server does not offer is refused with a typed error.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, BinaryIO, Iterator
+from typing import Any
 
 from registry.catalog.interface import VersionLocation
 from registry.client.connection import ServerConnection, quoted
-from registry.errors import CatalogError, HandleError
-from registry.handles import LATEST, CatalogHandle, parse
+from registry.errors import AccessDenied, CatalogError, HandleError
+from registry.handles import LATEST, CatalogHandle
+from registry.handles import catalog_handle as _handle
 
 #: Items asked for per page when following a listing to its end.
 PAGE = 500
-
-
-def _handle(handle) -> CatalogHandle:
-    parsed = parse(handle)
-    if not isinstance(parsed, CatalogHandle):
-        raise HandleError(f"{handle!r} is not a catalog handle ('publisher/model[/N|@alias]')")
-    return parsed
 
 
 def version_ref(handle: CatalogHandle) -> str:
@@ -52,6 +46,10 @@ class HttpCatalog:
     def close(self) -> None:
         pass
 
+    def ping(self) -> None:
+        """Return when the server answers and its catalog does (its ``/healthz``); else a typed error."""
+        self.connection.call("GET", "/healthz")
+
     # -- reads ----------------------------------------------------------------------------------------------------
 
     def locate(self, handle) -> VersionLocation:
@@ -60,12 +58,6 @@ class HttpCatalog:
         return VersionLocation(publisher=body["publisher"], model=body["model"], version=int(body["version"]),
                                format=body["format"], artifact_uri=body["url"], sha256=body["sha256"],
                                size=int(body["size"]))
-
-    @contextlib.contextmanager
-    def open_artifact(self, location: VersionLocation) -> Iterator[BinaryIO]:
-        """A streaming reader of a located version's archive, fetched from the server with the client's token."""
-        with self.connection.download(location.artifact_uri) as stream:
-            yield stream
 
     def get_version(self, handle, *, include_deleted: bool = False):
         h = _handle(handle)
@@ -178,6 +170,11 @@ class RemoteTokens:
         from registry.catalog.models import TokenPublic
 
         return TokenPublic.model_validate(self.connection.call("DELETE", quoted("api", "v1", "tokens", name)))
+
+    def authenticate(self, token: str):
+        """Refused: only the server that keeps the tokens checks one (a client's token is checked on each call)."""
+        raise AccessDenied(f"tokens are checked by the registry server that keeps them ({self.connection.url}), "
+                           f"not by a client")
 
 
 def _version(body: dict):

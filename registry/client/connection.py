@@ -20,7 +20,7 @@ import threading
 from typing import Any, BinaryIO, Callable, Iterator
 from urllib.parse import quote, urlencode, urlsplit
 
-from registry.config import SERVER_URL_ENV, TOKEN_ENV, stall_timeout_s
+from registry.config import DEFAULT_STALL_TIMEOUT_S, SERVER_URL_ENV, TOKEN_ENV
 from registry.error_codes import error_from_body
 from registry.errors import HandleError, OfflineError, ServerError
 
@@ -32,7 +32,8 @@ USER_AGENT = "tf-model-registry-client"
 class ServerConnection:
     """Calls to one server: ``call`` for JSON, ``upload`` for an archive, ``download`` for a model URL."""
 
-    def __init__(self, url: str, *, token: str | None = None, offline: bool = False, timeout: float | None = None):
+    def __init__(self, url: str, *, token: str | None = None, offline: bool = False,
+                 timeout: float = DEFAULT_STALL_TIMEOUT_S):
         parts = urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HandleError(f"{SERVER_URL_ENV}={url!r} is not an http(s) URL of a registry server "
@@ -41,7 +42,7 @@ class ServerConnection:
         self._scheme, self._netloc, self._prefix = parts.scheme, parts.netloc, parts.path.rstrip("/")
         self.token = token
         self.offline = offline
-        self.timeout = timeout if timeout is not None else stall_timeout_s()
+        self.timeout = timeout
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -66,14 +67,17 @@ class ServerConnection:
             return json.loads(response.read() or b"null")
 
     @contextlib.contextmanager
-    def download(self, url: str) -> Iterator[BinaryIO]:
-        """A streaming reader of one of this server's model URLs (sent with the token, when there is one)."""
+    def download(self, url: str, *, method: str = "GET") -> Iterator[BinaryIO]:
+        """A streaming reader of one of this server's model URLs (sent with the token, when there is one).
+
+        ``method="HEAD"`` asks only whether it is there (a missing one raises as a ``GET`` would).
+        """
         parts = urlsplit(url)
         if f"{parts.scheme}://{parts.netloc}" != f"{self._scheme}://{self._netloc}":
             raise ServerError(f"the server pointed a download at {url}, outside {self.url}; refusing to send it the "
                               f"token")
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        with self._exchange("GET", target, fresh=True) as response:
+        with self._exchange(method, target, fresh=True) as response:
             yield response
 
     def path_for(self, path: str, params: dict | None = None) -> str:

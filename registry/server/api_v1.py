@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from registry.errors import HandleError
-from registry.handles import validate_name
+from registry.handles import parse_image_size, validate_name
 from registry.server.auth import ADMIN, ADMIN_EVERY_PUBLISHER, PUBLISH, READ
 from registry.server.deps import RegistryDep, ServerSettingsDep, handle_for
 from registry.server.uploads import receive_upload
@@ -66,21 +66,12 @@ def search(request: Request, registry: RegistryDep, q: str | None = None, publis
            output_dim: int | None = None, limit: int = 100, after: str | None = None):
     size = _page_size(limit)
     found = registry.search(text=q or None, publisher=publisher or None, format=format or None, task=task or None,
-                            image_size=parse_image_size(image_size), output_dim=output_dim, limit=size + 1,
-                            after=after)
+                            image_size=parse_image_size(image_size, "image_size"), output_dim=output_dim,
+                            limit=size + 1, after=after)
     page = found[:size]
-    return {"items": [version_json(request, v) for v in page], "next": page[-1].model_name if len(found) > size else None}
+    return {"items": [version_json(request, v) for v in page],
+            "next": page[-1].model_name if len(found) > size else None}
 
-
-def parse_image_size(text: str | None) -> tuple[int, int] | None:
-    """``224x224`` (height x width) or ``224`` for a square."""
-    if not text:
-        return None
-    height, _, width = text.lower().partition("x")
-    try:
-        return int(height), int(width or height)
-    except ValueError:
-        raise HandleError(f"image_size is HEIGHTxWIDTH like 224x224, not {text!r}") from None
 
 
 @router.get("/models/{publisher}/{model}", summary="One model: description, newest version, aliases",

@@ -18,11 +18,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
 from registry.server import api_v1, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.deps import RegistryDep
-from registry.error_codes import error_body, status_of
 from registry.server.settings import ServerSettings
 
 logger = logging.getLogger("registry.server")

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
-from registry.errors import HandleError
-from registry.handles import CatalogHandle, parse
+from registry.handles import CatalogHandle, catalog_handle
 from registry.server.settings import ServerSettings
 
 if TYPE_CHECKING:  # the routes get the Registry from the application; only the app factory builds one
@@ -48,7 +47,4 @@ def handle_for(publisher: str, model: str, ref: str | None = None) -> CatalogHan
         text = f"{publisher}/{model}/{ref}"
     else:
         text = f"{publisher}/{model}@{ref.removeprefix('@')}"
-    parsed = parse(text)
-    if not isinstance(parsed, CatalogHandle):
-        raise HandleError(f"{text!r} is not a catalog handle")
-    return parsed
+    return catalog_handle(text)

@@ -1,8 +1,10 @@
 """Serving a version's archive: the exact stored bytes, streamed, with a correct Content-Length.
 
 Clients check what they receive against the version's sha256, so the server
-never re-packs: a local artifact goes out with ``sendfile`` (FileResponse), a
-bucket's is streamed through in 1 MiB reads on a worker thread. A pinned
+never re-packs. The bytes come from the registry's artifact store (the one
+object that writes and reads them): one it holds in a local file goes out with
+``sendfile`` (FileResponse), a bucket's is streamed through in 1 MiB reads on
+a worker thread. A pinned
 version's bytes never change, so its response may be cached forever; an alias
 or the newest version may move, so those are revalidated.
 """
@@ -14,8 +16,6 @@ from typing import Iterator
 
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from registry.handles import is_local_url, local_path
-
 CHUNK = 1 << 20
 ARCHIVE_TYPE = "application/x-tar+gzip"
 
@@ -24,8 +24,8 @@ class _BigChunkFileResponse(FileResponse):
     chunk_size = CHUNK
 
 
-def archive_response(location, *, pinned: bool, method: str = "GET") -> Response:
-    """The response carrying ``location``'s archive (a ``VersionLocation``)."""
+def archive_response(location, *, store, pinned: bool, method: str = "GET") -> Response:
+    """The response carrying ``location``'s archive (a ``VersionLocation``), read from ``store``."""
     filename = f"{location.publisher}_{location.model}_{location.version}.tar.gz"
     headers = {
         "ETag": f'"{location.sha256}"',
@@ -34,9 +34,8 @@ def archive_response(location, *, pinned: bool, method: str = "GET") -> Response
         "X-Model-Sha256": location.sha256,
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
-    if is_local_url(location.artifact_uri):
-        path = local_path(location.artifact_uri)
-
+    path = store.local_file(location.artifact_uri)
+    if path is not None:
         if not os.path.isfile(path):
             from registry.errors import ArtifactNotFound
 
@@ -46,9 +45,7 @@ def archive_response(location, *, pinned: bool, method: str = "GET") -> Response
     headers["Content-Length"] = str(location.size)
     if method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=ARCHIVE_TYPE)
-    from registry.storage.remote import open_stream
-
-    stream_cm = open_stream(location.artifact_uri)
+    stream_cm = store.open(location.artifact_uri)
     stream = stream_cm.__enter__()  # opened now, so a missing object is a typed error before the 200 goes out
     return StreamingResponse(_chunks(stream_cm, stream), media_type=ARCHIVE_TYPE, headers=headers)
 

@@ -58,7 +58,8 @@ async def _answer(request: Request, registry, settings, publisher: str, model: s
     if hub_format != "compressed":
         raise HandleError(f"tf-hub-format must be 'compressed', not {hub_format!r}")
     location = await run_in_threadpool(registry.catalog.locate, handle)
-    return await run_in_threadpool(archive_response, location, pinned=handle.pinned, method=request.method)
+    return await run_in_threadpool(archive_response, location, store=registry.store, pinned=handle.pinned,
+                                   method=request.method)
 
 
 @router.api_route("/{publisher}/{model_ref}", methods=["GET", "HEAD"], name="model_url",

@@ -1,29 +1,31 @@
-"""What a server process reads from its environment, besides the registry's own settings."""
+"""The server's own part of the settings: what a request's handling needs besides the registry.
+
+Both values are read from the environment with everything else, in
+``registry.config.Settings`` (``MODEL_REGISTRY_REQUIRE_READ_TOKEN``,
+``MODEL_REGISTRY_MAX_UPLOAD_BYTES``); this record only carries them to the routes.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
-from registry.config import MAX_UPLOAD_BYTES_ENV, REQUIRE_READ_TOKEN_ENV, _truthy
+from registry.config import DEFAULT_MAX_UPLOAD_BYTES, Settings
 
-DEFAULT_MAX_UPLOAD_BYTES = 8 << 30
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
-@dataclass(frozen=True)
-class ServerSettings:
+class ServerSettings(NamedTuple):
     #: Reads (API, model URLs, pages) need a token of any scope; writes always need one.
     require_read_token: bool = False
     #: Uploads larger than this are refused with 413 before their bytes are read.
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "ServerSettings":
-        env = os.environ if environ is None else environ
-        raw = (env.get(MAX_UPLOAD_BYTES_ENV) or "").strip()
-        try:
-            limit = int(raw) if raw else DEFAULT_MAX_UPLOAD_BYTES
-        except ValueError:
-            limit = DEFAULT_MAX_UPLOAD_BYTES
-        return cls(require_read_token=_truthy(env.get(REQUIRE_READ_TOKEN_ENV)),
-                   max_upload_bytes=limit if limit > 0 else DEFAULT_MAX_UPLOAD_BYTES)
+    def from_settings(cls, settings: Settings) -> "ServerSettings":
+        return cls(require_read_token=settings.require_read_token, max_upload_bytes=settings.max_upload_bytes)
+
+    @classmethod
+    def from_env(cls, environ: "Mapping[str, str] | None" = None) -> "ServerSettings":
+        """The server's settings from the environment, as ``registry.config`` reads it."""
+        return cls.from_settings(Settings.from_env(environ))

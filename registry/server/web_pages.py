@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.access import Grant
 from registry.error_codes import status_of
 from registry.errors import HandleError, RegistryError, SignatureError
-from registry.handles import CatalogHandle, parse
+from registry.handles import CatalogHandle, catalog_handle
 from registry.server import web_views
 from registry.server.auth import ACCESS_ATTRIBUTE, READ, TOKEN_COOKIE, access_rule
 from registry.server.deps import RegistryDep, ServerSettingsDep
@@ -163,20 +163,13 @@ def compare(request: Request, registry: Registry, token_required: bool) -> tuple
                                "tensors": web_views.tensors}
     if not (a and b):
         return "compare.html", context
-    version_a, version_b = registry.get_version(_catalog_handle(a)), registry.get_version(_catalog_handle(b))
+    version_a, version_b = registry.get_version(catalog_handle(a)), registry.get_version(catalog_handle(b))
     context["result"] = registry.interchangeable(version_a.handle, version_b.handle, task=task)
     context["sides"] = [(label, version, web_views.signature_groups(version))
                         for label, version in (("A", version_a), ("B", version_b))]
     context["title"] = f"Compare {version_a.handle} and {version_b.handle}"
     return "compare.html", context
 
-
-def _catalog_handle(text: str) -> CatalogHandle:
-    handle = parse(text)
-    if not isinstance(handle, CatalogHandle):
-        raise HandleError(f"{text!r} is not a catalog handle: use publisher/model, publisher/model/N or "
-                          f"publisher/model@alias")
-    return handle
 
 
 # -- rendering and errors ----------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from registry.config import ArchiveLimits, stall_timeout_s
+from registry.config import DEFAULT_STALL_TIMEOUT_S, ArchiveLimits
 from registry.errors import (ArchiveTooLarge, ArtifactError, CorruptArchive, IntegrityError, NotARegularFile,
                              UnsafeArchive)
 
@@ -217,7 +217,7 @@ def extract_stream(
     progress: Progress | None = None,
     source: str = "archive",
     limits: ArchiveLimits | None = None,
-    stall_timeout: float | None = None,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT_S,
     compressions: tuple[str, ...] | None = None,
 ) -> ExtractResult:
     """Extract the tar ``stream`` into the empty directory ``dest`` in one pass, and verify it.
@@ -234,9 +234,9 @@ def extract_stream(
     """
     from registry.storage.tarstream import COMPRESSIONS, ByteReader, ChunkSource, open_decoder
 
-    limits = limits or ArchiveLimits.from_env()
+    limits = limits or ArchiveLimits()
     chunks = ChunkSource(stream, source=source, progress=progress,
-                         stall_timeout=stall_timeout or stall_timeout_s())
+                         stall_timeout=stall_timeout)
     try:
         try:
             decoder = open_decoder(chunks, limits, compressions or COMPRESSIONS)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NamedTuple
 
-from registry.config import ArchiveLimits, lock_timeout_s, stall_timeout_s
+from registry.config import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S, ArchiveLimits
 from registry.errors import CacheBusy
 
 if TYPE_CHECKING:
@@ -67,26 +67,26 @@ class CacheEntry(NamedTuple):
 class ModelCache:
     """Content-addressed store of extracted model directories, safe for any number of processes."""
 
-    def __init__(self, root: Path, *, stall_timeout: float | None = None, lock_timeout: float | None = None,
-                 limits: ArchiveLimits | None = None):
+    def __init__(self, root: Path, *, stall_timeout: float = DEFAULT_STALL_TIMEOUT_S,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, limits: ArchiveLimits | None = None):
+        """``Registry.cache`` passes the ``Settings`` values (``MODEL_REGISTRY_STALL_TIMEOUT``, ``..._LOCK_TIMEOUT``,
+        the archive limits); a bare ``ModelCache`` has the defaults."""
         self.root = Path(root)
         self.models = self.root / "models"
         self.refs = self.root / "refs"
         self.tmp = self.root / "tmp"
         self.locks = self.root / "locks"
-        self._stall_timeout = stall_timeout
-        self._lock_timeout = lock_timeout
-        self._limits = limits
+        self.stall_timeout = stall_timeout
+        self.lock_timeout = lock_timeout
+        self.limits = limits or ArchiveLimits()
         self._work_locks: dict[Path, int] = {}
         self._held = threading.local()
 
-    @property
-    def stall_timeout(self) -> float:
-        return self._stall_timeout or stall_timeout_s()
-
-    @property
-    def lock_timeout(self) -> float:
-        return self._lock_timeout or lock_timeout_s()
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "ModelCache":
+        """The cache ``settings`` describe: its folder, timeouts and archive limits."""
+        return cls(settings.cache_dir, stall_timeout=settings.stall_timeout, lock_timeout=settings.lock_timeout,
+                   limits=settings.archive_limits)
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class ModelCache:
             with open_stream() as stream:
                 result = extract_stream(stream, target, expected_sha256=sha256, expected_size=size,
                                         progress=self._beating(progress), source=source,
-                                        limits=self._limits, stall_timeout=self.stall_timeout)
+                                        limits=self.limits, stall_timeout=self.stall_timeout)
             return result.sha256, self._install(target, result, source)
 
     def add_extracted(self, work: Path, result: ExtractResult, *, source: str) -> Path:

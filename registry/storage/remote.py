@@ -1,4 +1,7 @@
-"""Where published artifacts live: any fsspec URL (a local folder, ``gs://``, ``memory://``...).
+"""Moving bytes to and from any fsspec URL (a local folder, ``gs://``, ``memory://``, ``http(s)://``...).
+
+``ArtifactStore`` (``registry.storage.artifacts``) keeps published archives through
+these functions; the resolver reads URL handles with them.
 
 Artifacts are content-addressed — ``<storage>/sha256/<ab>/<sha256>.tar.gz`` — so
 publishing the same bytes twice stores them once, and concurrent publishers never
@@ -25,18 +28,12 @@ from typing import BinaryIO, Callable, Iterator
 import fsspec
 from fsspec.callbacks import Callback
 
-from registry.config import stall_timeout_s
-from registry.errors import ArtifactError, ArtifactNotFound, HandleError, OfflineError, RegistryError, TransferStalled
+from registry.config import DEFAULT_STALL_TIMEOUT_S, prepare_gcs_environment
+from registry.errors import ArtifactError, ArtifactNotFound, HandleError, RegistryError, TransferStalled
 from registry.handles import is_local_url as is_local, local_path  # noqa: F401  (re-exported)
 from registry.handles import SCHEME_RE, check_scheme, shown
 
 Progress = Callable[[int], None]
-
-
-def prepare_gcs() -> None:
-    """gcsfs asks GCS for a bucket's type over gRPC first; an emulator never answers, so turn that off for one."""
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 
 def filesystem_for(url: str):
@@ -49,7 +46,7 @@ def filesystem_for(url: str):
     url = _lower_scheme(url)
     check_scheme(url)
     if url.startswith(("gs://", "gcs://")):
-        prepare_gcs()
+        prepare_gcs_environment()
     with translated_errors(url, "open"):
         try:
             return fsspec.core.url_to_fs(url)
@@ -170,81 +167,53 @@ class _ProgressCallback(Callback):
             self._last = self.value
 
 
-class ArtifactStore:
-    """Puts and opens model archives under one storage URL."""
+def put_file(local_file: Path, uri: str, *, progress: Progress | None = None) -> str:
+    """Upload ``local_file`` to ``uri`` unless an object of its size is already there; return ``uri``.
 
-    def __init__(self, storage_url: str, *, offline: bool = False):
-        if is_local(storage_url):
-            storage_url = os.path.abspath(os.path.expanduser(local_path(storage_url)))
-        self.url = storage_url.rstrip("/")
-        self.offline = offline
-        self._fs = None
+    ``ArtifactStore.put``'s transfer: artifacts are content-addressed, so one already there is the same bytes.
+    """
+    fs, path = filesystem_for(uri)
+    size = os.path.getsize(local_file)
+    with translated_errors(uri, "publish to"):
+        if fs.exists(path) and fs.size(path) == size:
+            if progress:
+                progress(size)
+            return uri
+        parent = path.rsplit("/", 1)[0]
+        fs.makedirs(parent, exist_ok=True)
+        if is_local(uri):
+            # a rename makes a half-written file impossible to see under the final name
+            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+            fs.put_file(str(local_file), tmp, callback=_ProgressCallback(progress))
+            os.replace(tmp, path)
+        else:
+            # object stores make an object visible only once its upload completed
+            fs.put_file(str(local_file), path, callback=_ProgressCallback(progress))
+    return uri
 
-    @property
-    def fs(self):
-        if self._fs is None:
-            self._fs, _ = filesystem_for(self.url)
-        return self._fs
 
-    def uri_for(self, sha256: str) -> str:
-        return f"{self.url}/sha256/{sha256[:2]}/{sha256}.tar.gz"
-
-    def put(self, local_file: Path, sha256: str, *, progress: Progress | None = None) -> str:
-        """Upload ``local_file`` as the artifact for ``sha256`` unless it is already there; return its URI."""
-        self._require_online("publish to " + self.url)
-        uri = self.uri_for(sha256)
-        fs, path = filesystem_for(uri)
-        size = os.path.getsize(local_file)
-        with translated_errors(uri, "publish to"):
-            if fs.exists(path) and fs.size(path) == size:
-                if progress:
-                    progress(size)
-                return uri
-            parent = path.rsplit("/", 1)[0]
-            fs.makedirs(parent, exist_ok=True)
-            if is_local(uri):
-                # a rename makes a half-written file impossible to see under the final name
-                tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-                fs.put_file(str(local_file), tmp, callback=_ProgressCallback(progress))
-                os.replace(tmp, path)
-            else:
-                # object stores make an object visible only once its upload completed
-                fs.put_file(str(local_file), path, callback=_ProgressCallback(progress))
-        return uri
-
-    def exists(self, uri: str) -> bool:
-        fs, path = filesystem_for(uri)
-        with translated_errors(uri, "look for"):
-            return fs.exists(path)
-
-    @contextlib.contextmanager
-    def open(self, uri: str) -> Iterator[BinaryIO]:
-        """A streaming binary reader of an artifact; ``ArtifactNotFound`` when there is none."""
-        self._require_online(f"download {uri}")
-        with open_stream(uri) as stream:
-            yield stream
-
-    def _require_online(self, what: str) -> None:
-        if self.offline and not is_local(self.url):
-            raise OfflineError(f"cannot {what}: MODEL_REGISTRY_OFFLINE is set")
+def exists(uri: str) -> bool:
+    fs, path = filesystem_for(uri)
+    with translated_errors(uri, "look for"):
+        return fs.exists(path)
 
 
 @contextlib.contextmanager
 def open_stream(url: str, *, headers: dict[str, str] | None = None,
-                stall_timeout: float | None = None) -> Iterator[BinaryIO]:
+                stall_timeout: float = DEFAULT_STALL_TIMEOUT_S) -> Iterator[BinaryIO]:
     """Open ``url`` for one sequential read. HTTP is streamed (no range requests, no whole-body buffering).
 
     HTTP(S) goes through the standard library, not fsspec: its file object hands every read to
     an event-loop thread, which caps a download at ~140 MB/s in the 8 KiB reads gzip makes,
     while a plain socket read delivers ~1 GB/s. Each socket read waits at most
-    ``stall_timeout`` seconds (``MODEL_REGISTRY_STALL_TIMEOUT``), so a stalled server is a
-    ``TransferStalled`` error rather than a hang. ``headers`` go with the request (a token).
+    ``stall_timeout`` seconds (``Settings.stall_timeout``: ``MODEL_REGISTRY_STALL_TIMEOUT``), so a
+    stalled server is a ``TransferStalled`` error rather than a hang. ``headers`` go with the request (a token).
     """
     scheme_url = _lower_scheme(url)
     if scheme_url.startswith(("http://", "https://")):
-        stream = _open_http(url, headers or {}, stall_timeout or stall_timeout_s())
+        stream = _open_http(url, headers or {}, stall_timeout)
     elif scheme_url.startswith(("gs://", "gcs://")):
-        stream = _open_gcs(url, stall_timeout or stall_timeout_s())
+        stream = _open_gcs(url, stall_timeout)
     else:
         fs, path = filesystem_for(url)
         with translated_errors(url, "open"):  # only the open: errors while reading are extract_stream's to explain

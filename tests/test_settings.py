@@ -1,0 +1,120 @@
+"""Configuration is read in one place: ``registry/config.py`` reads the environment into ``Settings``, and the
+parts a ``Registry`` builds are handed the values they use.
+
+The scan is textual on purpose: any read of ``os.environ`` (``.get``, ``[...]``, iteration), ``os.getenv`` or
+``environ`` imported on its own, in a module under ``registry/``, ``adapters/`` or ``plugins/`` other than
+``registry/config.py`` and the CLI's entry, fails here with the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from registry.api import Registry
+from registry.config import (CACHE_DIR_ENV, DATABASE_TIMEOUT_ENV, DATABASE_URL_ENV, DEFAULT_MAX_UPLOAD_BYTES,
+                             LOCK_TIMEOUT_ENV, MAX_EXPANSION_RATIO_ENV, MAX_EXTRACTED_BYTES_ENV, MAX_MEMBERS_ENV,
+                             MAX_UPLOAD_BYTES_ENV, OFFLINE_ENV, REQUIRE_READ_TOKEN_ENV, SERVER_URL_ENV,
+                             STALL_TIMEOUT_ENV, STORAGE_URL_ENV, TOKEN_ENV, ArchiveLimits, Settings)
+from registry.server.settings import ServerSettings
+
+REPO = Path(__file__).resolve().parent.parent
+#: The environment is read here and nowhere else (the CLI's entry may read it for its own options).
+READERS = {"registry/config.py", "registry/cli/__init__.py"}
+#: Writes to the environment (defaults for TensorFlow's and gcsfs's own variables) are made here only.
+WRITERS = {"registry/config.py"}
+ENV_ACCESS = re.compile(r"\bos\.environ\b|\bgetenv\b|\bputenv\b|\bfrom\s+os\s+import\s+[^\n]*\benviron\b"
+                        r"|(?<![\w.])environ\s*[\[.]")
+ENV_WRITE = re.compile(r"\bos\.environ\s*(\[[^\]]*\]\s*=|\.(setdefault|update|pop|clear)\b)|\bputenv\b")
+
+
+def _sources() -> list[Path]:
+    """Every Python file of the package: registry/ (its adapters/ and plugins/ links skipped), adapters/, plugins/."""
+    files = []
+    for top in ("registry", "adapters", "plugins"):
+        for path in sorted((REPO / top).rglob("*.py")):
+            relative = path.relative_to(REPO)
+            if top == "registry" and relative.parts[1] in ("adapters", "plugins"):
+                continue  # symlinks to the top-level folders, scanned as themselves
+            files.append(path)
+    return files
+
+
+def _hits(pattern: re.Pattern, allowed: set[str]) -> list[str]:
+    found = []
+    for path in _sources():
+        relative = path.relative_to(REPO).as_posix()
+        if relative in allowed:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if pattern.search(code) and not code.lstrip().startswith(('"', "'")):
+                found.append(f"{relative}:{number}: {line.strip()}")
+    return found
+
+
+def test_the_environment_is_read_only_in_config_and_the_cli_entry():
+    assert len(_sources()) > 50  # the scan sees the package
+    assert _hits(ENV_ACCESS, READERS) == [], "read the value into registry.config.Settings and pass it down"
+
+
+def test_the_environment_is_written_only_in_config():
+    assert _hits(ENV_WRITE, WRITERS) == []
+
+
+def test_the_scan_catches_every_spelling_of_a_read():
+    for line in ("os.environ.get('X')", "os.environ['X']", "x = os.getenv('X')", "from os import environ, path",
+                 "environ.get('X')", "dict(os.environ)"):
+        assert ENV_ACCESS.search(line), line
+    for line in ("settings.environ_name", "self.environment()", "environment().get_template(t)"):
+        assert not ENV_ACCESS.search(line), line
+
+
+def test_every_variable_has_its_documented_default(tmp_path):
+    settings = Settings.from_env({DATABASE_URL_ENV: "sqlite:///x.db", STORAGE_URL_ENV: "/s", CACHE_DIR_ENV: "/c"})
+    assert (settings.offline, settings.server_url, settings.token) == (False, None, None)
+    assert (settings.database_timeout, settings.stall_timeout, settings.lock_timeout) == (60.0, 30.0, 600.0)
+    assert settings.archive_limits == ArchiveLimits() == ArchiveLimits(max_bytes=64 << 30, max_ratio=200.0,
+                                                                        max_members=20_000)
+    assert (settings.require_read_token, settings.max_upload_bytes) == (False, 8 << 30) == \
+        (False, DEFAULT_MAX_UPLOAD_BYTES)
+
+
+def test_every_variable_is_read_into_settings():
+    env = {DATABASE_URL_ENV: "sqlite:///x.db", STORAGE_URL_ENV: "gs://b/p", CACHE_DIR_ENV: "~/c",
+           OFFLINE_ENV: "1", SERVER_URL_ENV: " http://h:1 ", TOKEN_ENV: "mr_t", DATABASE_TIMEOUT_ENV: "5",
+           STALL_TIMEOUT_ENV: "7", LOCK_TIMEOUT_ENV: "9", MAX_EXTRACTED_BYTES_ENV: "1000",
+           MAX_EXPANSION_RATIO_ENV: "3", MAX_MEMBERS_ENV: "11", REQUIRE_READ_TOKEN_ENV: "true",
+           MAX_UPLOAD_BYTES_ENV: "4096"}
+    s = Settings.from_env(env)
+    assert (s.database_url, s.storage_url, s.cache_dir) == ("sqlite:///x.db", "gs://b/p", Path("~/c").expanduser())
+    assert (s.offline, s.server_url, s.token) == (True, "http://h:1", "mr_t")
+    assert (s.database_timeout, s.stall_timeout, s.lock_timeout) == (5.0, 7.0, 9.0)
+    assert (s.archive_limits.max_bytes, s.archive_limits.max_ratio, s.archive_limits.max_members) == (1000, 3.0, 11)
+    assert ServerSettings.from_settings(s) == ServerSettings(require_read_token=True, max_upload_bytes=4096)
+    assert "mr_t" not in repr(s)
+
+
+def test_unusable_numbers_keep_the_default():
+    s = Settings.from_env({DATABASE_URL_ENV: "sqlite:///x.db", STORAGE_URL_ENV: "/s", CACHE_DIR_ENV: "/c",
+                           STALL_TIMEOUT_ENV: "soon", LOCK_TIMEOUT_ENV: "-1", MAX_UPLOAD_BYTES_ENV: "0",
+                           MAX_MEMBERS_ENV: "many"})
+    assert (s.stall_timeout, s.lock_timeout, s.max_upload_bytes, s.archive_limits.max_members) == \
+        (30.0, 600.0, 8 << 30, 20_000)
+
+
+def test_a_registry_hands_each_part_its_settings(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'catalog.db'}", storage_url=str(tmp_path / "store"),
+                        cache_dir=tmp_path / "cache", database_timeout=3.0, stall_timeout=4.0, lock_timeout=5.0,
+                        archive_limits=ArchiveLimits(max_members=6))
+    registry = Registry(settings=settings)
+    assert registry.catalog.timeout == 3.0
+    assert registry.store.stall_timeout == 4.0
+    assert (registry.cache.stall_timeout, registry.cache.lock_timeout, registry.cache.limits.max_members) == \
+        (4.0, 5.0, 6)
+    assert registry.resolver.store is registry.store and registry.resolver.cache is registry.cache
+
+    client = Registry(settings=settings._replace(server_url="http://127.0.0.1:9", token="mr_x"))
+    assert client.server_connection.timeout == 4.0 and client.server_connection.token == "mr_x"
+    # An explicit argument changes its field only: the rest still comes from the settings.
+    assert Registry(settings=settings, cache_dir=tmp_path / "other").cache.lock_timeout == 5.0
