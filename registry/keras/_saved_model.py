@@ -66,23 +66,26 @@ def unique_variables(variables) -> list:
 class LoadedModel:
     """A model restored for a Keras layer: the function to call, its variables, its regularization losses.
 
-    ``prepared`` is what ``Registry.prepare`` returned; its adapter's ``keras_reusable``
-    restores the object. ``signature`` picks a named signature instead of ``__call__``
-    (the adapter's default signature when none is named, for formats without ``__call__``).
+    ``adapter`` is the format's adapter (what ``Registry.prepare`` reported); its
+    ``keras_reusable`` restores the object from ``path`` in ``mode``. ``signature``
+    picks a named signature instead of ``__call__`` (the adapter's default signature
+    when none is named, for formats without ``__call__``).
     """
 
-    def __init__(self, prepared: Any, *, signature: str | None = None, output_key: str | None = None,
-                 signature_outputs_as_dict: bool = False, arguments: dict | None = None):
+    def __init__(self, adapter: Any, path: Path, *, mode: str, signature: str | None = None,
+                 output_key: str | None = None, signature_outputs_as_dict: bool = False,
+                 arguments: dict | None = None):
         import tensorflow as tf
 
-        self.path = Path(prepared.path)
-        self.format = prepared.format
+        self.adapter = adapter
+        self.path = Path(path)
+        self.format = adapter.format
         self.output_key = output_key
         self.signature_outputs_as_dict = signature_outputs_as_dict
         self.arguments = dict(arguments or {})
         graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         tables_before = set(graph.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS)) if graph else set()
-        reusable = prepared.adapter.keras_reusable(self.path, mode=prepared.mode)
+        reusable = adapter.keras_reusable(self.path, mode=mode)
         self.obj = reusable.obj
         #: False: the object's variables are not the layer's weights (an inference-only layer).
         self.owns_weights = reusable.owns_weights
@@ -218,8 +221,9 @@ class SavedModelLayerMixin:
         registry = use_registry(registry)
         prepared = registry.prepare(handle, "fine_tune" if trainable else "load", mode,
                                     accept_format=keras_layer_gate(registry, trainable=trainable, mode=mode))
-        self._loaded = LoadedModel(prepared, signature=signature, output_key=output_key,
-                                   signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
+        self._loaded = LoadedModel(prepared.adapter, prepared.path, mode=prepared.mode, signature=signature,
+                                   output_key=output_key, signature_outputs_as_dict=signature_outputs_as_dict,
+                                   arguments=arguments)
         # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
         self._restored = self._loaded.obj
 
