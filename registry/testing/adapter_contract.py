@@ -113,12 +113,12 @@ class AdapterContract:
     def registry(self):
         """A registry of its own in ``workdir``: SQLite catalog, local storage, cache."""
         if self._registry is None:
-            from registry.api import Registry
+            import registry as public  # the public package, as a user reaches it (never registry.api)
             from registry.plugin_manager import make_plugin_manager
 
             root = self.workdir / "registry"
             (root / "artifacts").mkdir(parents=True)
-            self._registry = Registry(database_url=f"sqlite:///{root / 'catalog.db'}",
+            self._registry = public.Registry(database_url=f"sqlite:///{root / 'catalog.db'}",
                                       storage_url=str(root / "artifacts"), cache_dir=root / "cache",
                                       plugin_manager=self._plugin_manager or make_plugin_manager())
         return self._registry
