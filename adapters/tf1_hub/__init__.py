@@ -17,6 +17,7 @@ modules above it (function-level imports included), so there is no cycle:
 - ``export``: ``create_module_spec``, ``add_signature``, ``attach_message``;
 - ``image``: ``image_module_info`` and ``get_expected_image_size`` (attaching through ``export``);
 - ``loader_tf2``: mode tf2 loading through ``tf.compat.v1.saved_model.load_v2`` (uses ``format`` only);
+- ``reuse``: what the core asks beyond loading: a Keras layer's object and refusal, a page's usage code;
 - ``adapter``: the ``FormatAdapter``, its matrix row, its page usage and its Keras-layer refusal; it may use
   any of the above.
 

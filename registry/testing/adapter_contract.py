@@ -79,7 +79,7 @@ def _mode_context(mode: str):
 
 
 class AdapterContract:
-    """The checks for ``adapter_cls`` on ``sample``; ``workdir`` is an empty folder the checks may fill.
+    """The checks for ``adapter_cls`` on ``sample``; ``workdir`` is a new or empty folder the checks fill.
 
     ``plugin_manager`` is the manager the contract's registry uses (default: a fresh
     one with the built-ins and every installed entry point, as a user gets), which
@@ -94,6 +94,7 @@ class AdapterContract:
         self.adapter_cls = adapter_cls
         self.sample = sample
         self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self._plugin_manager = plugin_manager
         self._registry: Any = None
         self._model: Path | None = None
