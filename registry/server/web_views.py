@@ -8,9 +8,12 @@ free of logic. Format-specific usage code comes from the format's adapter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from registry.adapter import FormatAdapter, UsageSnippet, registry_usage
+
+if TYPE_CHECKING:
+    from registry.plugin_manager import AdapterSet
 
 #: One copyable block of usage code (an adapter's ``usage`` returns them too).
 Snippet = UsageSnippet
@@ -29,7 +32,7 @@ def pinned_url(base_url: str, version) -> str:
     return f"{base_url.rstrip('/')}/{version.publisher}/{version.model}/{version.version}"
 
 
-def usage_snippets(version, *, base_url: str, token_required: bool, adapters) -> list[Snippet]:
+def usage_snippets(version, *, base_url: str, token_required: bool, adapters: "AdapterSet") -> list[Snippet]:
     """The usage code for ``version``; always pinned, since the hub client caches URLs forever.
 
     The registry-API part comes from the format's adapter (``FormatAdapter.usage``;
