@@ -149,7 +149,7 @@ class Registry:
         from registry.resolver import Resolver
 
         return Resolver(catalog=self.catalog, store=self.store, cache=self.cache, offline=self.settings.offline,
-                        progress=self.progress)
+                        progress=self.progress, claims_file=lambda path: self.adapters.claim_file(path) is not None)
 
     @cached_property
     def publisher(self):
@@ -196,7 +196,7 @@ class Registry:
         """Resolve a handle for ``operation`` in ``mode``, passing the matrix gate exactly once.
 
         When the catalog knows the version's format, the gate (and ``accept_format``,
-        a caller's own refusal such as "a Module needs tf1_hub") runs before
+        a caller's own refusal such as "a Module needs its own format") runs before
         anything is downloaded; for URLs and paths, right after the bytes are local.
         Every entry point that loads, fine-tunes or opens a model goes through here.
         """

@@ -4,8 +4,10 @@ The examples are the reference artifacts in ``registry/demo_models/`` (package d
 TensorFlow 2.15 with tensorflow_hub 0.15 (the last stack that could write the
 TF1 Hub format), each with the inputs and outputs that stack computed. Every
 model is published twice — from its directory and from its ``.tar.gz`` — and
-each version is loaded by catalog handle in mode tf2 (TF2 SavedModels also in
-mode tf1, inside a ``tf.Graph``), then compared output by output.
+each version is loaded by catalog handle in every mode in which its format's
+adapter declares that ``load`` returns TensorFlow's restored object
+(``FormatAdapter.restored_object_modes``; mode tf1 inside a ``tf.Graph``), then
+compared output by output. Nothing here knows a format.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class Comparison:
 @dataclass
 class DemoReport:
     published: list[str] = field(default_factory=list)
+    #: The format of each published handle, as recorded.
+    formats: dict[str, str] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
     #: (example name, error message) for each example that could not be published or loaded.
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -92,8 +96,9 @@ def run_demo(registry: "Registry", reference_dir: Path = REFERENCE_DIR, *, publi
             try:
                 record = registry.publish(source, name=model_name, description=entry.get("doc", ""))
                 report.published.append(record.handle)
+                report.formats[record.handle] = record.format
                 echo(f"published {record.handle} from {source.name} ({record.format}, sha256 {record.sha256[:12]})")
-                modes = ["tf2", "tf1"] if record.format == "tf2_saved_model" else ["tf2"]
+                modes = demo_modes(registry, record.format)
                 for mode in modes:
                     for comparison in compare_outputs(registry, record.handle, mode, inputs, outputs):
                         report.comparisons.append(comparison)
@@ -103,6 +108,12 @@ def run_demo(registry: "Registry", reference_dir: Path = REFERENCE_DIR, *, publi
                 report.failures.append((f"{name} from {source.name}", str(error)))
                 echo(f"FAILED {name} from {source.name}: {error}")
     return report
+
+
+def demo_modes(registry: "Registry", format: str) -> list[str]:
+    """The modes the demo loads a version of ``format`` in: where its adapter returns the restored object (tf2 first)."""
+    declared = registry.adapters.get(format).restored_object_modes
+    return sorted(declared, key=lambda mode: mode != "tf2")
 
 
 def compare_outputs(registry: "Registry", handle: str, mode: str, inputs: dict, outputs: dict) -> list[Comparison]:

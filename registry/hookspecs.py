@@ -13,9 +13,16 @@ def register_adapters(register):
     """Register format adapters: call ``register(AdapterClass)`` for each."""
 
 
-@hookspec(firstresult=True)
+@hookspec
 def claim_directory(path):
-    """Return the format name of the model directory ``path`` if this plugin's adapter reads it, else None."""
+    """Return the format name of the model directory ``path`` if this plugin's adapter reads it, else None.
+
+    Kept for plugins written before adapters declared ``FormatAdapter.detect``
+    themselves; new plugins need not implement it. Every answer counts as a claim
+    by the adapter of that format, exactly as its ``detect`` returning True would,
+    and ``FormatAdapter.precedence`` decides between claims (``AdapterSet.detect``):
+    no plugin wins by being registered first or last.
+    """
 
 
 @hookspec

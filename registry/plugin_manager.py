@@ -23,6 +23,7 @@ import importlib
 import os
 import sys
 import threading
+from pathlib import Path
 
 import pluggy
 
@@ -153,7 +154,16 @@ def reset_plugin_manager() -> None:
 
 
 class AdapterSet:
-    """The adapters registered through a plugin manager, by format name, and their matrix."""
+    """The adapters registered through a plugin manager, by format name, and their matrix.
+
+    Which adapter claims a model directory, a single file or an in-memory object
+    is decided by one rule, ``FormatAdapter``'s precedence: of the adapters that
+    claim it, the highest ``precedence`` wins, and on a tie the format name that
+    sorts first (registration order, which depends on how entry points are
+    listed, never decides). A directory is claimed by an adapter's ``detect``
+    or, for plugins written before adapters declared it, by a ``claim_directory``
+    hook naming the adapter's format; both count as the same claim.
+    """
 
     def __init__(self, pm: pluggy.PluginManager):
         self.pm = pm
@@ -162,6 +172,9 @@ class AdapterSet:
         for adapter_cls, plugin_name in gather(pm, "register_adapters"):
             self._add(adapter_cls, plugin_name)
         self.matrix = CompatibilityMatrix(cell for a in self._adapters.values() for cell in a.matrix)
+        #: Every adapter, in the order claims are settled: precedence first, then format name.
+        self.ranked: tuple[FormatAdapter, ...] = tuple(
+            sorted(self._adapters.values(), key=lambda a: (-a.precedence, a.format)))
 
     def _add(self, adapter_cls, plugin_name: str) -> None:
         if not (isinstance(adapter_cls, type) and issubclass(adapter_cls, FormatAdapter)):
@@ -171,6 +184,9 @@ class AdapterSet:
             raise PluginError(
                 f"format {name!r} is registered by both {self._sources[name]} and {plugin_name}; "
                 f"uninstall one or limit plugins with MODEL_REGISTRY_LOAD_PLUGINS")
+        if not isinstance(adapter_cls.precedence, int):
+            raise PluginError(f"adapter for {name!r} from {plugin_name} declares precedence "
+                              f"{adapter_cls.precedence!r}, which is not an int")
         for cell in adapter_cls.matrix:
             if cell.format != name:
                 raise PluginError(f"adapter for {name!r} from {plugin_name} declares a matrix cell for {cell.format!r}")
@@ -198,19 +214,39 @@ class AdapterSet:
                 f"no adapter is registered for format {format!r} (registered: {', '.join(self.formats) or 'none'}); "
                 f"install the plugin that provides it") from None
 
+    def _expected(self) -> str:
+        return " or ".join(a.expects for a in self.ranked if a.expects) or "a format some adapter declares"
+
     def detect(self, path) -> FormatAdapter:
-        """The adapter whose plugin claims the model directory ``path``."""
-        format = self.pm.hook.claim_directory(path=path)
-        if format is None:
-            raise FormatError(
-                f"{path} is not a model directory in any registered format ({', '.join(self.formats)}): "
-                f"expected saved_model.pb (TF2 SavedModel) or saved_model.pb with tfhub_module.pb (TF1 Hub format)")
-        return self.get(format)
+        """The adapter that claims ``path``: a model directory, or a single-file model (``claim_file``)."""
+        path = Path(path)
+        if path.is_file():
+            adapter = self.claim_file(path)
+            if adapter is None:
+                raise FormatError(f"{path} is a file no registered adapter claims as a model "
+                                  f"({', '.join(self.formats)}); expected a model directory: {self._expected()}")
+            return adapter
+        hooked = {format for format in self.pm.hook.claim_directory(path=path) if format is not None}
+        unknown = hooked - set(self._adapters)
+        if unknown:
+            raise PluginError(f"a plugin claims {path} for format(s) {sorted(unknown)}, which no adapter registers")
+        for adapter in self.ranked:
+            if adapter.format in hooked or adapter.detect(path):
+                return adapter
+        raise FormatError(
+            f"{path} is not a model directory in any registered format ({', '.join(self.formats)}): "
+            f"expected {self._expected()}")
+
+    def claim_file(self, path) -> FormatAdapter | None:
+        """The adapter that reads the single file ``path`` as a whole model, or None (it may be an archive)."""
+        path = Path(path)
+        return next((a for a in self.ranked if a.detect_file(path)), None)
 
     def for_object(self, obj) -> FormatAdapter:
         """The adapter that can create a model directory from the in-memory ``obj``."""
-        for adapter in self._adapters.values():
+        for adapter in self.ranked:
             if adapter.accepts(obj):
                 return adapter
+        kinds = [a.creates_from for a in self.ranked if a.creates_from]
         raise FormatError(f"no registered adapter can save an object of type {type(obj).__name__}; "
-                          f"pass a tf.Module, a Keras model, a module spec or a model directory")
+                          f"pass {', '.join(kinds + ['a model directory'])}")

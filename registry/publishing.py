@@ -114,10 +114,12 @@ def materialize(source: Any, work: Path, *, resolver: "Resolver", adapters: "Ada
                 create_options: dict) -> tuple[Path | None, Path | None]:
     """A publishable source made local: ``(model directory, None)`` or ``(None, archive file)``.
 
-    A URL is resolved (downloaded), a directory is used where it is, an archive file is
-    left packed (a local publish extracts it, client mode uploads it as it is), and an
-    in-memory model is created under ``work/model`` once the matrix gate for "create"
-    passes in the mode its adapter builds it in.
+    A URL is resolved (downloaded), a directory is used where it is, a file that an
+    adapter claims as a whole model (``AdapterSet.claim_file``) is laid out by that
+    adapter as a model directory under ``work/model``, any other file is an archive
+    left packed (a local publish extracts it, client mode uploads it as it is), and
+    an in-memory model is created under ``work/model`` once the matrix gate for
+    "create" passes in the mode its adapter builds it in.
     """
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
@@ -127,6 +129,10 @@ def materialize(source: Any, work: Path, *, resolver: "Resolver", adapters: "Ada
         if path.is_dir():
             return path, None
         if path.is_file():
+            claimed = adapters.claim_file(path)
+            if claimed is not None:
+                claimed.from_file(path, work / "model")
+                return work / "model", None
             return None, path
         raise ArtifactNotFound(f"nothing to publish at {path}: expected a model directory or a .tar.gz archive")
     adapter = adapters.for_object(source)

@@ -62,12 +62,15 @@ class Resolved(NamedTuple):
 
 class Resolver:
     def __init__(self, *, catalog: "CatalogBackend", store: "ArtifactStorage", cache: "ModelCache",
-                 offline: bool = False, progress: ProgressFactory = no_progress):
+                 offline: bool = False, progress: ProgressFactory = no_progress,
+                 claims_file: Callable[[Path], bool] | None = None):
         self.catalog = catalog
         self.store = store
         self.cache = cache
         self.offline = offline
         self.progress = progress
+        #: True for a file some format adapter reads as a whole model: a path to it resolves to the file itself.
+        self.claims_file = claims_file
 
     def resolve(self, handle: Handle, *, before_fetch: BeforeFetch | None = None) -> Resolved:
         """The local directory of a parsed handle (``registry.handles.parse``: done once, where it entered)."""
@@ -207,6 +210,8 @@ class Resolver:
             return Resolved(path)
         if not path.exists():
             raise ArtifactNotFound(f"no model directory or archive at {path}")
+        if self.claims_file is not None and path.is_file() and self.claims_file(path):
+            return Resolved(path)  # a single-file model, claimed before it could be taken for an archive
         if not handle.is_archive:
             raise HandleError(f"{path} is a file but not a .tar.gz archive (nor .tgz, .tar, .tar.bz2, .tar.xz); pass a "
                               f"model directory or an archive")

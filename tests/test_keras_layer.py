@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -97,6 +99,49 @@ def test_fine_tuning_a_tf1_hub_module_is_the_matrix_cell(reference, registry_env
         KerasLayer(reference.model_dir("tf1_image_feature_vector"), trainable=True)
     assert caught.value.format == "tf1_hub" and caught.value.operation == "fine_tune"
     assert caught.value.alternative
+
+
+def test_a_format_without_a_reusable_object_is_refused_by_its_adapter_before_any_download(tmp_path):
+    """The layer asks the format's adapter (``check_keras_layer``), right after the matrix gate."""
+    from registry.adapter import ArtifactInfo, FormatAdapter
+    from registry.matrix import Cell
+    from registry.plugin_manager import make_plugin_manager
+
+    class NotKeras(FormatAdapter):
+        format = "not_keras"
+        description = "a marker file; nothing a Keras layer can wrap"
+        matrix = (Cell("not_keras", "load", "tf2", True, "plain Python"),)
+
+        @classmethod
+        def detect(cls, path):
+            return (path / "not_keras.txt").is_file()
+
+        def inspect(self, path):
+            return ArtifactInfo(format=self.format)
+
+        def load(self, path, *, mode, **options):
+            return (path / "not_keras.txt").read_text()
+
+    class Plugin:
+        @registry.hookimpl
+        def register_adapters(self, register):
+            register(NotKeras)
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(Plugin(), name="not-keras")
+    (tmp_path / "artifacts").mkdir()
+    reg = registry.Registry(database_url=f"sqlite:///{tmp_path / 'catalog.db'}", storage_url=str(tmp_path / "artifacts"),
+                            cache_dir=tmp_path / "cache", plugin_manager=pm)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "not_keras.txt").write_text("hello")
+    record = reg.publish(tmp_path / "model", name="plain/text")
+    assert reg.load(record.handle, mode="tf2") == "hello"
+    for artifact in (tmp_path / "artifacts").rglob("*.tar.gz"):
+        artifact.unlink()  # a download would now fail: the refusal must come first
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.raises(UnsupportedOperation, match="cannot wrap a not_keras model") as caught:
+        KerasLayer(record.handle, registry=reg)
+    assert caught.value.format == "not_keras" and caught.value.operation == "load" and caught.value.alternative
 
 
 # --- fine-tuning with fit ----------------------------------------------------------------------

@@ -184,3 +184,169 @@ def test_inspect_version_records_details_or_refuses_a_publish(registry_env, refe
     assert [m.model_name for m in reg.list_models()] == ["audit/ok"]
     artifacts = [p for p in registry_env.storage_dir.rglob("*.tar.gz")]
     assert artifacts == [Path(record.artifact_uri)]  # the refused module's bytes were never stored
+
+
+# --- precedence: one rule for directories, files and objects -----------------------------------------
+
+def _adapter(format_name: str, precedence: int, *, claims_dirs: str | None = None, claims_suffix: str | None = None,
+             accepts_type: type | None = None):
+    """A minimal adapter class claiming directories holding ``claims_dirs``, files ending in ``claims_suffix``
+    and objects of ``accepts_type``."""
+    from registry.adapter import ArtifactInfo, FormatAdapter
+
+    class Claimer(FormatAdapter):
+        format = format_name
+        description = f"claims for {format_name}"
+
+        @classmethod
+        def detect(cls, path):
+            return claims_dirs is not None and (Path(path) / claims_dirs).is_file()
+
+        @classmethod
+        def detect_file(cls, path):
+            return claims_suffix is not None and Path(path).name.endswith(claims_suffix)
+
+        def inspect(self, path):
+            return ArtifactInfo(format=self.format)
+
+        def load(self, path, *, mode, **options):
+            return Path(path)
+
+        def accepts(self, obj):
+            return accepts_type is not None and isinstance(obj, accepts_type)
+
+    Claimer.precedence = precedence
+    Claimer.__name__ = f"Claimer_{format_name}"
+    return Claimer
+
+
+def _set_of(*adapter_classes, builtins: bool = True) -> AdapterSet:
+    pm = make_plugin_manager(load_entry_points=False) if builtins else make_plugin_manager(
+        load_defaults=False, load_entry_points=False)
+    for i, cls in enumerate(adapter_classes):
+        class Plugin:
+            @registry.hookimpl
+            def register_adapters(self, register, _cls=cls):
+                register(_cls)
+
+        pm.register(Plugin(), name=f"plugin-{i}")
+    return AdapterSet(pm)
+
+
+class Thing:
+    pass
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["registered-first", "registered-last"])
+def test_the_higher_precedence_wins_a_directory_over_a_builtin_whatever_the_registration_order(order, reference_dir):
+    model_dir = reference_dir / "tf2_text_embedding"
+    specific = _adapter("zz_specific", 10, claims_dirs="saved_model.pb")
+    same_rank = _adapter("zz_same_rank", 0, claims_dirs="saved_model.pb")
+    adapters = _set_of(*[specific, same_rank][::order])
+    assert adapters.detect(model_dir).format == "zz_specific"
+    # Without it, the tie at precedence 0 goes to the format name that sorts first: the built-in.
+    assert _set_of(same_rank).detect(model_dir).format == "tf2_saved_model"
+    assert [a.format for a in adapters.ranked][:1] == ["zz_specific"]
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["registered-first", "registered-last"])
+def test_the_same_rule_settles_files_and_objects(order, tmp_path):
+    low, high = _adapter("a_low", 0, claims_suffix=".thing", accepts_type=Thing), \
+        _adapter("b_high", 3, claims_suffix=".thing", accepts_type=Thing)
+    adapters = _set_of(*[low, high][::order], builtins=False)
+    file = tmp_path / "model.thing"
+    file.write_text("x")
+    assert adapters.claim_file(file).format == "b_high"
+    assert adapters.detect(file).format == "b_high"
+    assert adapters.for_object(Thing()).format == "b_high"
+    tie = _set_of(*[low, _adapter("b_tie", 0, claims_suffix=".thing", accepts_type=Thing)][::order], builtins=False)
+    assert tie.claim_file(file).format == tie.for_object(Thing()).format == "a_low"
+
+
+def test_unclaimed_files_and_objects_are_typed_errors_naming_what_adapters_declare(tmp_path):
+    adapters = AdapterSet(make_plugin_manager(load_entry_points=False))
+    file = tmp_path / "weights.bin"
+    file.write_bytes(b"\0")
+    assert adapters.claim_file(file) is None
+    with pytest.raises(FormatError, match="no registered adapter claims") as caught:
+        adapters.detect(file)
+    for adapter in adapters:
+        assert adapter.expects in str(caught.value)
+    with pytest.raises(FormatError, match="no registered adapter can save an object of type Thing") as caught:
+        adapters.for_object(Thing())
+    for adapter in adapters:
+        assert adapter.creates_from in str(caught.value)
+
+
+def test_an_older_plugins_claim_directory_hook_counts_as_its_adapters_claim(tmp_path):
+    hooked = _adapter("zz_hooked", 1)  # its detect claims nothing: only the hook does
+
+    class OldPlugin:
+        @registry.hookimpl
+        def register_adapters(self, register):
+            register(hooked)
+
+        @registry.hookimpl
+        def claim_directory(self, path):
+            return hooked.format if (Path(path) / "old.marker").exists() else None
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(OldPlugin(), name="old")
+    (tmp_path / "old.marker").write_text("")
+    (tmp_path / "saved_model.pb").write_bytes(b"")  # a TF2 SavedModel by its marker too: precedence decides
+    assert AdapterSet(pm).detect(tmp_path).format == "zz_hooked"
+
+    class Liar:
+        @registry.hookimpl
+        def claim_directory(self, path):
+            return "no_such_format"
+
+    pm.register(Liar(), name="liar")
+    with pytest.raises(PluginError, match="no_such_format"):
+        AdapterSet(pm).detect(tmp_path)
+
+
+def test_a_single_file_claimed_by_an_adapter_is_published_and_loaded_without_unpacking(toy_distribution,
+                                                                                       registry_env, tmp_path):
+    """The toy claims ``*.toy`` files: publish lays one out as a directory, a path handle loads the file itself."""
+    from registry.adapter import FormatAdapter
+
+    import toy_registry_plugin
+
+    class ToyFileAdapter(toy_registry_plugin.ToyAdapter):
+        format = "toy_file"
+        precedence = 1
+        matrix = tuple(type(c)(**{**c.__dict__, "format": "toy_file"}) for c in toy_registry_plugin.ToyAdapter.matrix)
+
+        @classmethod
+        def detect(cls, path):
+            return any(Path(path).glob("*.toy"))
+
+        @classmethod
+        def detect_file(cls, path):
+            return Path(path).suffix == ".toy"
+
+        def load(self, path, *, mode, **options):
+            path = Path(path)
+            file = path if path.is_file() else next(path.glob("*.toy"))
+            return toy_registry_plugin.ScaledModel(json.loads(file.read_text())["scale"])
+
+    assert issubclass(ToyFileAdapter, FormatAdapter)
+    pm = make_plugin_manager(load_entry_points=False)
+
+    class Plugin:
+        @registry.hookimpl
+        def register_adapters(self, register):
+            register(ToyFileAdapter)
+
+    pm.register(Plugin(), name="toy-file")
+    reg = registry.Registry(plugin_manager=pm)
+    model_file = tmp_path / "doubler.toy"
+    model_file.write_text(json.dumps({"scale": 2}))
+    record = reg.publish(model_file, name="toys/doubler")
+    assert record.format == "toy_file"
+    assert [p.name for p in reg.resolve_path(record.handle).iterdir()] == ["doubler.toy"]
+    assert reg.load(record.handle, mode="tf2")([1.0]) == [2.0]
+    assert reg.load(str(model_file), mode="tf2")([3.0]) == [6.0]  # a path handle to the file: not an archive
+    with pytest.raises(registry.HandleError, match="not a .tar.gz archive"):
+        reg.load(str(tmp_path / "other.bin") if (tmp_path / "other.bin").write_text("?") else "", mode="tf2")

@@ -17,7 +17,9 @@ modules above it (function-level imports included), so there is no cycle:
 - ``export``: ``create_module_spec``, ``add_signature``, ``attach_message``;
 - ``image``: ``image_module_info`` and ``get_expected_image_size`` (attaching through ``export``);
 - ``loader_tf2``: mode tf2 loading through ``tf.compat.v1.saved_model.load_v2`` (uses ``format`` only);
-- ``adapter``: the ``FormatAdapter`` and its matrix row; it may use any of the above.
+- ``reuse``: what the core asks beyond loading: a Keras layer's object and refusal, a page's usage code;
+- ``adapter``: the ``FormatAdapter``, its matrix row, its page usage and its Keras-layer refusal; it may use
+  any of the above.
 
 That is: format -> signatures -> colocation -> instantiate -> writer -> spec -> module -> evaluate ->
 export -> image -> adapter (``legacy_layers`` imports none of them). ``Module``, ``load_module_spec`` and
@@ -39,8 +41,3 @@ from registry.adapters.tf1_hub.adapter import TF1HubAdapter
 @hookimpl
 def register_adapters(register):
     register(TF1HubAdapter)
-
-
-@hookimpl
-def claim_directory(path):
-    return TF1HubAdapter.format if TF1HubAdapter.detect(path) else None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry.adapter import ArtifactInfo, FormatAdapter, SignatureInfo, TensorInfo
+from registry.adapter import ArtifactInfo, FormatAdapter, KerasReusable, SignatureInfo, TensorInfo, UsageSnippet
 from registry.matrix import Cell
 
 from registry.adapters.tf1_hub import format as module_format
+from registry.adapters.tf1_hub import reuse
 
 FORMAT = module_format.FORMAT_NAME
 
@@ -50,6 +51,10 @@ class TF1HubAdapter(FormatAdapter):
     format = FORMAT
     description = "TF1 Hub format (hub.Module): graph variants by tags, signatures, attached messages"
     matrix = MATRIX
+    expects = "saved_model.pb with tfhub_module.pb (TF1 Hub format)"
+    creates_from = "a module spec"
+    #: Mode tf2 restores the module's signatures (``.signatures``); mode tf1 builds a ``Module`` instead.
+    restored_object_modes = ("tf2",)
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -123,6 +128,15 @@ class TF1HubAdapter(FormatAdapter):
             options["tags"] = {"train"} if frozenset({"train"}) in spec.get_tags() else None
         options.pop("trainable", None)
         return Module.from_gated_spec(spec, trainable=True, **options)
+
+    def check_keras_layer(self, *, trainable: bool, mode: str) -> None:
+        reuse.refuse_keras_fine_tuning(FORMAT, trainable=trainable, mode=mode)
+
+    def keras_reusable(self, path: Path, *, mode: str) -> KerasReusable:
+        return reuse.keras_reusable(path)
+
+    def usage(self, version: Any) -> list[UsageSnippet]:
+        return reuse.usage(version)
 
     def accepts(self, obj: Any) -> bool:
         from registry.adapters.tf1_hub.spec import ModuleSpec

@@ -1,4 +1,4 @@
-"""The TF2 SavedModel format adapter, as a plugin."""
+"""The TF2 SavedModel format adapter, as a plugin (its ``detect`` claims its directories)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,3 @@ from registry.adapters.tf2_saved_model.adapter import TF2SavedModelAdapter
 @hookimpl
 def register_adapters(register):
     register(TF2SavedModelAdapter)
-
-
-@hookimpl
-def claim_directory(path):
-    return TF2SavedModelAdapter.format if TF2SavedModelAdapter.detect(path) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry.adapter import ArtifactInfo, FormatAdapter
+from registry.adapter import ArtifactInfo, FormatAdapter, KerasReusable
 from registry.matrix import Cell
 
 from registry.adapters.saved_model_file import read_saved_model
@@ -31,6 +31,10 @@ class TF2SavedModelAdapter(FormatAdapter):
     format = FORMAT
     description = "TF2 SavedModel (reusable SavedModel API: __call__, variables, regularization_losses)"
     matrix = MATRIX
+    expects = "saved_model.pb (TF2 SavedModel)"
+    creates_from = "a tf.Module, a Keras model"
+    #: tf.saved_model.load eagerly, tf.compat.v1.saved_model.load_v2 in a graph: both the restored object.
+    restored_object_modes = ("tf1", "tf2")
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -99,6 +103,12 @@ class TF2SavedModelAdapter(FormatAdapter):
             return KerasLayer(str(path), trainable=True, **options)
         # In TF2 a restored object's variables are trainable: train it with a GradientTape loop.
         return self.load(path, mode=mode, **options)
+
+    def keras_reusable(self, path: Path, *, mode: str) -> KerasReusable:
+        """The restored object, whose variables become the layer's weights (trainable or not)."""
+        import tensorflow as tf
+
+        return KerasReusable(tf.saved_model.load(str(path)))
 
     def accepts(self, obj: Any) -> bool:
         from registry.adapters.tf2_saved_model.export import can_save

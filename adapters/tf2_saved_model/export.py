@@ -207,7 +207,8 @@ def _save_layer(layer, path: Path) -> None:
 def _save_with_values(model, values, path: Path) -> None:
     from registry.keras._saved_model import LoadedModel
 
-    fresh = LoadedModel(model.path, model.format, signature=model.signature if model.format != "tf1_hub" else None)
+    # The same model restored by its own adapter, eagerly (this runs in a thread of its own).
+    fresh = LoadedModel(model.adapter, model.path, mode="tf2", signature=model.signature)
     trainable, other = fresh.variables()
     for variable, value in zip(trainable + other, values, strict=True):
         variable.assign(value)

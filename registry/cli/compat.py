@@ -12,7 +12,8 @@ from registry.cli.output import echo_json
 
 
 @click.command()
-@click.option("--format", "format_", metavar="FORMAT", help="Only this format's row (e.g. tf1_hub, tf2_saved_model).")
+@click.option("--format", "format_", metavar="FORMAT",
+              help="Only this format's row (one of the formats `model-registry compat` lists).")
 @json_option
 @pass_context
 def compat(obj: CliContext, format_: str | None, as_json: bool) -> None:

@@ -21,9 +21,9 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_a
     """Publish the bundled example models, load each back by handle and compare with the reference outputs.
 
     Every model is published from its directory and from its .tar.gz, loaded in
-    mode tf2 (TF2 SavedModels also in mode tf1, in a tf.Graph) and checked against
-    the outputs TensorFlow 2.15 + tensorflow_hub 0.15 computed; then the catalog
-    and the compatibility matrix are printed.
+    each mode its format's adapter runs generically (mode tf1 in a tf.Graph) and
+    checked against the outputs TensorFlow 2.15 + tensorflow_hub 0.15 computed;
+    then the catalog and the compatibility matrix are printed.
     """
     from registry.cli.context import CliError
     from registry.cli.compat import compat
@@ -51,21 +51,28 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_a
             f"{c.handle} mode {c.mode} {c.signature}:{c.output} differs by {c.max_abs_diff:.1e}" for c in mismatches[:1]]
         raise CliError(f"the demo did not reproduce the reference outputs ({'; '.join(problems) or 'nothing ran'})")
     if serve_after:
-        _serve(ctx, report.published, port)
+        _serve(ctx, report.formats, port)
 
 
-def _serve(ctx: click.Context, published: list[str], port: int) -> None:
-    """Start the server on what the demo published, telling the user how to read it with other tools."""
+def _serve(ctx: click.Context, formats: dict[str, str], port: int) -> None:
+    """Start the server on what the demo published, telling the user how to read it with other tools.
+
+    ``formats`` maps each published handle to its format; the lines to try use the
+    first handle of each format, so every format the demo published is shown.
+    """
     from registry.cli.serve import serve
 
     base = f"http://127.0.0.1:{port}"
-    tf2 = next((h for h in published if "tf2" in h), published[0])
-    tf1 = next((h for h in published if "tf1" in h), published[0])
+    first_of_format: dict[str, str] = {}
+    for handle, format in formats.items():
+        first_of_format.setdefault(format, handle)
+    handles = list(first_of_format.values())
+    first, last = handles[0], handles[-1]
     click.echo("")
     click.echo(f"The catalog is served at {base}/ (web pages, JSON API at /api/v1, tfhub.dev-style model URLs). Try:")
-    click.echo(f"  curl -L '{base}/{tf1}?tf-hub-format=compressed' | tar tz")
-    click.echo(f"  python -c 'import tensorflow_hub as hub; print(hub.load(\"{base}/{tf2}\"))'")
-    click.echo(f"  MODEL_REGISTRY_URL={base} .venv/bin/python -c 'import registry; print(registry.get_version(\"{tf2}\"))'")
+    click.echo(f"  curl -L '{base}/{first}?tf-hub-format=compressed' | tar tz")
+    click.echo(f"  python -c 'import tensorflow_hub as hub; print(hub.load(\"{base}/{last}\"))'")
+    click.echo(f"  MODEL_REGISTRY_URL={base} .venv/bin/python -c 'import registry; print(registry.get_version(\"{last}\"))'")
     click.echo("Ctrl-C stops it.")
     ctx.invoke(serve, host="127.0.0.1", port=port, workers=1, log_level="warning")
 

@@ -2,13 +2,16 @@
 
 Nothing here imports a Keras: the Keras 3 layer (``layer.py``) and the tf_keras
 layer (``tf_keras.py``) differ only in how they hand variables and losses to
-their Keras. Keeping the SavedModel side in one place means both generations
-call a model the same way, so a fine-tuned model behaves the same in either.
+their Keras. Keeping the restored-object side in one place means both
+generations call a model the same way, so a fine-tuned model behaves the same
+in either.
 
 A handle is resolved by the ``registry.Registry`` a layer is given (the default
 one, reached through the public ``registry`` package, when none is): its
-``prepare`` passes the matrix gate once, before downloading when the catalog
-knows the format, and reports the format, so nothing here detects one.
+``prepare`` passes the matrix gate once, with the format's own Keras refusal
+(``FormatAdapter.check_keras_layer``) right after it, before downloading when
+the catalog knows the format. What the layer wraps comes from the format's
+adapter (``FormatAdapter.keras_reusable``), so nothing here knows a format.
 """
 
 from __future__ import annotations
@@ -18,9 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from registry.errors import SignatureError, UnsupportedOperation
-
-TF1_HUB = "tf1_hub"
+from registry.errors import SignatureError
 
 
 def use_registry(registry: Any = None) -> Any:
@@ -32,22 +33,13 @@ def use_registry(registry: Any = None) -> Any:
     return _registry.default_registry()
 
 
-def refuse_tf1_hub_fine_tuning(mode: str) -> Callable[[str], None]:
-    """The ``accept_format`` of a trainable layer in ``mode``: a Keras layer does not fine-tune a TF1 Hub module.
+def keras_layer_gate(registry: Any, *, trainable: bool, mode: str) -> Callable[[str], None]:
+    """The ``accept_format`` of a layer: the format's adapter refuses what a Keras layer cannot do with it.
 
-    The matrix may allow TF1 Hub fine-tuning in mode tf1, but only through the format's own
-    graph-mode loader: the signatures a layer calls have lost update ops and regularization losses.
     It runs inside ``Registry.prepare``, so the refusal comes before anything is downloaded.
     """
     def accept(format: str) -> None:
-        if format != TF1_HUB:
-            return
-        alternative = "registry.fine_tune(handle, mode='tf1') in a tf.Graph"
-        raise UnsupportedOperation(
-            "a Keras layer cannot fine-tune a TF1 Hub module: its signatures lose the module's update ops "
-            f"and regularization losses. Instead: {alternative}",
-            format=format, operation="fine_tune", mode=mode, alternative=alternative,
-        )
+        registry.adapters.get(format).check_keras_layer(trainable=trainable, mode=mode)
 
     return accept
 
@@ -72,30 +64,32 @@ def unique_variables(variables) -> list:
 
 
 class LoadedModel:
-    """A SavedModel loaded for a Keras layer: the function to call, its variables, its regularization losses.
+    """A model restored for a Keras layer: the function to call, its variables, its regularization losses.
 
-    ``signature`` picks a named signature instead of ``__call__`` (always the case for
-    TF1 Hub modules, which have no ``__call__``: ``"default"`` unless named).
+    ``adapter`` is the format's adapter (what ``Registry.prepare`` reported); its
+    ``keras_reusable`` restores the object from ``path`` in ``mode``. ``signature``
+    picks a named signature instead of ``__call__`` (the adapter's default signature
+    when none is named, for formats without ``__call__``).
     """
 
-    def __init__(self, path: Path, format: str, *, signature: str | None = None, output_key: str | None = None,
-                 signature_outputs_as_dict: bool = False, arguments: dict | None = None):
+    def __init__(self, adapter: Any, path: Path, *, mode: str, signature: str | None = None,
+                 output_key: str | None = None, signature_outputs_as_dict: bool = False,
+                 arguments: dict | None = None):
         import tensorflow as tf
 
+        self.adapter = adapter
         self.path = Path(path)
-        #: The format ``Registry.prepare`` reported; anything but tf1_hub loads as a TF2 SavedModel.
-        self.format = format
+        self.format = adapter.format
         self.output_key = output_key
         self.signature_outputs_as_dict = signature_outputs_as_dict
         self.arguments = dict(arguments or {})
         graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         tables_before = set(graph.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS)) if graph else set()
-        if self.format == TF1_HUB:
-            # TF1 Hub modules load through their signatures; tags=[] is the inference graph variant.
-            self.obj = tf.compat.v1.saved_model.load_v2(str(self.path), tags=[])
-            signature = signature or "default"
-        else:
-            self.obj = tf.saved_model.load(str(self.path))
+        reusable = adapter.keras_reusable(self.path, mode=mode)
+        self.obj = reusable.obj
+        #: False: the object's variables are not the layer's weights (an inference-only layer).
+        self.owns_weights = reusable.owns_weights
+        signature = signature or reusable.default_signature
         #: Graph mode only: ops that initialize the model's lookup tables, for the caller's session to run.
         self.table_initializers = [
             op for op in (graph.get_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS) if graph else [])
@@ -206,7 +200,7 @@ def weight_names(variables) -> list[str]:
 
 
 class SavedModelLayerMixin:
-    """What the Keras 3 and the tf_keras layer share: loading by handle, the gate, accessors and config.
+    """What the Keras 3 and the tf_keras layer share: loading by handle, the gates, accessors and config.
 
     The constructor's arguments, as given, are the layer's config (all but
     ``registry``, which is no config: a layer re-created from its config uses
@@ -217,24 +211,25 @@ class SavedModelLayerMixin:
                           signature_outputs_as_dict, arguments) -> None:
         """Resolve ``handle`` through ``registry`` (default: the default registry) and load it.
 
-        ``Registry.prepare`` passes the matrix gate once, with the layer's own refusal
-        (fine-tuning a TF1 Hub module) right after it: before anything is downloaded when
-        the catalog knows the format, else as soon as the bytes are local.
+        ``Registry.prepare`` passes the matrix gate once, with the format's own refusal
+        of what a Keras layer cannot do with it right after it: before anything is
+        downloaded when the catalog knows the format, else as soon as the bytes are local.
         """
         self.handle = os.fspath(handle)
         self._options = dict(signature=signature, output_key=output_key,
                              signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
-        prepared = use_registry(registry).prepare(
-            handle, "fine_tune" if trainable else "load", mode,
-            accept_format=refuse_tf1_hub_fine_tuning(mode) if trainable else None)
-        self._loaded = LoadedModel(prepared.path, prepared.format, signature=signature, output_key=output_key,
-                                   signature_outputs_as_dict=signature_outputs_as_dict, arguments=arguments)
+        registry = use_registry(registry)
+        prepared = registry.prepare(handle, "fine_tune" if trainable else "load", mode,
+                                    accept_format=keras_layer_gate(registry, trainable=trainable, mode=mode))
+        self._loaded = LoadedModel(prepared.adapter, prepared.path, mode=prepared.mode, signature=signature,
+                                   output_key=output_key, signature_outputs_as_dict=signature_outputs_as_dict,
+                                   arguments=arguments)
         # Tracked, so a model saved around the layer keeps the SavedModel's tables and assets.
         self._restored = self._loaded.obj
 
     @property
     def loaded_object(self):
-        """The object ``tf.saved_model.load`` returned; its variables are this layer's weights."""
+        """The object the format's adapter restored; its variables are this layer's weights (if it owns them)."""
         return self._loaded.obj
 
     @property

@@ -32,14 +32,14 @@ class _BorrowedVariable(keras.Variable):
 
 @keras.saving.register_keras_serializable(package="registry")
 class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
-    """A registry model (TF2 SavedModel or TF1 Hub module) as a Keras 3 layer.
+    """A registry model, of any format whose adapter provides a reusable object, as a Keras 3 layer.
 
     Args:
         handle: a catalog handle, URL or local directory; it is also the layer's config.
         trainable: expose the model's trainable variables as trainable weights, add its
             regularization losses to the model's losses and call it with ``training``.
-        signature: call this named signature instead of ``__call__`` (TF1 Hub modules
-            always go through a signature, ``"default"`` unless named).
+        signature: call this named signature instead of ``__call__`` (a format without
+            ``__call__`` goes through its adapter's default signature unless one is named).
         output_key: pick this output of a dict-valued result.
         signature_outputs_as_dict: return a signature's whole output dict.
         arguments: extra keyword arguments for every ``__call__``.
@@ -57,8 +57,8 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
         self._load_saved_model(handle, trainable=trainable, mode="tf2", registry=registry, signature=signature,
                                output_key=output_key, signature_outputs_as_dict=signature_outputs_as_dict,
                                arguments=arguments)
-        if self._loaded.format == "tf1_hub":
-            # Inference only: the module's variables come from the handle and are never saved with the layer.
+        if not self._loaded.owns_weights:
+            # Inference only: the model's variables come from the handle and are never saved with the layer.
             self._savedmodel_weights = []
         else:
             trainable_vars, other_vars = self._loaded.variables()

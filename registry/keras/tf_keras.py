@@ -22,7 +22,7 @@ from registry.modes import current_mode
 
 @tf_keras.utils.register_keras_serializable(package="registry")
 class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
-    """A registry model (TF2 SavedModel or TF1 Hub module) as a tf_keras layer.
+    """A registry model, of any format whose adapter provides a reusable object, as a tf_keras layer.
 
     Arguments are those of ``registry.KerasLayer`` (the Keras 3 layer); the matrix gate
     runs in the current mode (tf1 inside a ``tf.Graph``, else tf2).
@@ -40,7 +40,7 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
             # before any op that calls the model exists: once a session has run a graph, the
             # gradient rewrite of an existing function call in it fails.
             _v1_backend.get_session().run(self._loaded.table_initializers)
-        if self._loaded.format != "tf1_hub":
+        if self._loaded.owns_weights:
             trainable_vars, other_vars = self._loaded.variables()
             every = trainable_vars + other_vars
             for i, (variable, name) in enumerate(zip(every, weight_names(every))):

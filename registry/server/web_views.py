@@ -2,29 +2,21 @@
 
 Plain functions over ``VersionPublic`` records and matrix ``Cell``s, with no
 request or template in sight, so each is easy to test and the templates stay
-free of logic.
+free of logic. Format-specific usage code comes from the format's adapter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-TF1_HUB = "tf1_hub"
+from registry.adapter import FormatAdapter, UsageSnippet, registry_usage
 
-#: tf.compat.v1 dtype names for the placeholder in the TF1 snippet (the catalog stores numpy-style names).
-_TF_DTYPES = {"float32": "tf.float32", "float64": "tf.float64", "int32": "tf.int32", "int64": "tf.int64",
-              "string": "tf.string", "bool": "tf.bool", "uint8": "tf.uint8", "float16": "tf.float16"}
+if TYPE_CHECKING:
+    from registry.plugin_manager import AdapterSet
 
-
-@dataclass(frozen=True)
-class Snippet:
-    """One copyable block of usage code."""
-
-    id: str
-    title: str
-    code: str
-    note: str = ""
+#: One copyable block of usage code (an adapter's ``usage`` returns them too).
+Snippet = UsageSnippet
 
 
 @dataclass
@@ -40,26 +32,21 @@ def pinned_url(base_url: str, version) -> str:
     return f"{base_url.rstrip('/')}/{version.publisher}/{version.model}/{version.version}"
 
 
-def usage_snippets(version, *, base_url: str, token_required: bool) -> list[Snippet]:
-    """The usage code for ``version``, right for its format; always pinned, since the hub client caches URLs forever."""
-    handle = version.handle
+def usage_snippets(version, *, base_url: str, token_required: bool, adapters: "AdapterSet") -> list[Snippet]:
+    """The usage code for ``version``; always pinned, since the hub client caches URLs forever.
+
+    The registry-API part comes from the format's adapter (``FormatAdapter.usage``;
+    ``registry.load`` alone for a format no adapter on this server registers), framed
+    by what is the same for every format: the client setup, tensorflow_hub and curl.
+    """
     url = pinned_url(base_url, version)
     setup = f"pip install tf-model-registry\nexport MODEL_REGISTRY_URL={base_url.rstrip('/')}\n"
     if token_required:
         setup += "export MODEL_REGISTRY_TOKEN=...  # this server needs a token for reads\n"
     snippets = [Snippet("use-setup", "Set up the registry client", setup,
-                        note="The registry's Python API below reads this server's catalog through these variables."),
-                Snippet("use-load", "registry.load", f'import registry\n\nmodel = registry.load("{handle}")\n',
-                        note="TF1 Hub modules load through their signatures only (see the compatibility matrix)."
-                        if version.format == TF1_HUB else "")]
-    if version.format == TF1_HUB:
-        snippets.append(Snippet("use-module", "registry.Module (TF1 graph)", _module_code(version)))
-        snippets.append(Snippet("use-keras", "registry.KerasLayer",
-                                f'import registry\n\nlayer = registry.KerasLayer("{handle}")  '
-                                f'# inference only for TF1 Hub modules\n'))
-    else:
-        snippets.append(Snippet("use-keras", "registry.KerasLayer",
-                                f'import registry\n\nlayer = registry.KerasLayer("{handle}", trainable=False)\n'))
+                        note="The registry's Python API below reads this server's catalog through these variables.")]
+    adapter: FormatAdapter | None = adapters.get(version.format) if version.format in adapters else None
+    snippets += adapter.usage(version) if adapter is not None else registry_usage(version.handle)
     hub_note = "The URL is pinned to version {n}: the tensorflow_hub client caches a URL forever, so an unpinned " \
                "URL would keep whatever it downloaded first.".format(n=version.version)
     if token_required:
@@ -72,24 +59,6 @@ def usage_snippets(version, *, base_url: str, token_required: bool) -> list[Snip
                             f'mkdir -p {folder}\ncurl -L{auth} "{url}?tf-hub-format=compressed" | tar xz -C {folder}\n',
                             note=f"sha256 of the archive: {version.sha256}"))
     return snippets
-
-
-def _module_code(version) -> str:
-    lines = ["import tensorflow as tf", "import registry", "", "with tf.Graph().as_default():",
-             f'    module = registry.Module("{version.handle}")']
-    default = next((s for s in version.signatures if s.name == "default" and not s.tags), None)
-    if default is not None and len(default.inputs) == 1:
-        spec = next(iter(default.inputs.values()))
-        dtype = _TF_DTYPES.get(str(spec.get("dtype")), f"tf.{spec.get('dtype')}")
-        shape = spec.get("shape")
-        shape_code = "None" if shape is None else "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
-        lines += [f"    inputs = tf.compat.v1.placeholder({dtype}, shape={shape_code})",
-                  "    outputs = module(inputs)"]
-    else:
-        lines.append("    print(module.get_signature_names())")
-    lines += ["    with tf.compat.v1.Session() as session:",
-              "        session.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.tables_initializer()])"]
-    return "\n".join(lines) + "\n"
 
 
 def signature_groups(version) -> list[SignatureGroup]:
