@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.storage.remote import ArtifactStore
+from registry.storage.artifacts import ArtifactStore
 from registry.testing import ContractFailure
 from registry.testing.storage_contract import StorageContract
 
