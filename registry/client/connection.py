@@ -58,9 +58,9 @@ class ServerConnection:
         return json.loads(payload) if payload else None
 
     def upload(self, path: str, stream: BinaryIO, *, size: int, sha256: str, params: dict | None = None,
-               progress: Callable[[int], None] | None = None) -> Any:
+               progress: Callable[[int], None] | None = None, content_type: str = "application/gzip") -> Any:
         """POST ``stream`` (``size`` bytes) as the body, in 1 MiB writes; the decoded JSON answer."""
-        headers = {"Content-Type": "application/gzip", "Content-Length": str(size), "X-Content-SHA256": sha256}
+        headers = {"Content-Type": content_type, "Content-Length": str(size), "X-Content-SHA256": sha256}
         body = _CountingReader(stream, progress) if progress else stream
         with self._exchange("POST", self.path_for(path, params), body=body, headers=headers) as response:
             return json.loads(response.read() or b"null")

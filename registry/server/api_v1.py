@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -78,13 +78,23 @@ def list_models(request: Request, publisher: str | None = None, limit: int = 100
 def search(request: Request, q: str | None = None, publisher: str | None = None, format: str | None = None,
            task: str | None = None, image_size: str | None = None, output_dim: int | None = None,
            limit: int = 100, after: str | None = None):
+    """Besides these parameters, each filterable metadata field is a parameter of its own name
+    (``registry.catalog.models.filter_names()``: ``?license=MIT``), an equality on the version."""
     require(request, "read")
     size = _page_size(limit)
     found = registry_of(request).search(text=q or None, publisher=publisher or None, format=format or None,
                                         task=task or None, image_size=parse_image_size(image_size),
-                                        output_dim=output_dim, limit=size + 1, after=after)
+                                        output_dim=output_dim, limit=size + 1, after=after,
+                                        **metadata_filters(request))
     page = found[:size]
     return {"items": [version_json(request, v) for v in page], "next": page[-1].model_name if len(found) > size else None}
+
+
+def metadata_filters(request: Request) -> dict[str, str]:
+    """The query's filterable metadata fields, as given (an empty value means no filter, as for the others)."""
+    from registry.catalog.models import filter_names
+
+    return {name: request.query_params[name] for name in filter_names() if request.query_params.get(name)}
 
 
 def parse_image_size(text: str | None) -> tuple[int, int] | None:
@@ -176,20 +186,22 @@ def matrix(request: Request):
 # -- writes ------------------------------------------------------------------------------------------------------
 
 @router.post("/models/{publisher}/{model}/versions", status_code=201,
-             summary="Publish the request body (a model's .tar.gz) as the next version")
-async def publish(request: Request, publisher: str, model: str, description: str = "",
-                  parent: str | None = None, task: Annotated[list[str], Query()] = (),
+             summary="Publish the next version: a multipart body, a JSON 'manifest' part then the 'archive' part")
+async def publish(request: Request, publisher: str, model: str,
                   x_content_sha256: Annotated[str | None, Header()] = None):
+    """The body is described in ``registry.server.uploads``; ``X-Content-SHA256`` is the archive's sha256."""
     name = f"{validate_name(publisher, 'publisher')}/{validate_name(model, 'model name')}"
     require(request, "publish", publisher=publisher)
     registry = registry_of(request)
     work = await run_in_threadpool(registry.cache.new_workdir)
     try:
         archive = work / "upload.tar.gz"
-        await receive_upload(request, archive, limit=request.app.state.server_settings.max_upload_bytes,
-                             declared_sha256=x_content_sha256)
+        upload = await receive_upload(request, archive, limit=request.app.state.server_settings.max_upload_bytes,
+                                      declared_sha256=x_content_sha256)
+        manifest = upload.manifest
         version = await run_in_threadpool(lambda: registry.publish(
-            str(archive), name=name, description=description, parent=parent or None, tasks=list(task)))
+            str(archive), name=name, metadata=manifest.version_metadata(), parent=manifest.parent,
+            tasks=manifest.tasks))
     finally:
         await run_in_threadpool(registry.cache.discard, work)  # removes it and releases its lock
     return JSONResponse(version_json(request, version), status_code=201)
