@@ -6,11 +6,15 @@ migration; ``tests/test_migrations.py`` fails while the two disagree.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Optional, Self
 
-from pydantic import ValidationError, ValidationInfo
+from pydantic import ValidationError, ValidationInfo, field_validator
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
@@ -48,6 +52,40 @@ def _problem(problem: Mapping[str, Any]) -> str:
     else:
         message = f"{message} (got {problem.get('input')!r:.80})"
     return f"{where}: {message}"
+
+
+#: The SPDX License List this project ships: its identifiers, one a line, after a header naming its version.
+SPDX_LICENSES = Path(__file__).with_name("spdx_licenses.txt")
+
+
+@functools.cache
+def spdx_licenses() -> tuple[str, dict[str, str]]:
+    """(the list's version, {lower-cased identifier: identifier}), read once."""
+    text = SPDX_LICENSES.read_text(encoding="utf-8")
+    version = re.search(r"SPDX License List (\S+)", text)
+    ids = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return (version.group(1) if version else "?"), {identifier.lower(): identifier for identifier in ids}
+
+
+def spdx_identifier(text: str) -> Optional[str]:
+    """``text`` as the SPDX identifier it names, in the list's case (``mit`` is ``MIT``); empty is None.
+
+    Anything else is a ``ValueError`` naming the value and the closest identifier.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    version, known = spdx_licenses()
+    found = known.get(text.lower())
+    if found is not None:
+        return found
+    # A deprecated or shortened identifier names its successors' beginning (GPL-2.0: GPL-2.0-only, -or-later).
+    close = sorted((key for key in known if key.startswith(text.lower())), key=len)[:2] or \
+        difflib.get_close_matches(text.lower(), known, n=1, cutoff=0.6)
+    hint = (f"; did you mean {' or '.join(known[key] for key in close)}?" if close
+            else "; see https://spdx.org/licenses/")
+    raise ValueError(f"{text!r} is not a licence identifier of the SPDX License List {version} (deprecated "
+                     f"identifiers excluded){hint}")
 
 
 def utcnow() -> datetime:
@@ -92,6 +130,13 @@ class VersionMetadata(SQLModel):
     """
 
     description: str = Field(default="")
+    #: An SPDX licence identifier of the list the project ships (``spdx_licenses.txt``), canonical case.
+    license: Optional[str] = filter_field(default=None, max_length=64)
+
+    @field_validator("license")
+    @classmethod
+    def _spdx_identifier(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        return value if value is None or is_recorded(info) else spdx_identifier(value)
 
     @classmethod
     def checked(cls, values: Mapping[str, Any]) -> Self:
