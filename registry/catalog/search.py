@@ -92,7 +92,7 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
     version_where = [mv.c.deleted_at.is_(None)]
     if format is not None:
         version_where.append(mv.c.format == format)
-    for name, value in checked_filters(filters or {}).items():
+    for name, value in (checked_filters(filters).items() if filters else ()):
         version_where.append(mv.c[name] == value)
     matcher = _TextMatcher(engine.dialect.name, text) if text else None
     model_where = _model_where(rm, publisher, after)
