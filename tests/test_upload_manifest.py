@@ -137,3 +137,13 @@ def test_a_malformed_body_is_a_typed_error_and_writes_nothing(served, case, stat
     assert (got, answer["type"]) == (status, error_type), answer
     assert words in answer["message"] and "Traceback" not in answer["message"]
     assert_nothing_written(served)
+
+
+def test_the_openapi_document_describes_the_body_from_the_declared_record(served):
+    from registry.catalog.models import PublishManifest
+
+    spec = served.get("/openapi.json").json()
+    body = spec["paths"]["/api/v1/models/{publisher}/{model}/versions"]["post"]["requestBody"]
+    schema = body["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["manifest", "archive"]
+    assert set(schema["properties"]["manifest"]["properties"]) == set(PublishManifest.model_fields)

@@ -185,7 +185,19 @@ def matrix(request: Request):
 
 # -- writes ------------------------------------------------------------------------------------------------------
 
-@router.post("/models/{publisher}/{model}/versions", status_code=201,
+def _publish_body() -> dict:
+    """The publish route's body for the OpenAPI document (read by ``registry.server.uploads``, not by FastAPI)."""
+    from registry.catalog.models import PublishManifest
+
+    schema = {"type": "object", "required": ["manifest", "archive"],
+              "properties": {"manifest": PublishManifest.model_json_schema(),
+                             "archive": {"type": "string", "format": "binary", "description": "the model's .tar.gz"}}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": schema, "encoding": {"manifest": {"contentType": "application/json"},
+                                       "archive": {"contentType": "application/gzip"}}}}}}
+
+
+@router.post("/models/{publisher}/{model}/versions", status_code=201, openapi_extra=_publish_body(),
              summary="Publish the next version: a multipart body, a JSON 'manifest' part then the 'archive' part")
 async def publish(request: Request, publisher: str, model: str,
                   x_content_sha256: Annotated[str | None, Header()] = None):
