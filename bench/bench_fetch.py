@@ -135,10 +135,12 @@ def make_catalog(directory: Path, archive_url: str, sha: str, size: int) -> str:
         (directory / "catalog.db").unlink()
     directory.mkdir(parents=True, exist_ok=True)
     from registry.catalog.database import DatabaseCatalog
+    from registry.catalog.models import VersionCreate
 
     catalog = DatabaseCatalog(url)
-    catalog.create_version(publisher="bench", name="big", format="tf2_saved_model", artifact_uri=archive_url,
-                           sha256=sha, size=size, tag_sets=[[]], signatures=[])
+    catalog.create_version(VersionCreate(
+        publisher="bench", name="big", format="tf2_saved_model", artifact_uri=archive_url, sha256=sha, size=size,
+        tag_sets=[[]], signatures=[]))
     catalog.close()
     with sqlite3.connect(directory / "catalog.db") as connection:  # what the catalog now says
         assert connection.execute("SELECT artifact_uri FROM model_version").fetchone()[0] == archive_url

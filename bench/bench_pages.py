@@ -67,11 +67,13 @@ def build_catalog(url: str, n_versions: int) -> None:
 
 
 def add(catalog, publisher: str, name: str, fmt: str, dim: int, description: str, parent: str | None) -> None:
+    from registry.catalog.models import VersionCreate
+
     digest = os.urandom(32).hex()
-    catalog.create_version(publisher=publisher, name=name, format=fmt, artifact_uri=f"file:///artifacts/{digest}",
-                           sha256=digest, size=1 << 24, tag_sets=[[], ["train"]] if fmt == "tf1_hub" else [[]],
-                           signatures=fake_signatures(fmt, dim), description=description, parent=parent,
-                           tasks=fake_tasks(fmt, dim))
+    catalog.create_version(VersionCreate(
+        publisher=publisher, name=name, format=fmt, artifact_uri=f"file:///artifacts/{digest}", sha256=digest,
+        size=1 << 24, tag_sets=[[], ["train"]] if fmt == "tf1_hub" else [[]], signatures=fake_signatures(fmt, dim),
+        description=description, parent=parent, tasks=fake_tasks(fmt, dim)))
 
 
 def timed(fn) -> float:

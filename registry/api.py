@@ -225,11 +225,21 @@ class Registry:
         prepared = self.prepare(handle, "fine_tune", mode)
         return prepared.adapter.fine_tune(prepared.path, mode=prepared.mode, **options)
 
-    def publish(self, source: Any, *, name: str, description: str = "", parent: str | None = None,
-                tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any):
-        """Publish a model directory, a ``.tar.gz``, or an in-memory model as the next version of ``name``."""
-        return self.publisher.publish(source, name=name, description=description, parent=parent, tasks=tasks,
-                                      mode=mode, **create_options)
+    def publish(self, source: Any, *, name: str, parent: str | None = None, tasks: Iterable[str] = (),
+                mode: str | None = None, metadata=None, **kwargs: Any):
+        """Publish a model directory, a ``.tar.gz``, or an in-memory model as the next version of ``name``.
+
+        Keyword arguments named after ``registry.catalog.models.VersionMetadata`` fields
+        (``description=``...) are what the publisher says about the version, validated
+        here (``MetadataError``); ``metadata=VersionMetadata(...)`` gives them as one record,
+        (or a dict), and a keyword argument given too replaces its field. The other keyword arguments
+        go to the adapter that creates an in-memory model.
+        """
+        from registry.catalog.models import VersionMetadata
+
+        metadata = VersionMetadata.merged(metadata, VersionMetadata.split(kwargs))
+        return self.publisher.publish(source, name=name, metadata=metadata, parent=parent, tasks=tasks, mode=mode,
+                                      **kwargs)
 
     # -- catalog --------------------------------------------------------------------------------
 
@@ -270,18 +280,20 @@ class Registry:
 
     def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,
                output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
-               text: str | None = None, limit: int | None = 100, after: str | None = None):
+               text: str | None = None, limit: int | None = 100, after: str | None = None, **filters: Any):
         """For each model, its newest live version matching every criterion given; sorted by model name.
 
         ``task`` is a common signature (``registry.tasks``); ``image_size`` is
         ``(height, width)``; ``text`` a case-insensitive substring of the
         publisher, model name or descriptions; ``after`` a ``publisher/model``
         to continue after (the next page starts past the last result's model).
+        ``filters`` are equalities on the version's filterable metadata fields
+        (``registry.catalog.models.filter_names()``), validated as those fields are.
         """
         from registry.discovery import search
 
         return search(self.catalog, self.tasks, task=task, image_size=image_size, output_dim=output_dim,
-                      format=format, publisher=publisher, text=text, limit=limit, after=after)
+                      format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters)
 
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""

@@ -12,6 +12,7 @@ that name would replace the ``registry.search`` function with the module.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +24,19 @@ if TYPE_CHECKING:
     from registry.tasks.conformance import DefinitionSet
 
 
-def search(catalog: "CatalogBackend", definitions: "DefinitionSet", **criteria: Any) -> "list[VersionPublic]":
-    """For each model, its newest live version matching every criterion (see ``registry.catalog.search``)."""
+def search(catalog: "CatalogBackend", definitions: "DefinitionSet", *, filters: Mapping[str, Any] | None = None,
+           **criteria: Any) -> "list[VersionPublic]":
+    """For each model, its newest live version matching every criterion (see ``registry.catalog.search``).
+
+    ``filters`` are equalities on filterable metadata fields, checked and normalised
+    as the fields themselves are (``registry.catalog.models.checked_filters``).
+    """
     if criteria.get("task") is not None:
         definitions.get(criteria["task"])  # an unknown task is a typo, not an empty result
+    if filters:
+        from registry.catalog.models import checked_filters
+
+        criteria["filters"] = checked_filters(filters)
     return catalog.search(**criteria)
 
 

@@ -22,6 +22,7 @@ STATUS: dict[type[errors.RegistryError], tuple[int, str]] = {
     errors.VersionNotFound: (404, "not_found"),
     errors.ArtifactNotFound: (404, "not_found"),
     errors.CatalogError: (409, "conflict"),
+    errors.MetadataError: (422, "invalid"),
     errors.UploadTooLarge: (413, "too_large"),
     errors.UnsupportedOperation: (422, "unsupported"),
     errors.FormatError: (422, "refused"),

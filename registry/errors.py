@@ -76,6 +76,10 @@ class CatalogError(RegistryError, ValueError):
     """A catalog operation that the catalog's rules forbid (a reserved alias, a bad parent...)."""
 
 
+class MetadataError(RegistryError, ValueError):
+    """What a publisher says about a version (description, licence...) or a search filter on it is invalid."""
+
+
 class CatalogUnavailable(RegistryError, ConnectionError):
     """The catalog database cannot be reached or opened (server down, missing directory, bad credentials)."""
 

@@ -26,7 +26,7 @@ from registry.tasks.conformance import check_version
 
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend
-    from registry.catalog.models import VersionPublic
+    from registry.catalog.models import VersionMetadata, VersionPublic
     from registry.plugin_manager import AdapterSet
     from registry.resolver import Resolver
     from registry.storage.cache import ModelCache
@@ -47,8 +47,16 @@ class Publisher:
         self.plugin_manager = plugin_manager
         self.progress = progress
 
-    def publish(self, source: Any, *, name: str, description: str = "", parent: str | None = None,
+    def publish(self, source: Any, *, name: str, metadata: "VersionMetadata | None" = None, parent: str | None = None,
                 tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any) -> "VersionPublic":
+        """Publish ``source`` as the next version of ``name``, saying ``metadata`` about it.
+
+        The catalog receives one ``VersionCreate``: ``metadata``'s fields as they are, plus what
+        was read from the artifact; ``create_options`` go to the adapter creating an in-memory model.
+        """
+        from registry.catalog.models import VersionCreate, VersionMetadata
+
+        metadata = metadata if metadata is not None else VersionMetadata()
         publisher, model = parse_model_name(name)
         parent_handle = parse_parent(parent)
         if parent_handle is not None:
@@ -70,10 +78,11 @@ class Publisher:
                 sha256, size = extracted.sha256, extracted.size
             with self.progress(f"Uploading {publisher}/{model}", size) as update:
                 uri = self.store.put(archive, sha256, progress=update)
-            record = self.catalog.create_version(
-                publisher=publisher, name=model, format=info.format, artifact_uri=uri, sha256=sha256, size=size,
-                tag_sets=[sorted(t) for t in info.tag_sets], signatures=list(info.signatures),
-                details=details, description=description, parent=parent_handle, tasks=conformance["tasks"])
+            record = self.catalog.create_version(VersionCreate.checked({
+                **metadata.metadata_values(), "publisher": publisher, "name": model, "format": info.format,
+                "artifact_uri": uri, "sha256": sha256, "size": size, "tag_sets": [sorted(t) for t in info.tag_sets],
+                "signatures": list(info.signatures), "details": details,
+                "parent": str(parent_handle) if parent_handle is not None else None, "tasks": conformance["tasks"]}))
             if extracted is not None:
                 self.cache.add_extracted(model_dir, extracted, source=uri)
             else:

@@ -26,6 +26,17 @@ from tests.services import LOCALHOST, ServiceUnavailable, free_port
 CLI = [str(Path(sys.executable).with_name("model-registry"))]
 
 
+def multipart_publish_body(manifest: dict, archive: bytes, *,
+                           boundary: str = "tests-boundary-7f3a9c") -> tuple[str, bytes]:
+    """(Content-Type, body) of a publish, framed here by hand (RFC 7578), independently of the client's encoder."""
+    lines = [f"--{boundary}", 'Content-Disposition: form-data; name="manifest"', "Content-Type: application/json", "",
+             json.dumps(manifest), f"--{boundary}",
+             'Content-Disposition: form-data; name="archive"; filename="model.tar.gz"',
+             "Content-Type: application/gzip", "", ""]
+    body = "\r\n".join(lines).encode() + archive + f"\r\n--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
+
+
 def server_environ(*, database_url: str, storage_url: str, cache_dir: Path, extra: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_REGISTRY_")}
     env.update({"MODEL_REGISTRY_DATABASE_URL": database_url, "MODEL_REGISTRY_STORAGE_URL": storage_url,
@@ -110,3 +121,12 @@ class RegistryServer:
     def json(self, method: str, path: str, **kwargs) -> tuple[int, object]:
         status, _, body = self.request(method, path, **kwargs)
         return status, (json.loads(body) if body else None)
+
+    def publish(self, name: str, archive: bytes, *, token: str | None | bool = True, headers: dict | None = None,
+                **manifest) -> tuple[int, object]:
+        """POST ``archive`` as the next version of ``name`` with ``manifest`` (description=, parent=, tasks=...),
+        as the multipart body the API takes; ``token=True`` is the admin token."""
+        content_type, body = multipart_publish_body(manifest, archive)
+        return self.json("POST", f"/api/v1/models/{name}/versions", body=body,
+                         token=self.admin_token if token is True else token or None,
+                         headers={"Content-Type": content_type, **(headers or {})})

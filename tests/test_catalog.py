@@ -11,6 +11,7 @@ import pytest
 
 from registry.adapter import SignatureInfo, TensorInfo
 from registry.catalog import Catalog, VersionPublic
+from registry.catalog.models import VersionCreate
 from registry.errors import CatalogError, HandleError, ModelNotFound, VersionNotFound
 from registry.handles import CatalogHandle, parse
 
@@ -37,7 +38,7 @@ def publish(catalog: Catalog, name: str = "text/embed", **overrides) -> VersionP
         sha256="ab" * 32, size=1234, tag_sets=[[]], signatures=[embedding_signature()],
     )
     fields.update(overrides)
-    return catalog.create_version(**fields)
+    return catalog.create_version(VersionCreate(**fields))
 
 
 def handle(text: str) -> CatalogHandle:
@@ -134,8 +135,8 @@ def test_lineage_follows_parents_to_the_root(catalog):
     base = publish(catalog, "vision/base")
     publish(catalog, "vision/base")  # newer base version, not an ancestor
     catalog.set_alias(publisher="vision", name="base", alias="stable", version=1)
-    child = publish(catalog, "vision/tuned", parent=handle("vision/base@stable"))
-    grandchild = publish(catalog, "vision/tuned", parent=handle("vision/tuned"))
+    child = publish(catalog, "vision/tuned", parent="vision/base@stable")
+    grandchild = publish(catalog, "vision/tuned", parent="vision/tuned")
 
     assert child.parent == "vision/base/1"
     assert grandchild.parent == "vision/tuned/1"
@@ -151,9 +152,9 @@ def test_lineage_follows_parents_to_the_root(catalog):
 def test_a_missing_parent_is_refused_and_nothing_is_recorded(catalog):
     publish(catalog, "vision/base")
     with pytest.raises(VersionNotFound, match="has no version 9"):
-        publish(catalog, "vision/tuned", parent=handle("vision/base/9"))
+        publish(catalog, "vision/tuned", parent="vision/base/9")
     with pytest.raises(ModelNotFound, match="no model vision/nothing"):
-        publish(catalog, "vision/tuned", parent=handle("vision/nothing"))
+        publish(catalog, "vision/tuned", parent="vision/nothing")
     with pytest.raises(ModelNotFound):
         catalog.get_model(publisher="vision", name="tuned")
     assert publish(catalog, "vision/tuned").version == 1

@@ -15,6 +15,7 @@ import traceback
 import pytest
 
 from registry.catalog import Catalog
+from registry.catalog.models import VersionCreate
 from registry.handles import parse
 
 PROCESSES = 8
@@ -29,10 +30,10 @@ def _publisher(database_url: str, worker: int, barrier, results) -> None:
             barrier.wait(timeout=START_TIMEOUT_S)
             numbers = []
             for attempt in range(VERSIONS_EACH):
-                version = catalog.create_version(
+                version = catalog.create_version(VersionCreate(
                     publisher="race", name="model", format="tf2_saved_model",
                     artifact_uri=f"memory://artifacts/worker-{worker}-{attempt}.tar.gz", sha256=f"{worker:064x}",
-                    size=worker, tag_sets=[[]], signatures=[], description=f"from worker {worker}")
+                    size=worker, tag_sets=[[]], signatures=[], description=f"from worker {worker}"))
                 numbers.append((version.version, version.artifact_uri))
         results.put((worker, "ok", numbers))
     except BaseException:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from registry.adapter import SignatureInfo, TensorInfo
-from registry.catalog.models import SignaturePublic, TaskPublic, VersionPublic
+from registry.catalog.models import SignaturePublic, TaskPublic, VersionCreate, VersionPublic
 from registry.catalog.search import search_catalog
 from registry.catalog.store import Catalog
 
@@ -31,9 +31,10 @@ def _publish(catalog: Catalog, name: str, n: int, *, size: int = 224) -> None:
                       SignatureInfo("other", {"x": TensorInfo("string", (None,))}, {"y": TensorInfo("int64", (None,))})]
         tasks = [{"task": "image_feature_vector", "signature": "default", "output_dim": 8, "image_height": size,
                   "image_width": size, "evidence": {"n": number}}]
-        catalog.create_version(publisher="acme", name=name, format="tf1_hub", artifact_uri=f"file:///{name}/{number}",
-                               sha256=f"{number:064x}", size=1, tag_sets=[[]], signatures=signatures, tasks=tasks,
-                               parent=f"acme/{name}/{number}" if number else None)
+        catalog.create_version(VersionCreate(
+            publisher="acme", name=name, format="tf1_hub", artifact_uri=f"file:///{name}/{number}",
+            sha256=f"{number:064x}", size=1, tag_sets=[[]], signatures=signatures, tasks=tasks,
+            parent=f"acme/{name}/{number}" if number else None))
 
 
 def _count_queries(catalog: Catalog, call):

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.conftest import REFERENCE_DIR
 from tests.server_support import create_token
 
@@ -147,3 +149,29 @@ def test_a_client_of_a_stopped_server_gets_a_typed_error_naming_the_url(registry
     ''')
     name, message = run_client(script, client_env(server, None, tmp_path / "cache"))
     assert name == "ServerError" and server.url in message and "MODEL_REGISTRY_URL" in message
+
+
+def test_metadata_of_any_reasonable_size_travels_in_client_mode_and_bad_metadata_is_refused_here(registry_server,
+                                                                                                tmp_path):
+    """The metadata travels as the upload's JSON manifest, not in the URL: a 64 kB description arrives whole."""
+    from registry.api import Registry
+    from registry.catalog.models import VersionMetadata
+    from registry.errors import MetadataError
+
+    server = registry_server
+    client = Registry(server_url=server.url, token=create_token(server.env, "client", "publish"),
+                      cache_dir=tmp_path / "cache")
+    assert client.is_client
+    description = "".join(f"line {n}: a long description, as a model card would be.\n" for n in range(1200))
+    assert len(description.encode()) > 64_000
+    published = client.publish(REFERENCE_DIR / "tf2_text_embedding", name="text/long",
+                               metadata=VersionMetadata(description=description), tasks=["text_embedding"])
+    assert published.description == description
+    status, body = server.json("GET", "/api/v1/models/text/long/versions/1")
+    assert status == 200 and body["description"] == description
+    child = client.publish(REFERENCE_DIR / "tf2_text_embedding", name="text/long", parent=published.handle)
+    assert child.parent == "text/long/1" and child.description == ""
+
+    with pytest.raises(MetadataError, match="description"):
+        client.publish(REFERENCE_DIR / "tf2_text_embedding", name="text/long", description={"not": "text"})
+    assert [v.version for v in client.list_versions("text/long")] == [1, 2]

@@ -135,10 +135,26 @@ def newer_code(tmp_path, monkeypatch):
 
 
 def test_the_head_revision_constant_matches_the_migration_scripts():
-    """The cheap schema check compares with HEAD_REVISION: a new migration must update it."""
+    """The cheap schema check compares with HEAD_REVISION, read off the scripts' names."""
     from registry.catalog.revision import HEAD_REVISION
 
     assert HEAD_REVISION == schema.head()
+
+
+def test_each_script_is_named_after_its_revision_and_revisions_count_up_in_one_line():
+    """What lets ``HEAD_REVISION`` be read off the file names: a new migration changes no other file."""
+    from alembic.script import ScriptDirectory
+
+    from registry.catalog.revision import SCRIPT_NAME
+
+    scripts = list(ScriptDirectory.from_config(schema.alembic_config()).walk_revisions())
+    for script in scripts:
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+        assert SCRIPT_NAME.match(Path(script.path).name), script.path
+    numbers = sorted(int(script.revision) for script in scripts)
+    assert numbers == list(range(1, len(scripts) + 1))
+    for script in scripts:
+        assert script.down_revision == (None if script.revision == "0001" else f"{int(script.revision) - 1:04d}")
 
 
 def test_checking_a_current_schema_imports_neither_alembic_nor_mako(tmp_path):

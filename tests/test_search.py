@@ -276,6 +276,7 @@ def _each_text_plan(monkeypatch):
 def text_catalog(database_url):
     """``TEXT_MODELS`` in a catalog, once per backend."""
     from registry.adapter import SignatureInfo, TensorInfo
+    from registry.catalog.models import VersionCreate
     from registry.catalog.store import Catalog
 
     signatures = [SignatureInfo("default", {"x": TensorInfo("float32", (None, 8, 8, 3))},
@@ -284,9 +285,10 @@ def text_catalog(database_url):
         for publisher, name, versions in TEXT_MODELS:
             for number, (fmt, task, description, _) in enumerate(versions, start=1):
                 tasks = [{"task": task, "signature": "default", "output_dim": 4}] if task else []
-                catalog.create_version(publisher=publisher, name=name, format=fmt, size=1, tag_sets=[[]],
-                                       artifact_uri=f"file:///{publisher}/{name}/{number}", sha256=f"{number:064x}",
-                                       signatures=signatures, tasks=tasks, description=description)
+                catalog.create_version(VersionCreate(
+                    publisher=publisher, name=name, format=fmt, size=1, tag_sets=[[]],
+                    artifact_uri=f"file:///{publisher}/{name}/{number}", sha256=f"{number:064x}",
+                    signatures=signatures, tasks=tasks, description=description))
             for number, (_, _, _, deleted) in enumerate(versions, start=1):
                 if deleted:
                     catalog.delete_version(publisher=publisher, name=name, version=number)
@@ -346,6 +348,7 @@ def test_sqlite_text_search_tests_version_descriptions_through_the_partial_index
 
     from registry.adapter import SignatureInfo, TensorInfo
     from registry.catalog import search as discovery
+    from registry.catalog.models import VersionCreate
     from registry.catalog.store import Catalog
 
     monkeypatch.setattr(discovery, "SPARSE_ROWS_PER_RESULT", 0)
@@ -353,10 +356,11 @@ def test_sqlite_text_search_tests_version_descriptions_through_the_partial_index
     signature = SignatureInfo("default", {"x": TensorInfo("string", (None,))}, {"y": TensorInfo("float32", (None, 4))})
     with Catalog(f"sqlite:///{tmp_path / 'catalog.db'}") as catalog:
         for number in range(3):
-            catalog.create_version(publisher="acme", name=f"m{number}", format="tf1_hub", size=1, tag_sets=[[]],
-                                   artifact_uri=f"file:///{number}", sha256=f"{number:064x}", signatures=[signature],
-                                   tasks=[{"task": TEXT, "signature": "default", "output_dim": 4}],
-                                   description="described" if number else "")
+            catalog.create_version(VersionCreate(
+                publisher="acme", name=f"m{number}", format="tf1_hub", size=1, tag_sets=[[]],
+                artifact_uri=f"file:///{number}", sha256=f"{number:064x}", signatures=[signature],
+                tasks=[{"task": TEXT, "signature": "default", "output_dim": 4}],
+                description="described" if number else ""))
 
         def record(conn, cursor, statement, parameters, context, executemany):
             if "max(" in statement:

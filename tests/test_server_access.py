@@ -13,15 +13,18 @@ import sqlite3
 import pytest
 
 from tests.conftest import REFERENCE_DIR
-from tests.server_support import cli, create_token
+from tests.server_support import cli, create_token, multipart_publish_body
 
 ARCHIVE = (REFERENCE_DIR / "tf2_text_embedding.tar.gz").read_bytes()
 PUBLISH = "/api/v1/models/text/embed/versions"
+_CONTENT_TYPE, _BODY = multipart_publish_body({}, ARCHIVE)
+#: The keyword arguments of ``RegistryServer.request`` that publish ARCHIVE.
+UPLOAD = {"body": _BODY, "headers": {"Content-Type": _CONTENT_TYPE}}
 
 
 @pytest.fixture
 def server(registry_server):
-    status, body = registry_server.json("POST", PUBLISH, body=ARCHIVE, token=registry_server.admin_token)
+    status, body = registry_server.json("POST", PUBLISH, **UPLOAD, token=registry_server.admin_token)
     assert status == 201, body
     return registry_server
 
@@ -40,7 +43,7 @@ def tokens(server) -> dict[str, str]:
 
 def write_calls():
     return [
-        ("POST", PUBLISH, {"body": ARCHIVE}),
+        ("POST", PUBLISH, UPLOAD),
         ("PUT", "/api/v1/models/text/embed/aliases/prod", {"json_body": {"version": 1}}),
         ("DELETE", "/api/v1/models/text/embed/aliases/prod", {}),
         ("DELETE", "/api/v1/models/text/embed/versions/1", {}),
@@ -69,13 +72,13 @@ def test_no_bogus_read_other_publisher_or_revoked_token_can_write(server):
 
 def test_a_publisher_bound_token_writes_to_its_publisher_only_and_cannot_delete(server):
     made = tokens(server)
-    assert server.json("POST", PUBLISH, body=ARCHIVE, token=made["publish"])[0] == 201
+    assert server.json("POST", PUBLISH, **UPLOAD, token=made["publish"])[0] == 201
     status, body = server.json("PUT", "/api/v1/models/text/embed/aliases/prod", token=made["publish"],
                                json_body={"version": 2})
     assert status == 200 and body["aliases"] == ["prod"]
     status, body = server.json("DELETE", "/api/v1/models/text/embed/versions/1", token=made["publish"])
     assert status == 403 and "admin" in body["message"]
-    status, body = server.json("POST", "/api/v1/models/vision/x/versions", body=ARCHIVE, token=made["publish"])
+    status, body = server.json("POST", "/api/v1/models/vision/x/versions", **UPLOAD, token=made["publish"])
     assert status == 403 and "text" in body["message"]
     assert server.json("DELETE", "/api/v1/models/text/embed/versions/1", token=server.admin_token)[0] == 200
 
@@ -102,7 +105,7 @@ def test_tokens_are_stored_as_hashes_and_never_logged(server):
     for token in every:
         server.request("GET", "/api/v1/models", token=token)
         server.request("GET", f"/api/v1/models?token={token}")
-    server.request("POST", PUBLISH, body=ARCHIVE, token=made["publish"])
+    server.request("POST", PUBLISH, **UPLOAD, token=made["publish"])
     database = server.env["MODEL_REGISTRY_DATABASE_URL"].removeprefix("sqlite:///")
     dump = "\n".join(sqlite3.connect(database).iterdump())
     log = server.log()
@@ -119,18 +122,18 @@ def test_token_administration_through_the_api_needs_an_unrestricted_admin(server
                                json_body={"name": "ci", "scope": "publish", "publisher": "text"})
     assert status == 201 and body["token"].startswith("mrt_") and body["scope"] == "publish"
     new = body["token"]
-    assert server.json("POST", PUBLISH, body=ARCHIVE, token=new)[0] == 201
+    assert server.json("POST", PUBLISH, **UPLOAD, token=new)[0] == 201
     status, listed = server.json("GET", "/api/v1/tokens", token=server.admin_token)
     assert {"ci", "admin", "reader"} <= {t["name"] for t in listed["items"]}
     assert all("token" not in t and "token_hash" not in t for t in listed["items"])
     assert server.json("GET", "/api/v1/tokens", token=made["publish"])[0] == 403
     assert server.json("DELETE", "/api/v1/tokens/ci", token=server.admin_token)[0] == 200
-    assert server.json("POST", PUBLISH, body=ARCHIVE, token=new)[0] == 401  # revoked at once
+    assert server.json("POST", PUBLISH, **UPLOAD, token=new)[0] == 401  # revoked at once
 
 
 def test_reads_can_be_made_token_only(start_registry_server):
     server = start_registry_server(extra_env={"MODEL_REGISTRY_REQUIRE_READ_TOKEN": "1"})
-    assert server.json("POST", PUBLISH, body=ARCHIVE, token=server.admin_token)[0] == 201
+    assert server.json("POST", PUBLISH, **UPLOAD, token=server.admin_token)[0] == 201
     reader = create_token(server.env, "reader", "read")
     for path in ("/api/v1/models", "/api/v1/models/text/embed/versions/1", "/text/embed/1?tf-hub-format=compressed"):
         assert server.request("GET", path)[0] == 401, path

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REFERENCE_DIR
+from tests.server_support import multipart_publish_body
 
 TF2 = (REFERENCE_DIR / "tf2_text_embedding.tar.gz").read_bytes()
 TF1 = (REFERENCE_DIR / "tf1_image_feature_vector.tar.gz").read_bytes()
@@ -31,10 +32,8 @@ def any_server(request, start_registry_server):
     return start_registry_server(database_url=postgres.url(postgres.create_database()), storage_url=bucket)
 
 
-def publish(server, name: str, archive: bytes, **params) -> tuple[int, dict]:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return server.json("POST", f"/api/v1/models/{name}/versions" + (f"?{query}" if query else ""), body=archive,
-                       token=server.admin_token)
+def publish(server, name: str, archive: bytes, **manifest) -> tuple[int, dict]:
+    return server.publish(name, archive, **manifest)
 
 
 def storage_files(server) -> list[Path]:
@@ -70,7 +69,7 @@ def test_json_api_reads(any_server):
     server = any_server
     publish(server, "text/embed", TF2, description="sentences")
     publish(server, "text/embed", TF2, parent="text/embed/1")
-    publish(server, "vision/features", TF1, task="image_feature_vector")
+    publish(server, "vision/features", TF1, tasks=["image_feature_vector"])
     status, models = server.json("GET", "/api/v1/models?limit=1")
     assert status == 200 and [m["name"] for m in models["items"]] == ["embed"] and models["next"] == "text/embed"
     status, page2 = server.json("GET", "/api/v1/models?limit=1&after=text/embed")
@@ -116,10 +115,9 @@ def test_conflicts_and_refusals(any_server):
     status, body = server.json("PUT", "/api/v1/models/text/embed/aliases/latest", token=server.admin_token,
                                json_body={"version": 1})
     assert status == 409 and body["type"] == "CatalogError"
-    status, body = publish(server, "text/other", TF2, task="image_feature_vector")  # claims what it is not
+    status, body = publish(server, "text/other", TF2, tasks=["image_feature_vector"])  # claims what it is not
     assert status == 422 and body["type"] == "SignatureError"
-    status, body = server.json("POST", "/api/v1/models/text/embed/versions", body=TF2, token=server.admin_token,
-                               headers={"X-Content-SHA256": "0" * 64})
+    status, body = server.publish("text/embed", TF2, headers={"X-Content-SHA256": "0" * 64})
     assert status == 422 and body["type"] == "IntegrityError"
 
 
@@ -182,9 +180,10 @@ def test_a_hostile_or_broken_upload_is_refused_and_leaves_nothing(registry_serve
 
 def test_an_upload_cut_short_is_refused_and_leaves_nothing(registry_server):
     server = registry_server
+    content_type, body = multipart_publish_body({}, TF2)
     request = (f"POST /api/v1/models/evil/cut/versions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Authorization: Bearer {server.admin_token}\r\nContent-Type: application/gzip\r\n"
-               f"Content-Length: {len(TF2)}\r\n\r\n").encode() + TF2[: len(TF2) // 3]
+               f"Authorization: Bearer {server.admin_token}\r\nContent-Type: {content_type}\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body[: len(body) // 3]
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(request)
         sock.shutdown(socket.SHUT_WR)

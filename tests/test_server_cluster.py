@@ -29,8 +29,7 @@ def test_two_servers_one_database_one_bucket(start_registry_server, postgres_ser
 
     def publish(i: int) -> int:
         server = servers[i % 2]
-        status, body = server.json("POST", f"/api/v1/models/shared/model/versions?description=client-{i}",
-                                   body=ARCHIVE, token=token)
+        status, body = server.publish("shared/model", ARCHIVE, token=token, description=f"client-{i}")
         assert status == 201, body
         return body["version"]
 

@@ -78,8 +78,7 @@ def _result(done) -> dict:
 def served(registry_server):
     server = registry_server
     for name, archive in [("text/embed", "tf2_text_embedding"), ("vision/features", "tf1_image_feature_vector")]:
-        status, body = server.json("POST", f"/api/v1/models/{name}/versions", token=server.admin_token,
-                                   body=(REFERENCE_DIR / f"{archive}.tar.gz").read_bytes())
+        status, body = server.publish(name, (REFERENCE_DIR / f"{archive}.tar.gz").read_bytes())
         assert status == 201, body
     return server
 

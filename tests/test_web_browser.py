@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
@@ -39,9 +38,8 @@ def browser():
 
 
 def publish(server, name: str, archive: str, *, description: str, parent: str | None = None) -> dict:
-    query = urlencode({"description": description, **({"parent": parent} if parent else {})})
-    status, body = server.json("POST", f"/api/v1/models/{name}/versions?{query}",
-                               body=(REFERENCE_DIR / f"{archive}.tar.gz").read_bytes(), token=server.admin_token)
+    status, body = server.publish(name, (REFERENCE_DIR / f"{archive}.tar.gz").read_bytes(), description=description,
+                                  parent=parent)
     assert status == 201, body
     return body
 

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import pytest
 
 from registry.adapter import SignatureInfo, TensorInfo
+from registry.catalog.models import VersionCreate
 from registry.catalog.store import Catalog
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -35,9 +36,9 @@ def add_version(catalog: Catalog, name: str, *, fmt: str = "tf2_saved_model", de
               "evidence": {"output_dim": dim, "image_size": [32, 32], "image_size_from": "input shape"}}] \
         if task else []
     digest = hashlib.sha256(f"{name} {n} {description}".encode()).hexdigest()
-    return catalog.create_version(publisher=publisher, name=model, format=fmt, artifact_uri=f"file:///nowhere/{digest}",
-                                  sha256=digest, size=12_345, tag_sets=[[]], signatures=signatures,
-                                  description=description, parent=parent, tasks=tasks)
+    return catalog.create_version(VersionCreate(
+        publisher=publisher, name=model, format=fmt, artifact_uri=f"file:///nowhere/{digest}", sha256=digest,
+        size=12_345, tag_sets=[[]], signatures=signatures, description=description, parent=parent, tasks=tasks))
 
 
 def catalog_of(server) -> Catalog:

@@ -14,10 +14,10 @@ from registry.handles import parse_image_size
 
 def echo_search(obj: CliContext, *, as_json: bool, task: str | None = None, image_size: str | None = None,
                 format: str | None = None, publisher: str | None = None, text: str | None = None,
-                limit: int | None = 100) -> None:
+                limit: int | None = 100, filters: tuple[str, ...] = ()) -> None:
     """Print the versions ``registry.search`` finds, one line each (or JSON)."""
     found = obj.registry.search(task=task, image_size=parse_image_size(image_size, "--image-size"), format=format,
-                                publisher=publisher, text=text, limit=limit)
+                                publisher=publisher, text=text, limit=limit, **metadata_filters(filters))
     if wants_json(obj, as_json):
         echo_json([{**record_data(v), "handle": v.handle} for v in found])
         return
@@ -30,6 +30,24 @@ def echo_search(obj: CliContext, *, as_json: bool, task: str | None = None, imag
         rows.append((version.handle, version.format, ", ".join(sorted({t.task for t in tasks})) or "-",
                      _sizes(tasks), _dims(tasks), version.description.splitlines()[0] if version.description else ""))
     click.echo(table(("VERSION", "FORMAT", "TASKS", "IMAGE SIZE", "OUTPUT DIM", "DESCRIPTION"), rows))
+
+
+def metadata_filters(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--filter FIELD=VALUE`` options as keyword arguments of ``registry.search``; which fields can be
+    filtered on is the registry's to say (``registry.catalog.models.filter_names()``), so none is named here."""
+    options = {param.name: param.opts[0] for param in search.params if param.opts}
+    filters: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        field = field.strip()
+        if not sep or not field:
+            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE (e.g. license=MIT)", param_hint="--filter")
+        own = options.get(field) or options.get(f"{field}_")
+        if own is not None or field in ("limit", "after"):
+            raise click.BadParameter(f"{field} is not a metadata field" + (f": use {own}" if own else ""),
+                                     param_hint="--filter")
+        filters[field] = value.strip()
+    return filters
 
 
 def _sizes(tasks) -> str:
@@ -47,13 +65,15 @@ def _dims(tasks) -> str:
 @click.option("--format", "format_", metavar="FORMAT", help="Only this format: tf1_hub or tf2_saved_model.")
 @click.option("--publisher", help="Only this publisher's models.")
 @click.option("--text", help="A word in the model's name or description.")
+@click.option("--filter", "filters", multiple=True, metavar="FIELD=VALUE",
+              help="An equality on a metadata field of the version, e.g. license=MIT; repeatable (all must hold).")
 @click.option("--limit", type=int, default=100, show_default=True, help="At most this many versions.")
 @json_option
 @pass_context
-def search(obj: CliContext, task, image_size, format_, publisher, text, limit, as_json) -> None:
+def search(obj: CliContext, task, image_size, format_, publisher, text, filters, limit, as_json) -> None:
     """Find, for each model, its newest version that matches; tasks come from the publish-time check."""
     echo_search(obj, as_json=as_json, task=task, image_size=image_size, format=format_, publisher=publisher,
-                text=text, limit=limit)
+                text=text, limit=limit, filters=filters)
 
 
 @click.command("tasks")

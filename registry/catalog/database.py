@@ -100,8 +100,8 @@ class DatabaseCatalog:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    def create_version(self, **fields: Any):
-        return self.store.create_version(**fields)
+    def create_version(self, record):
+        return self.store.create_version(record)
 
     def set_alias(self, *, publisher: str, name: str, alias: str, version: int):
         return self.store.set_alias(publisher=publisher, name=name, alias=alias, version=version)

@@ -12,12 +12,11 @@ database library, so loading a model does not pay for one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from registry.adapter import SignatureInfo
     from registry.access import Grant
-    from registry.catalog.models import ModelPublic, TokenPublic, VersionPublic, VersionSummary
+    from registry.catalog.models import ModelPublic, TokenPublic, VersionCreate, VersionPublic, VersionSummary
     from registry.handles import CatalogHandle
 
 
@@ -84,10 +83,8 @@ class CatalogBackend(Protocol):
 
     def search(self, **criteria: Any) -> "list[VersionPublic] | list[str]": ...
 
-    def create_version(self, *, publisher: str, name: str, format: str, artifact_uri: str, sha256: str, size: int,
-                       tag_sets: list[list[str]], signatures: Sequence["SignatureInfo"], details: dict | None = None,
-                       description: str = "", parent: "CatalogHandle | str | None" = None,
-                       tasks: Sequence[dict] = ()) -> "VersionPublic": ...
+    def create_version(self, record: "VersionCreate") -> "VersionPublic":
+        """Record ``record`` as the next version of its model (the one create record every publish path builds)."""
 
     def set_alias(self, *, publisher: str, name: str, alias: str, version: int) -> "VersionPublic": ...
 

@@ -6,13 +6,86 @@ migration; ``tests/test_migrations.py`` fails while the two disagree.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Self
 
+from pydantic import ValidationError, ValidationInfo, field_validator
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from registry.adapter import SignatureInfo
 from registry.catalog.interface import VersionLocation  # noqa: F401  (re-exported: defined where no database library is needed)
+from registry.errors import MetadataError
+
+#: The validation context of records read back (``VersionPublic.from_json``): input rules do not apply to them.
+RECORDED = "recorded"
+
+
+def is_recorded(info: ValidationInfo) -> bool:
+    """Whether a validator is checking a record read back rather than input: input rules (a known licence...)
+    then let the value through, as the recording side checked it with the rules it had."""
+    return isinstance(info.context, dict) and bool(info.context.get(RECORDED))
+
+
+def checked(model: type[SQLModel], values: Mapping[str, Any]):
+    """``model`` validated from ``values``; unknown names and invalid values are one ``MetadataError`` naming each."""
+    unknown = sorted(set(values) - set(model.model_fields))
+    if unknown:
+        raise MetadataError(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                            f"the known fields are {', '.join(model.model_fields)}")
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as error:
+        raise MetadataError("; ".join(_problem(problem) for problem in error.errors())) from None
+
+
+def _problem(problem: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in problem.get("loc", ())) or "value"
+    message = str(problem.get("msg", "invalid"))
+    if problem.get("type") == "value_error":
+        message = message.removeprefix("Value error, ")  # our validators' own words
+    else:
+        message = f"{message} (got {problem.get('input')!r:.80})"
+    return f"{where}: {message}"
+
+
+#: The SPDX License List this project ships: its identifiers, one a line, after a header naming its version.
+SPDX_LICENSES = Path(__file__).with_name("spdx_licenses.txt")
+
+
+@functools.cache
+def spdx_licenses() -> tuple[str, dict[str, str]]:
+    """(the list's version, {lower-cased identifier: identifier}), read once."""
+    text = SPDX_LICENSES.read_text(encoding="utf-8")
+    version = re.search(r"SPDX License List (\S+)", text)
+    ids = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return (version.group(1) if version else "?"), {identifier.lower(): identifier for identifier in ids}
+
+
+def spdx_identifier(text: str) -> Optional[str]:
+    """``text`` as the SPDX identifier it names, in the list's case (``mit`` is ``MIT``); empty is None.
+
+    Anything else is a ``ValueError`` naming the value and the closest identifier.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    version, known = spdx_licenses()
+    found = known.get(text.lower())
+    if found is not None:
+        return found
+    # A deprecated or shortened identifier names its successors' beginning (GPL-2.0: GPL-2.0-only, -or-later).
+    close = sorted((key for key in known if key.startswith(text.lower())), key=len)[:2] or \
+        difflib.get_close_matches(text.lower(), known, n=1, cutoff=0.6)
+    hint = (f"; did you mean {' or '.join(known[key] for key in close)}?" if close
+            else "; see https://spdx.org/licenses/")
+    raise ValueError(f"{text!r} is not a licence identifier of the SPDX License List {version} (deprecated "
+                     f"identifiers excluded){hint}")
 
 
 def utcnow() -> datetime:
@@ -35,7 +108,116 @@ class RegisteredModel(SQLModel, table=True):
     last_version: int = Field(default=0)
 
 
-class ModelVersion(SQLModel, table=True):
+#: The mark ``filter_field`` puts in a field's JSON schema extras.
+FILTER_MARK = "filter"
+
+
+def filter_field(**field: Any) -> Any:
+    """A ``VersionMetadata`` field that search accepts as an equality filter (``search(license="MIT")``)."""
+    return Field(schema_extra={"json_schema_extra": {FILTER_MARK: True}}, **field)
+
+
+class VersionMetadata(SQLModel):
+    """What a publisher says about a version, declared once: every publish path carries this record.
+
+    ``Registry.publish(..., description=...)``, the CLI's options and client
+    mode's upload manifest all become this record, validated here; the catalog
+    stores each field as a ``model_version`` column (a new field needs a
+    migration) and the public record carries it back. A field marked with
+    ``filter_field()`` is also a search filter (an equality on the version's column).
+    Its validators are rules for input: a record read back is not checked again
+    (see ``VersionPublic.from_json``).
+    """
+
+    description: str = Field(default="")
+    #: An SPDX licence identifier of the list the project ships (``spdx_licenses.txt``), canonical case.
+    license: Optional[str] = filter_field(default=None, max_length=64)
+
+    @field_validator("license")
+    @classmethod
+    def _spdx_identifier(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        return value if value is None or is_recorded(info) else spdx_identifier(value)
+
+    @classmethod
+    def checked(cls, values: Mapping[str, Any]) -> Self:
+        """The record of ``values``, or ``MetadataError`` naming each field that is unknown or invalid."""
+        return checked(cls, values)
+
+    def metadata_values(self) -> dict[str, Any]:
+        """This record's ``VersionMetadata`` fields (a subclass's other fields left out)."""
+        return {name: getattr(self, name) for name in VersionMetadata.model_fields}
+
+    @classmethod
+    def merged(cls, metadata: "VersionMetadata | Mapping[str, Any] | None", values: Mapping[str, Any]) -> Self:
+        """``metadata`` (a record, a mapping or None) with ``values`` replacing its fields, validated."""
+        if isinstance(metadata, VersionMetadata):
+            base = metadata.metadata_values()
+        elif isinstance(metadata, Mapping) or metadata is None:
+            base = dict(metadata or {})
+        else:
+            raise MetadataError(f"metadata must be a VersionMetadata or a dict of its fields, not "
+                                f"{type(metadata).__name__}")
+        return cls.checked({**base, **values})
+
+    @classmethod
+    def split(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Remove this record's fields from ``options`` (keyword arguments of a publish) and return them."""
+        return {name: options.pop(name) for name in list(options) if name in VersionMetadata.model_fields}
+
+
+def filter_names() -> tuple[str, ...]:
+    """The ``VersionMetadata`` fields search filters on, in declaration order."""
+    return tuple(name for name, info in VersionMetadata.model_fields.items()
+                 if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(FILTER_MARK))
+
+
+def checked_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """Search filters validated as the fields they filter on (``license="mit"`` is ``"MIT"``); a value that is
+    or becomes None (unset) filters nothing.
+
+    An unknown name or an invalid value is ``MetadataError``: a typo, not an empty result.
+    """
+    allowed = filter_names()
+    unknown = sorted(set(filters) - set(allowed))
+    if unknown:
+        raise MetadataError(f"unknown search filter {', '.join(map(repr, unknown))}; versions can be filtered on "
+                            f"{', '.join(allowed) or 'no metadata field'}")
+    given = {name: value for name, value in filters.items() if value is not None}
+    record = VersionMetadata.checked(given)
+    return {name: getattr(record, name) for name in given if getattr(record, name) is not None}
+
+
+class PublishManifest(VersionMetadata):
+    """What a publish says besides its model: the metadata, the parent, the tasks it claims.
+
+    Client mode uploads it as JSON, the ``manifest`` part before the ``archive``
+    (``registry.server.uploads``), so text of any reasonable size travels.
+    """
+
+    #: The catalog handle of the version this one was derived from (``publisher/model/N``).
+    parent: Optional[str] = None
+    #: Common signatures the model is claimed to implement (checked before anything is written).
+    tasks: list[str] = []
+
+    def version_metadata(self) -> VersionMetadata:
+        """The ``VersionMetadata`` part (already validated)."""
+        return VersionMetadata.model_construct(**self.metadata_values())
+
+
+class VersionBase(VersionMetadata):
+    """A version's own fields: what its publisher says, and what publishing read from its artifact."""
+
+    format: str = Field(index=True, max_length=64)
+    artifact_uri: str
+    sha256: str = Field(index=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    #: Graph-variant tag sets, each a sorted list of tags (``[[]]`` for a single default variant).
+    tag_sets: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Format facts recorded at publish (attached messages, expected image size, ...).
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ModelVersion(VersionBase, table=True):
     """One immutable published artifact of a model. Deleting hides it; its number is never reused."""
 
     __tablename__ = "model_version"
@@ -52,18 +234,25 @@ class ModelVersion(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     model_id: int = Field(foreign_key="registered_model.id", index=True)
     version: int
-    format: str = Field(index=True, max_length=64)
-    artifact_uri: str
-    sha256: str = Field(index=True, max_length=64)
-    size: int = Field(sa_column=Column(BigInteger, nullable=False))
-    #: Graph-variant tag sets, each a sorted list of tags (``[[]]`` for a single default variant).
-    tag_sets: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    #: Format facts recorded at publish (attached messages, expected image size, ...).
-    details: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    description: str = Field(default="")
     created_at: datetime = Field(default_factory=utcnow)
     parent_id: Optional[int] = Field(default=None, foreign_key="model_version.id", index=True)
     deleted_at: Optional[datetime] = Field(default=None)
+
+
+class VersionCreate(VersionBase):
+    """The create record: everything ``CatalogBackend.create_version`` needs to record a new version.
+
+    The publisher builds it from a ``VersionMetadata`` and what it read from the
+    artifact; the catalog assigns the number, the time and the row ids.
+    """
+
+    publisher: str
+    name: str
+    signatures: list[SignatureInfo] = []
+    #: Task records as the task checks produce them (``registry.catalog.records.TASK_KEYS``).
+    tasks: list[dict[str, Any]] = []
+    #: The catalog handle (``publisher/model/N``) of the version this one was derived from.
+    parent: Optional[str] = None
 
 
 class Alias(SQLModel, table=True):
@@ -136,19 +325,12 @@ class TaskPublic(SQLModel):
     evidence: dict[str, Any] = {}
 
 
-class VersionPublic(SQLModel):
+class VersionPublic(VersionBase):
     """What ``registry.get_version`` and ``registry.publish`` return."""
 
     publisher: str
     model: str
     version: int
-    format: str
-    artifact_uri: str
-    sha256: str
-    size: int
-    tag_sets: list[list[str]]
-    details: dict[str, Any] = {}
-    description: str = ""
     created_at: datetime
     deleted: bool = False
     #: ``publisher/model/N`` of the version this one was derived from, if any.
@@ -156,6 +338,12 @@ class VersionPublic(SQLModel):
     aliases: list[str] = []
     signatures: list[SignaturePublic] = []
     tasks: list[TaskPublic] = []
+
+    @classmethod
+    def from_json(cls, body: Any) -> "VersionPublic":
+        """A record a server sent, rebuilt: types are checked, but ``VersionMetadata``'s input rules are not
+        applied again (the server applied its own when it recorded the version; a newer server may know more)."""
+        return cls.model_validate(body, context={RECORDED: True})
 
     @property
     def model_name(self) -> str:

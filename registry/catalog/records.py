@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from registry.catalog.models import (
     Signature,
     SignaturePublic,
     TaskPublic,
+    VersionBase,
     VersionPublic,
     VersionTask,
 )
@@ -102,11 +104,13 @@ def task_rows(tasks: Iterable[dict]) -> list[dict]:
     return rows
 
 
-#: The ``model_version`` columns a public record is built from: select these (plus ``registered_model``'s
-#: ``publisher`` and ``name``) with SQLAlchemy Core instead of loading ORM objects, which costs far more.
-VERSION_COLUMNS = tuple(ModelVersion.__table__.c[name] for name in (
-    "id", "model_id", "version", "format", "artifact_uri", "sha256", "size", "tag_sets", "details", "description",
-    "created_at", "parent_id", "deleted_at"))
+#: The ``model_version`` columns a public record is built from (all of them): select these (plus
+#: ``registered_model``'s ``publisher`` and ``name``) with SQLAlchemy Core instead of loading ORM objects, which
+#: costs far more.
+VERSION_COLUMNS = tuple(ModelVersion.__table__.c)
+#: The fields a version row and its public record share (``VersionBase``'s), copied as they are.
+BASE_FIELDS = tuple(VersionBase.model_fields)
+_base_values = attrgetter(*BASE_FIELDS)
 
 
 def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[VersionPublic]:
@@ -132,16 +136,10 @@ def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[
     construct = VersionPublic.model_construct
     return [
         construct(
+            **dict(zip(BASE_FIELDS, _base_values(version))),
             publisher=model.publisher,
             model=model.name,
             version=version.version,
-            format=version.format,
-            artifact_uri=version.artifact_uri,
-            sha256=version.sha256,
-            size=version.size,
-            tag_sets=[list(tags) for tags in version.tag_sets],
-            details=dict(version.details or {}),
-            description=version.description,
             created_at=version.created_at,
             deleted=version.deleted_at is not None,
             parent=parents.get(version.parent_id),

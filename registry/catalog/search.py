@@ -1,7 +1,8 @@
 """Search over the catalog's indexed columns, in SQL: the newest matching live version of each model.
 
 Search is SQL over ``version_task`` (task, image height and width, output
-dimension), ``model_version.format`` and ``registered_model.publisher`` — so it
+dimension), ``model_version.format`` (and the filterable metadata columns, when
+filtered on) and ``registered_model.publisher`` — so it
 stays fast on a catalog of 100,000 versions; no JSON is read to decide what
 matches. What a version implements was checked when it was published
 (``registry.tasks``), not claimed.
@@ -31,11 +32,14 @@ models. The other plan filters the rows it finds on the same test.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import Engine, and_, case, func, literal_column, or_, select
 from sqlmodel import Session
 
 from registry.catalog import records
-from registry.catalog.models import ModelVersion, RegisteredModel, VersionPublic, VersionTask
+from registry.catalog.models import ModelVersion, RegisteredModel, VersionPublic, VersionTask, checked_filters
 from registry.errors import SignatureError
 
 #: How many versions a search returns unless told otherwise.
@@ -59,7 +63,8 @@ TEXT_PROBES_PER_RESULT = 20
 def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple[int, int] | None = None,
                    output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
                    text: str | None = None, limit: int | None = DEFAULT_LIMIT, after: str | None = None,
-                   handles_only: bool = False) -> list[VersionPublic] | list[str]:
+                   handles_only: bool = False, filters: Mapping[str, Any] | None = None,
+                   ) -> list[VersionPublic] | list[str]:
     """For each model, its newest live version that matches every criterion given; sorted by model name.
 
     ``image_size`` is ``(height, width)`` and matches the size recorded for the
@@ -70,7 +75,10 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
     ``handles_only`` returns ``publisher/model/N`` strings instead of records
     (building thousands of full records costs far more than finding them).
     ``after`` (``publisher/model``) is a keyset cursor: only models sorting after
-    it, so page N costs what page 1 does however deep it is.
+    it, so page N costs what page 1 does however deep it is. ``filters`` are
+    equalities on the candidate version's filterable metadata columns
+    (``registry.catalog.models.filter_names()``, e.g. ``{"license": "MIT"}``),
+    tested with its other conditions; without them the queries are unchanged.
     """
     mv, rm, vt = ModelVersion.__table__, RegisteredModel.__table__, VersionTask.__table__
     task_where = []
@@ -84,6 +92,8 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
     version_where = [mv.c.deleted_at.is_(None)]
     if format is not None:
         version_where.append(mv.c.format == format)
+    for name, value in (checked_filters(filters).items() if filters else ()):
+        version_where.append(mv.c[name] == value)
     matcher = _TextMatcher(engine.dialect.name, text) if text else None
     model_where = _model_where(rm, publisher, after)
 

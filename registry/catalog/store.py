@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy import select as select_columns
@@ -32,6 +31,7 @@ from registry.catalog.models import (
     ModelVersion,
     RegisteredModel,
     Signature,
+    VersionCreate,
     VersionLocation,
     VersionPublic,
     VersionSummary,
@@ -45,9 +45,6 @@ from registry.catalog.sqlite_reader import locate_query, location_of
 from registry.errors import CatalogError, ModelNotFound, VersionNotFound
 from registry.handles import LATEST, CatalogHandle, validate_name
 from registry.handles import catalog_handle as _catalog_handle
-
-if TYPE_CHECKING:
-    from registry.adapter import SignatureInfo
 
 Pair = tuple[ModelVersion, RegisteredModel]
 
@@ -92,22 +89,21 @@ class Catalog:
 
     # --- writes -------------------------------------------------------------------------------------------------
 
-    def create_version(
-        self, *, publisher: str, name: str, format: str, artifact_uri: str, sha256: str, size: int,
-        tag_sets: list[list[str]], signatures: Sequence["SignatureInfo"], details: dict | None = None,
-        description: str = "", parent: CatalogHandle | str | None = None, tasks: Sequence[dict] = (),
-    ) -> VersionPublic:
-        """Record a new version of ``publisher/name`` (creating the model if new) under the next free number."""
-        validate_name(publisher, "publisher")
-        validate_name(name, "model name")
-        signature_rows = records.signature_rows(signatures)
-        task_rows = records.task_rows(tasks)
-        tag_sets = records.normalize_tag_sets(tag_sets)
+    def create_version(self, record: VersionCreate) -> VersionPublic:
+        """Record a new version of ``record.publisher/record.name`` (creating the model if new) under the next
+        free number. The version row takes every ``VersionBase`` field of the record as it is."""
+        validate_name(record.publisher, "publisher")
+        validate_name(record.name, "model name")
+        signature_rows = records.signature_rows(record.signatures)
+        task_rows = records.task_rows(record.tasks)
+        fields = {name: getattr(record, name) for name in records.BASE_FIELDS}
+        fields.update(tag_sets=records.normalize_tag_sets(record.tag_sets), details=dict(record.details))
         with self._write() as session:
-            parent_row = self._resolve(session, _catalog_handle(parent), include_deleted=False)[0] if parent else None
-            model = self._get_or_create_model(session, publisher, name)
-            if description and not model.description:
-                model.description = description
+            parent_row = (self._resolve(session, _catalog_handle(record.parent), include_deleted=False)[0]
+                          if record.parent else None)
+            model = self._get_or_create_model(session, record.publisher, record.name)
+            if record.description and not model.description:
+                model.description = record.description
             number = session.exec(
                 update(RegisteredModel)
                 .where(col(RegisteredModel.id) == model.id)
@@ -115,10 +111,8 @@ class Catalog:
                 .returning(RegisteredModel.last_version)
                 .execution_options(synchronize_session=False)
             ).scalar_one()
-            version = ModelVersion(
-                model_id=model.id, version=number, format=format, artifact_uri=artifact_uri, sha256=sha256,
-                size=size, tag_sets=tag_sets, details=dict(details or {}), description=description,
-                parent_id=parent_row.id if parent_row is not None else None)
+            version = ModelVersion(model_id=model.id, version=number,
+                                   parent_id=parent_row.id if parent_row is not None else None, **fields)
             session.add(version)
             session.flush()
             session.add_all(Signature(version_id=version.id, **row) for row in signature_rows)

@@ -12,15 +12,18 @@ from registry.cli.output import echo_json, human_size, record_data, table, tenso
 @click.argument("path")
 @click.option("--name", required=True, metavar="PUBLISHER/MODEL", help="The model to publish a new version of.")
 @click.option("--description", default="", help="What this version is (the model's description, if new).")
+@click.option("--license", "license_", metavar="SPDX-ID", help="The version's licence, an SPDX identifier (MIT, "
+              "Apache-2.0...).")
 @click.option("--parent", metavar="PUBLISHER/MODEL/N", help="The version this one was derived from (lineage).")
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
               help="A common signature this model implements (checked before publishing); repeatable.")
 @json_option
 @pass_context
-def publish(obj: CliContext, path: str, name: str, description: str, parent: str | None, tasks: tuple[str, ...],
-            as_json: bool) -> None:
+def publish(obj: CliContext, path: str, name: str, description: str, license_: str | None, parent: str | None,
+            tasks: tuple[str, ...], as_json: bool) -> None:
     """Publish the model directory or .tar.gz at PATH (or a URL) as the next version of --name."""
-    record = obj.registry.publish(path, name=name, description=description, parent=parent, tasks=tasks)
+    record = obj.registry.publish(path, name=name, description=description, license=license_, parent=parent,
+                                  tasks=tasks)
     if wants_json(obj, as_json):
         echo_json({**record_data(record), "handle": record.handle})
         return
@@ -29,6 +32,8 @@ def publish(obj: CliContext, path: str, name: str, description: str, parent: str
     click.echo(f"  format:  {record.format}")
     click.echo(f"  sha256:  {record.sha256}")
     click.echo(f"  size:    {human_size(record.size)}")
+    if record.license:
+        click.echo(f"  license: {record.license}")
     if record.parent:
         click.echo(f"  parent:  {record.parent}")
     if record.tasks:
@@ -176,6 +181,7 @@ def _lineage(registry, record) -> list:
 
 def _echo_version(registry, record) -> None:
     click.echo(f"  format:      {record.format}")
+    click.echo(f"  license:     {record.license or '-'}")
     if record.description:
         click.echo(f"  description: {_one_line(record.description)}")
     click.echo(f"  sha256:      {record.sha256}")

@@ -96,14 +96,16 @@ class HttpCatalog:
         return [_version(item) for item in body["items"]]
 
     def search(self, *, task=None, image_size=None, output_dim=None, format=None, publisher=None, text=None,
-               limit: int | None = 100, after: str | None = None, handles_only: bool = False, **unknown: Any):
+               limit: int | None = 100, after: str | None = None, handles_only: bool = False,
+               filters: dict[str, Any] | None = None, **unknown: Any):
         if unknown:
             raise HandleError(f"unknown search criteria: {', '.join(sorted(unknown))}")
         size = None
         if image_size is not None:
             height, width = image_size
             size = f"{int(height)}x{int(width)}"
-        params = {"task": task, "image_size": size, "output_dim": output_dim, "format": format,
+        # Metadata filters travel as query parameters of their own name (``/api/v1/search?license=MIT``).
+        params = {**(filters or {}), "task": task, "image_size": size, "output_dim": output_dim, "format": format,
                   "publisher": publisher, "q": text}
         found = [_version(item) for item in self._pages("/api/v1/search", params, limit=limit, after=after)]
         return [v.handle for v in found] if handles_only else found
@@ -122,7 +124,7 @@ class HttpCatalog:
 
     # -- writes ---------------------------------------------------------------------------------------------------
 
-    def create_version(self, **fields: Any):
+    def create_version(self, record):
         raise CatalogError("a registry server takes new versions by upload (registry.publish), not as catalog rows")
 
     def set_alias(self, *, publisher: str, name: str, alias: str, version: int):
@@ -180,4 +182,4 @@ class RemoteTokens:
 def _version(body: dict):
     from registry.catalog.models import VersionPublic
 
-    return VersionPublic.model_validate(body)
+    return VersionPublic.from_json(body)

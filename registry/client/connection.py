@@ -17,12 +17,15 @@ import json
 import socket
 import ssl
 import threading
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
 from urllib.parse import quote, urlencode, urlsplit
 
 from registry.config import DEFAULT_STALL_TIMEOUT_S, SERVER_URL_ENV, TOKEN_ENV
 from registry.error_codes import error_from_body
 from registry.errors import HandleError, OfflineError, ServerError
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead
 
 #: Bytes per socket write of an upload (http.client's default is 8 KiB).
 UPLOAD_BLOCK = 1 << 20
@@ -58,10 +61,10 @@ class ServerConnection:
             payload = response.read()
         return json.loads(payload) if payload else None
 
-    def upload(self, path: str, stream: BinaryIO, *, size: int, sha256: str, params: dict | None = None,
-               progress: Callable[[int], None] | None = None) -> Any:
+    def upload(self, path: str, stream: "SupportsRead[bytes]", *, size: int, sha256: str, params: dict | None = None,
+               progress: Callable[[int], None] | None = None, content_type: str = "application/gzip") -> Any:
         """POST ``stream`` (``size`` bytes) as the body, in 1 MiB writes; the decoded JSON answer."""
-        headers = {"Content-Type": "application/gzip", "Content-Length": str(size), "X-Content-SHA256": sha256}
+        headers = {"Content-Type": content_type, "Content-Length": str(size), "X-Content-SHA256": sha256}
         body = _CountingReader(stream, progress) if progress else stream
         with self._exchange("POST", self.path_for(path, params), body=body, headers=headers) as response:
             return json.loads(response.read() or b"null")
@@ -160,7 +163,7 @@ class ServerConnection:
 class _CountingReader:
     """A file wrapper that reports each block read (upload progress)."""
 
-    def __init__(self, stream: BinaryIO, progress: Callable[[int], None]):
+    def __init__(self, stream: "SupportsRead[bytes]", progress: Callable[[int], None]):
         self.stream, self.progress = stream, progress
 
     def read(self, size: int = -1) -> bytes:

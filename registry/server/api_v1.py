@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -64,13 +64,16 @@ def list_models(registry: RegistryDep, publisher: str | None = None, limit: int 
 def search(request: Request, registry: RegistryDep, q: str | None = None, publisher: str | None = None,
            format: str | None = None, task: str | None = None, image_size: str | None = None,
            output_dim: int | None = None, limit: int = 100, after: str | None = None):
+    """Besides these parameters, each filterable metadata field is a parameter of its own name
+    (``registry.catalog.models.filter_names()``: ``?license=MIT``), an equality on the version."""
     size = _page_size(limit)
     found = registry.search(text=q or None, publisher=publisher or None, format=format or None, task=task or None,
                             image_size=parse_image_size(image_size, "image_size"), output_dim=output_dim,
-                            limit=size + 1, after=after)
+                            limit=size + 1, after=after, **metadata_filters(request))
     page = found[:size]
     return {"items": [version_json(request, v) for v in page],
             "next": page[-1].model_name if len(found) > size else None}
+
 
 
 
@@ -79,6 +82,13 @@ def search(request: Request, registry: RegistryDep, q: str | None = None, publis
 def get_model(registry: RegistryDep, publisher: str, model: str):
     return registry.catalog.get_model(publisher=validate_name(publisher, "publisher"),
                                       name=validate_name(model, "model name")).model_dump(mode="json")
+
+
+def metadata_filters(request: Request) -> dict[str, str]:
+    """The query's filterable metadata fields, as given (an empty value means no filter, as for the others)."""
+    from registry.catalog.models import filter_names
+
+    return {name: request.query_params[name] for name in filter_names() if request.query_params.get(name)}
 
 
 @router.get("/models/{publisher}/{model}/versions", summary="A model's versions, oldest first",
@@ -145,19 +155,34 @@ def matrix(registry: RegistryDep):
 
 # -- writes ------------------------------------------------------------------------------------------------------
 
-@router.post("/models/{publisher}/{model}/versions", status_code=201,
-             summary="Publish the request body (a model's .tar.gz) as the next version",
+def _publish_body() -> dict:
+    """The publish route's body for the OpenAPI document (read by ``registry.server.uploads``, not by FastAPI)."""
+    from registry.catalog.models import PublishManifest
+
+    schema = {"type": "object", "required": ["manifest", "archive"],
+              "properties": {"manifest": PublishManifest.model_json_schema(),
+                             "archive": {"type": "string", "format": "binary", "description": "the model's .tar.gz"}}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": schema, "encoding": {"manifest": {"contentType": "application/json"},
+                                       "archive": {"contentType": "application/gzip"}}}}}}
+
+
+@router.post("/models/{publisher}/{model}/versions", status_code=201, openapi_extra=_publish_body(),
+             summary="Publish the next version: a multipart body, a JSON 'manifest' part then the 'archive' part",
              dependencies=[Depends(PUBLISH)])
 async def publish(request: Request, registry: RegistryDep, settings: ServerSettingsDep, publisher: str, model: str,
-                  description: str = "", parent: str | None = None, task: Annotated[list[str], Query()] = (),
                   x_content_sha256: Annotated[str | None, Header()] = None):
+    """The body is described in ``registry.server.uploads``; ``X-Content-SHA256`` is the archive's sha256."""
     name = f"{validate_name(publisher, 'publisher')}/{validate_name(model, 'model name')}"
     work = await run_in_threadpool(registry.cache.new_workdir)
     try:
         archive = work / "upload.tar.gz"
-        await receive_upload(request, archive, limit=settings.max_upload_bytes, declared_sha256=x_content_sha256)
+        upload = await receive_upload(request, archive, limit=settings.max_upload_bytes,
+                                      declared_sha256=x_content_sha256)
+        manifest = upload.manifest
         version = await run_in_threadpool(lambda: registry.publish(
-            str(archive), name=name, description=description, parent=parent or None, tasks=list(task)))
+            str(archive), name=name, metadata=manifest.version_metadata(), parent=manifest.parent,
+            tasks=manifest.tasks))
     finally:
         await run_in_threadpool(registry.cache.discard, work)  # removes it and releases its lock
     return JSONResponse(version_json(request, version), status_code=201)
