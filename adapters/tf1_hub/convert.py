@@ -81,6 +81,7 @@ class ConversionReport:
 class _Variable:
     name: str          # node name in the module graph
     dtype: int         # DataType enum of the node
+    graph_shape: tuple[int, ...] | None  # the node's shape attribute (None: unknown rank)
     checkpoint_key: str
     offset: tuple[int, ...] | None  # a partitioned variable's slice: offset and shape in the full tensor
     shape: tuple[int, ...] | None
@@ -116,6 +117,11 @@ class _Plan:
 # -- planning: every refusal happens here, before anything is written ---------------------------------
 
 
+def _shape_attr(node) -> tuple[int, ...] | None:
+    shape = node.attr["shape"].shape
+    return None if shape.unknown_rank else tuple(d.size for d in shape.dim)
+
+
 def _variables_of(meta, where: str) -> dict[str, _Variable]:
     from tensorflow.core.framework import variable_pb2
 
@@ -133,6 +139,7 @@ def _variables_of(meta, where: str) -> dict[str, _Variable]:
         sliced = bool(info.full_name)
         result[name] = _Variable(
             name=name, dtype=nodes[name].attr["dtype"].type if name in nodes else 0,
+            graph_shape=_shape_attr(nodes[name]) if name in nodes else None,
             checkpoint_key=info.full_name if sliced else name,
             offset=tuple(info.var_offset) if sliced else None, shape=tuple(info.var_shape) if sliced else None,
             trainable=name in trainable)
