@@ -20,7 +20,11 @@ What is kept (see ``reusable`` for the object, ``convert_graph`` for the graph s
   resources initialised from them on every load.
 - Partitioned variables (one TF2 variable per slice, as ``hub.Module`` had),
   ref variables (``VariableV2``), v1 ``HashTable`` ops and TF1 ``tf.cond`` /
-  ``tf.while_loop`` over variables, rewritten for resource variables.
+  ``tf.while_loop`` over variables, rewritten for resource variables. Gradients flow
+  through a TF1 ``tf.cond``; not through a TF1 ``tf.while_loop``: TensorFlow builds
+  that gradient from control-flow contexts that exist only in a TF1 graph, not in a
+  saved TF2 function. The report lists such functions (``not_differentiable``);
+  they compute as the module did.
 
 What is refused, with a ``ConversionError`` raised before anything is written:
 a module without a ``{}`` variant; a graph variant whose variables differ from
@@ -75,6 +79,9 @@ class ConversionReport:
     assets: tuple[str, ...]
     dropped_variants: tuple[str, ...] = ()
     dropped_attachments: tuple[str, ...] = ()
+    #: Functions that run a TF1 tf.while_loop: they compute as the module did, but TF2 cannot
+    #: differentiate a TF1 while loop once saved (its control-flow contexts live only in a TF1 graph).
+    not_differentiable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -396,4 +403,13 @@ def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = 
         regularization_losses=len(plan.losses), update_ops=len(plan.update_ops),
         tables=tuple(sorted(state.tables)), assets=tuple(sorted(os.path.basename(a.asset_path.numpy().decode())
                                                                for a in state.assets.values())),
-        dropped_variants=tuple(plan.dropped_variants), dropped_attachments=tuple(plan.dropped_attachments))
+        dropped_variants=tuple(plan.dropped_variants), dropped_attachments=tuple(plan.dropped_attachments),
+        not_differentiable=_not_differentiable(plan))
+
+
+def _not_differentiable(plan: _Plan) -> tuple[str, ...]:
+    # Without a {"train"} variant, training=True runs the {} variant's function too.
+    names = [f"__call__(training={training})" for training in (False, True)
+             if plan.call.get(training, plan.call[False]).piece.while_loops]
+    names += [f"signature {name!r}" for name, s in sorted(plan.signatures.items()) if s.piece.while_loops]
+    return tuple(names)

@@ -81,6 +81,7 @@ class GraphPiece:
     tables: list[str] = field(default_factory=list)            # table node names fed a handle
     assets: list[str] = field(default_factory=list)            # asset constant node names fed a path
     inputs: list[str] = field(default_factory=list)            # input placeholders fed by the caller
+    while_loops: bool = False                                  # holds a TF1 tf.while_loop (no TF2 gradient)
 
 
 def asset_node_names(meta_graph) -> set[str]:
@@ -99,7 +100,7 @@ def state_kind(node) -> str | None:
     return None
 
 
-def _context_nodes(meta_graph) -> list[set[str]]:
+def _context_nodes(meta_graph, kinds=("cond_context", "while_context")) -> list[set[str]]:
     """The node sets of the graph's TF1 ``tf.cond`` / ``tf.while_loop`` contexts."""
     from tensorflow.core.protobuf import control_flow_pb2
 
@@ -107,11 +108,12 @@ def _context_nodes(meta_graph) -> list[set[str]]:
     for key, proto_type in (("cond_context", control_flow_pb2.CondContextDef),
                             ("while_context", control_flow_pb2.WhileContextDef)):
         collection = meta_graph.collection_def.get(key)
-        if collection is None:
+        if collection is None or key not in kinds:
             continue
         for value in collection.bytes_list.value:
-            context = proto_type.FromString(value)
-            groups.append({_input_node(v) for v in context.values_def.values})
+            values = proto_type.FromString(value).values_def
+            # Tensors from outside the context that it uses (external values) are not part of it.
+            groups.append({_input_node(v) for v in set(values.values) - set(values.external_values)})
     return groups
 
 
@@ -161,7 +163,8 @@ def extract(meta_graph, targets: Iterable[str], *, inputs: Iterable[str] = (), w
     keep = prune(meta_graph, targets, feeds=set(inputs) | assets, what=what)
     _check_no_stray_placeholders(nodes, keep, set(inputs), what)
 
-    piece = GraphPiece(graph_def=graph_pb2.GraphDef(), inputs=inputs)
+    piece = GraphPiece(graph_def=graph_pb2.GraphDef(), inputs=inputs,
+                       while_loops=any(group & keep for group in _context_nodes(meta_graph, ("while_context",))))
     piece.graph_def.versions.CopyFrom(meta_graph.graph_def.versions)
     piece.graph_def.library.CopyFrom(meta_graph.graph_def.library)
     ref_variables = set()
