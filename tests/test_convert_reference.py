@@ -278,3 +278,30 @@ def test_fine_tuning_through_cond_over_ref_variables_equals_hub_module(tf1_era):
     assert losses[-1] < losses[0]
     for name in ("w", "b", "scale"):
         np.testing.assert_allclose(by_name[name], record["tune|" + name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+HUB_CLIENT_FINE_TUNE = r"""
+import json, sys, numpy as np, tensorflow_hub as hub, tf_keras
+layer = hub.KerasLayer(sys.argv[1], trainable=True)
+model = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(16,)), layer, tf_keras.layers.Dense(1)])
+model.compile(optimizer=tf_keras.optimizers.SGD(0.05), loss="mse")
+rng = np.random.RandomState(1)
+x, y = rng.rand(32, 16).astype(np.float32), rng.rand(32, 1).astype(np.float32)
+history = model.fit(x, y, epochs=5, batch_size=32, verbose=0, shuffle=False)
+print(json.dumps({"losses": history.history["loss"], "model_losses": len(model.losses),
+                  "trainable": len(layer.trainable_weights), "non_trainable": len(layer.non_trainable_weights)}))
+"""
+
+
+def test_the_unmodified_hub_client_fine_tunes_the_converted_model_in_tf_keras(tmp_path):
+    import json
+
+    from tests.conftest import REFERENCE_DIR
+
+    convert_module(REFERENCE_DIR / "tf1_train_tags", tmp_path / "converted")
+    result = refstack.run_hub_client_script(HUB_CLIENT_FINE_TUNE, tmp_path / "converted")
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    # tensorflow_hub 0.16.1 reads the Reusable SavedModel attributes: 6 trainable variables, the 2 moving
+    # averages as non-trainable ones, and the module's regularization loss.
+    assert (outcome["trainable"], outcome["non_trainable"], outcome["model_losses"]) == (6, 2, 1)
+    assert outcome["losses"][-1] < outcome["losses"][0]
