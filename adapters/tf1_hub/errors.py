@@ -22,5 +22,9 @@ class ColocationError(RegistryError, ValueError):
     """A module's ``tf.colocate_with`` constraints cannot follow its state and inputs when it is applied."""
 
 
+class FunctionApplyError(RegistryError, NotImplementedError):
+    """A module cannot be applied inside a function replicated for TPU (it holds collections a function cannot)."""
+
+
 class ConversionError(FormatError):
     """A TF1 Hub module holds something a TF2 SavedModel cannot reproduce faithfully; nothing was written."""
