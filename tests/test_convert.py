@@ -68,7 +68,9 @@ def test_call_and_serving_default_are_the_default_signature(reference, converted
 def test_variables_trainable_variables_and_regularization_losses(converted):
     report, path = converted["tf1_train_tags"]
     loaded = tf.saved_model.load(str(path))
-    names = lambda variables: sorted(v.name.split(":")[0] for v in variables)  # noqa: E731
+    def names(variables):
+        return sorted(v.name.split(":")[0] for v in variables)
+
     assert names(loaded.variables) == list(report.variables) == [
         "bn/beta", "bn/gamma", "bn/moving_mean", "bn/moving_variance", "hidden/bias", "hidden/kernel",
         "logits/bias", "logits/kernel"]

@@ -43,10 +43,10 @@ class TPUReplicateContext(ControlFlowContext):
         super().__init__()
         self._name = "TPUReplicateContext"
 
-    def AddOp(self, _):  # noqa: N802 (TensorFlow's method names)
+    def AddOp(self, _):  # TensorFlow's method names
         pass
 
-    def AddValue(self, x):  # noqa: N802
+    def AddValue(self, x):
         return x
 
     def to_control_flow_context_def(self, context_def, export_scope=None):
@@ -203,7 +203,7 @@ def test_the_same_tests_pass_under_disable_v2_behavior():
     env = dict(os.environ, **{TF1_BEHAVIOUR_ENV: "1"})
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::UserWarning", __file__],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        check=False, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "9 passed, 1 skipped" in result.stdout.strip().splitlines()[-1]
 

@@ -53,6 +53,7 @@ from pathlib import Path
 from registry.errors import ModeError
 
 from registry.adapters.tf1_hub import convert_graph
+from registry.adapters.tf1_hub.colocation import is_state_op
 from registry.adapters.tf1_hub.errors import ConversionError
 from registry.adapters.tf1_hub.format import describe_tags, node_name
 from registry.adapters.tf1_hub.spec import ModuleSpec, read_module_spec
@@ -154,11 +155,7 @@ def _variables_of(meta, where: str) -> dict[str, _Variable]:
         if convert_graph.state_kind(node) == "variable" and node.name not in result:
             raise ConversionError(f"{where}: variable node {node.name!r} is not in the GLOBAL_VARIABLES collection, "
                                   f"so its value is not in the module's checkpoint")
-        if node.op in convert_graph.VARIABLE_OPS or node.op in convert_graph.TABLE_OPS:
-            continue
-        from registry.adapters.tf1_hub.colocation import is_state_op
-
-        if is_state_op(node.op) and node.op not in ("Placeholder",):
+        if convert_graph.state_kind(node) is None and is_state_op(node.op):
             raise ConversionError(f"{where}: node {node.name!r} holds state of type {node.op}, which the converter "
                                   f"cannot carry into a TF2 SavedModel (it converts variables and hash tables)")
     return result

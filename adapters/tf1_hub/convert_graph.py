@@ -27,8 +27,8 @@ before the converter writes anything.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from registry.adapters.tf1_hub.errors import ConversionError
 from registry.adapters.tf1_hub.format import ASSET_FILEPATHS, node_name

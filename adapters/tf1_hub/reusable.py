@@ -18,8 +18,9 @@ update the same variables:
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import tensorflow as tf
 
@@ -34,7 +35,7 @@ class SharedState:
     """The TF2 objects every piece's import feeds: by node name in the module graph."""
 
     variables: dict[str, tf.Variable]
-    tables: dict[str, "ImportedTable"]
+    tables: dict[str, ImportedTable]
     assets: dict[str, tf.saved_model.Asset]
 
 
