@@ -249,7 +249,10 @@ def _variable_dtype(consumer, source: str) -> int:
 
 
 def _rewrite_assign(node) -> list:
-    """``x = Assign(var, value)`` -> ``x/converted_assign = AssignVariableOp(var, value)``; ``x = ReadVariableOp(var)``."""
+    """``x = Assign(v, value)`` -> ``x/converted_assign = AssignVariableOp(v, value)``; ``x = ReadVariableOp(v)``.
+
+    The read, after the assignment, is what the ref op returned.
+    """
     from tensorflow.core.framework import node_def_pb2
 
     dtype = node.attr["T"].type
