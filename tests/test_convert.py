@@ -224,3 +224,42 @@ def test_converting_into_a_non_empty_directory_or_from_a_non_module_is_refused(t
 def test_conversion_needs_eager_execution(tmp_path):
     with tf.Graph().as_default(), pytest.raises(ModeError, match="eager execution"):
         convert_module(REFERENCE_DIR / "tf1_dense_two_signatures", tmp_path / "c")
+
+
+def _stateless_fn():
+    x = tf1.placeholder(tf.float32, [None])
+    hub.add_signature(inputs=x, outputs=2 * x)
+
+
+def _no_inputs_fn():
+    v = tf1.get_variable("v", initializer=tf.constant([1.0, 2.0]))
+    hub.add_signature(outputs=v * 3)
+    x = tf1.placeholder(tf.int64, [None])
+    hub.add_signature("ints", inputs={"x": x}, outputs={"y": x + 1, "text": tf.strings.as_string(x)})
+
+
+def test_a_stateless_module_and_a_signature_without_inputs_convert(tmp_path):
+    convert_module(_export(hub.create_module_spec(_stateless_fn), tmp_path / "stateless"), tmp_path / "s")
+    stateless = tf.saved_model.load(str(tmp_path / "s"))
+    assert stateless(tf.constant([1.0, 2.0])).numpy().tolist() == [2.0, 4.0]
+    assert not stateless.variables and not stateless.regularization_losses
+
+    report = convert_module(_export(hub.create_module_spec(_no_inputs_fn), tmp_path / "noin"), tmp_path / "n")
+    loaded = tf.saved_model.load(str(tmp_path / "n"))
+    assert report.signatures == ("default", "ints", "serving_default")
+    assert loaded.signatures["default"]()["default"].numpy().tolist() == [3.0, 6.0]
+    assert loaded({}).numpy().tolist() == [3.0, 6.0]  # __call__ of a signature without inputs takes {}
+    ints = loaded.signatures["ints"](x=tf.constant([1, 2], tf.int64))
+    assert ints["y"].numpy().tolist() == [2, 3] and ints["text"].numpy().tolist() == [b"1", b"2"]
+
+
+def _scatter_fn():
+    v = tf1.get_variable("v", initializer=tf.constant([1.0, 2.0]), use_resource=False)
+    x = tf1.placeholder(tf.float32, [None])
+    hub.add_signature(inputs=x, outputs=x * tf1.scatter_update(v, [0], [5.0])[0])
+
+
+def test_an_update_of_a_ref_variable_other_than_assign_is_refused(tmp_path):
+    with pytest.raises(ConversionError, match=r"updates the ref variable 'v'.*only reads, tf.cond/tf.while_loop"):
+        convert_module(_export(hub.create_module_spec(_scatter_fn), tmp_path / "module"), tmp_path / "converted")
+    assert not (tmp_path / "converted").exists()

@@ -182,10 +182,10 @@ class ConvertedModule(AutoTrackable):
         # The variants' functions stay in this closure: saved as parts of __call__'s traces, not as attributes.
         def call(inputs, training=False):
             function = call_functions[bool(training)]
-            args = [inputs[name] for name in names] if names else [inputs]
+            args = [inputs[name] for name in names] if names is not None else [inputs]
             outputs = function(*args)
             return outputs[call_output] if call_output else outputs
 
-        self.__call__ = tf.function(call)
+        self.__call__ = tf.function(call, autograph=False)
         for training in sorted(call_functions):
             self.__call__.get_concrete_function(call_spec, training=training)
