@@ -59,6 +59,7 @@ def test_call_and_serving_default_are_the_default_signature(reference, converted
     (input_name,) = inputs
     expected = loaded.signatures["default"](**{input_name: x})
     np.testing.assert_allclose(loaded(x).numpy(), expected["default"].numpy(), atol=1e-6)
+    np.testing.assert_allclose(loaded({input_name: x}).numpy(), expected["default"].numpy(), atol=1e-6)
     np.testing.assert_allclose(loaded.signatures["serving_default"](**{input_name: x})["default"].numpy(),
                                expected["default"].numpy())
     if name != "tf1_train_tags":  # without a {"train"} variant, training=True runs the same graph

@@ -343,10 +343,9 @@ def _build(plan: _Plan):
         function = reusable.wrap_piece(piece, plan.train_meta or plan.meta, state, [], {"loss": name})
         losses.append(_loss_of(function))
     call = plan.call[False]
-    call_spec = call.specs[0] if len(call.specs) == 1 else {s.name: s for s in call.specs}
     root = reusable.ConvertedModule(
         state=state, trainable=[state.variables[n] for n in sorted(plan.variables) if plan.variables[n].trainable],
-        call_functions=call_functions, call_spec=call_spec,
+        call_functions=call_functions, call_specs=call.specs,
         call_output="default" if "default" in call.outputs else None, regularization_losses=losses)
     signatures = {}
     for name, signature in plan.signatures.items():

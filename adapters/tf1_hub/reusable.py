@@ -169,7 +169,7 @@ class ConvertedModule(AutoTrackable):
     """
 
     def __init__(self, *, state: SharedState, trainable: list[tf.Variable],
-                 call_functions: dict[bool, Any], call_spec, call_output: str | None,
+                 call_functions: dict[bool, Any], call_specs: list[tf.TensorSpec], call_output: str | None,
                  regularization_losses: list[Any]):
         super().__init__()
         self.variables = [state.variables[name] for name in sorted(state.variables)]
@@ -177,15 +177,19 @@ class ConvertedModule(AutoTrackable):
         self._tables = [state.tables[name] for name in sorted(state.tables)]
         self._assets = [state.assets[name] for name in sorted(state.assets)]
         self.regularization_losses = [tf.function(loss, input_signature=[]) for loss in regularization_losses]
-        names = sorted(call_spec) if isinstance(call_spec, dict) else None
+        names = [spec.name for spec in call_specs]
 
         # The variants' functions stay in this closure: saved as parts of __call__'s traces, not as attributes.
         def call(inputs, training=False):
             function = call_functions[bool(training)]
-            args = [inputs[name] for name in names] if names is not None else [inputs]
+            args = [inputs[name] for name in names] if isinstance(inputs, dict) else [inputs]
             outputs = function(*args)
             return outputs[call_output] if call_output else outputs
 
         self.__call__ = tf.function(call, autograph=False)
-        for training in sorted(call_functions):
-            self.__call__.get_concrete_function(call_spec, training=training)
+        # Inputs as a dict of the signature's input names, as hub.Module took them; a single input also as a
+        # tensor, as hub.Module (and hub.KerasLayer) pass it.
+        forms = [{spec.name: spec for spec in call_specs}] + ([call_specs[0]] if len(call_specs) == 1 else [])
+        for form in forms:
+            for training in (False, True):
+                self.__call__.get_concrete_function(form, training=training)
