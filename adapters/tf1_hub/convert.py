@@ -328,19 +328,19 @@ def _build(plan: _Plan):
         state.assets[name] = tf.saved_model.Asset(node.attr["value"].tensor.string_val[0].decode())
     for table, (init_op, piece) in sorted(plan.table_inits.items()):
         state.tables[table].set_initializer(
-            reusable.wrap_piece(piece, plan.meta, state, [], {}, run_first=[init_op]))
+            reusable.wrap_piece(piece, state, [], {}, run_first=[init_op]))
 
-    def wrap(signature: _Signature, meta, run_first=()):
-        return reusable.wrap_piece(signature.piece, meta, state, signature.specs, signature.outputs, run_first)
+    def wrap(signature: _Signature, run_first=()):
+        return reusable.wrap_piece(signature.piece, state, signature.specs, signature.outputs, run_first)
 
-    call_functions = {False: wrap(plan.call[False], plan.meta)}
+    call_functions = {False: wrap(plan.call[False])}
     # Without a {"train"} variant, training=True runs the one graph there is (as hub.Module(tags={"train"})
     # could not be asked for, but hub.KerasLayer always passes training).
-    call_functions[True] = (wrap(plan.call[True], plan.train_meta, plan.update_ops) if True in plan.call
+    call_functions[True] = (wrap(plan.call[True], plan.update_ops) if True in plan.call
                             else call_functions[False])
     losses = []
     for name, piece in plan.losses:
-        function = reusable.wrap_piece(piece, plan.train_meta or plan.meta, state, [], {"loss": name})
+        function = reusable.wrap_piece(piece, state, [], {"loss": name})
         losses.append(_loss_of(function))
     call = plan.call[False]
     root = reusable.ConvertedModule(
@@ -349,7 +349,7 @@ def _build(plan: _Plan):
         call_output="default" if "default" in call.outputs else None, regularization_losses=losses)
     signatures = {}
     for name, signature in plan.signatures.items():
-        wrapped = wrap(signature, plan.meta)
+        wrapped = wrap(signature)
         function = tf.function(reusable.named_signature_function(signature.input_names, wrapped),
                                input_signature=signature.specs)
         signatures[name] = function.get_concrete_function()

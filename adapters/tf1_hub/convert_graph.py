@@ -101,7 +101,7 @@ def state_kind(node) -> str | None:
 
 
 def _context_nodes(meta_graph, kinds=("cond_context", "while_context")) -> list[set[str]]:
-    """The node sets of the graph's TF1 ``tf.cond`` / ``tf.while_loop`` contexts."""
+    """The node sets of the graph's TF1 ``tf.cond`` / ``tf.while_loop`` contexts (without what enters them)."""
     from tensorflow.core.protobuf import control_flow_pb2
 
     groups = []
@@ -118,14 +118,9 @@ def _context_nodes(meta_graph, kinds=("cond_context", "while_context")) -> list[
 
 
 def prune(meta_graph, targets: Iterable[str], *, feeds: Iterable[str], what: str) -> set[str]:
-    """The nodes ``targets`` need: ancestors through data and control inputs, stopping at state and ``feeds``.
-
-    A node inside a TF1 control-flow context pulls in the whole context (its
-    proto names them all, and gradients of a while loop need it whole).
-    """
+    """The nodes ``targets`` need: ancestors through data and control inputs, stopping at state and ``feeds``."""
     nodes = {node.name: node for node in meta_graph.graph_def.node}
     stop = set(feeds)
-    contexts = _context_nodes(meta_graph)
     keep: set[str] = set()
     pending = [node_name(t) if ":" in t else t for t in targets]
     while pending:
@@ -139,9 +134,6 @@ def prune(meta_graph, targets: Iterable[str], *, feeds: Iterable[str], what: str
         if name in stop or state_kind(node):
             continue
         pending.extend(_input_node(i) for i in node.input)
-        for group in contexts:
-            if name in group:
-                pending.extend(n for n in group if n not in keep and n in nodes)
     return keep
 
 

@@ -39,24 +39,7 @@ class SharedState:
     assets: dict[str, tf.saved_model.Asset]
 
 
-def _context_collections(meta_graph, kept: set[str]):
-    """The cond/while context collections of ``meta_graph`` whose nodes all survived the pruning."""
-    from tensorflow.core.protobuf import control_flow_pb2
-
-    result = {}
-    for key, proto_type in (("cond_context", control_flow_pb2.CondContextDef),
-                            ("while_context", control_flow_pb2.WhileContextDef)):
-        collection = meta_graph.collection_def.get(key)
-        if collection is None:
-            continue
-        values = [v for v in collection.bytes_list.value
-                  if {n.lstrip("^").split(":")[0] for n in proto_type.FromString(v).values_def.values} <= kept]
-        if values:
-            result[key] = values
-    return result
-
-
-def import_piece(piece: GraphPiece, meta_graph, state: SharedState, inputs: list[tf.Tensor], scope: str):
+def import_piece(piece: GraphPiece, state: SharedState, inputs: list[tf.Tensor], scope: str):
     """Import ``piece`` into the current function graph; return a function from tensor name to imported tensor."""
     graph = tf1.get_default_graph()
     input_map = {f"{name}:0": tensor for name, tensor in zip(piece.inputs, inputs)}
@@ -69,14 +52,9 @@ def import_piece(piece: GraphPiece, meta_graph, state: SharedState, inputs: list
         input_map[f"{name}:0"] = graph.capture(state.tables[name].resource_handle)
     for name in piece.assets:
         input_map[f"{name}:0"] = graph.capture(state.assets[name].asset_path)
-    wrapper = tf1.MetaGraphDef()
-    wrapper.graph_def.CopyFrom(piece.graph_def)
-    wrapper.meta_info_def.stripped_default_attrs = meta_graph.meta_info_def.stripped_default_attrs
-    kept = {node.name for node in piece.graph_def.node}
-    for key, values in _context_collections(meta_graph, kept).items():
-        wrapper.collection_def[key].bytes_list.value.extend(values)
-    # import_meta_graph (not import_graph_def) restores the TF1 control-flow contexts gradients need.
-    tf1.train.import_meta_graph(wrapper, input_map=input_map, import_scope=scope, clear_devices=True)
+    # A plain GraphDef import: TF1 control-flow contexts (Python objects a TF1 gradient of tf.while_loop
+    # needs) would not survive tf.saved_model.save, so the functions here are what a loaded model runs.
+    tf.graph_util.import_graph_def(piece.graph_def, input_map=input_map, name=scope)
 
     def tensor(name: str) -> tf.Tensor:
         if name in input_map:
@@ -89,7 +67,7 @@ def import_piece(piece: GraphPiece, meta_graph, state: SharedState, inputs: list
     return tensor, operation
 
 
-def wrap_piece(piece: GraphPiece, meta_graph, state: SharedState, specs: list[tf.TensorSpec],
+def wrap_piece(piece: GraphPiece, state: SharedState, specs: list[tf.TensorSpec],
                outputs: dict[str, str], run_first: list[str] = ()):
     """A concrete function of ``specs`` that imports ``piece`` and returns ``outputs`` (key -> tensor name).
 
@@ -97,7 +75,7 @@ def wrap_piece(piece: GraphPiece, meta_graph, state: SharedState, specs: list[tf
     """
 
     def body(*args):
-        tensor, operation = import_piece(piece, meta_graph, state, list(args), "piece")
+        tensor, operation = import_piece(piece, state, list(args), "piece")
         ops = [operation(name) for name in run_first]
         # Declared as control outputs: a caller that ignores the outputs (as TF's resource initializer does)
         # must still run them once the function is inlined.
