@@ -223,9 +223,17 @@ def tf1_era(tmp_path_factory):
 
 
 def test_functions_running_a_tf1_while_loop_are_reported_as_not_differentiable(tf1_era):
-    _, _, report = tf1_era
+    out, record, report = tf1_era
     assert report.not_differentiable == ("__call__(training=False)", "__call__(training=True)",
                                          "signature 'default'")
+    loaded = tf.saved_model.load(str(out / "converted"))
+    inputs = {"x": tf.constant(record["in|pos"]), "n": tf.constant(2)}
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(loaded(inputs, training=True))
+    # A gradient fails saying why, not with TensorFlow's internal error; the forward pass is unaffected.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="runs a TF1 tf.while_loop.*fine-tune the TF1 Hub"):
+        tape.gradient(loss, loaded.trainable_variables)
+    np.testing.assert_allclose(loaded({"x": inputs["x"], "n": tf.constant(3)}), record["out|pos"], atol=1e-6)
 
 
 def test_the_reference_module_is_made_of_tf1_era_ops(tf1_era):

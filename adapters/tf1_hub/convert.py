@@ -24,7 +24,8 @@ What is kept (see ``reusable`` for the object, ``convert_graph`` for the graph s
   through a TF1 ``tf.cond``; not through a TF1 ``tf.while_loop``: TensorFlow builds
   that gradient from control-flow contexts that exist only in a TF1 graph, not in a
   saved TF2 function. The report lists such functions (``not_differentiable``);
-  they compute as the module did.
+  they compute as the module did, and a gradient through ``__call__`` fails with
+  a message that says so.
 
 What is refused, with a ``ConversionError`` raised before anything is written:
 a module without a ``{}`` variant; a graph variant whose variables differ from
@@ -338,6 +339,10 @@ def _build(plan: _Plan):
     # could not be asked for, but hub.KerasLayer always passes training).
     call_functions[True] = (wrap(plan.call[True], plan.update_ops) if True in plan.call
                             else call_functions[False])
+    for training in (False, True):
+        if plan.call.get(training, plan.call[False]).piece.while_loops:
+            call_functions[training] = reusable.refuse_gradient(call_functions[training],
+                                                                f"__call__(training={training})")
     losses = []
     for name, piece in plan.losses:
         function = reusable.wrap_piece(piece, state, [], {"loss": name})

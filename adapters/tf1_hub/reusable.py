@@ -138,6 +138,36 @@ def named_signature_function(names: list[str], call: Callable) -> Callable:
     return function
 
 
+def refuse_gradient(function: Callable, what: str) -> Callable:
+    """``function`` whose gradient fails with a message naming ``what``, instead of TensorFlow's internal error.
+
+    For functions that run a TF1 ``tf.while_loop``: TensorFlow cannot differentiate one
+    in a loaded TF2 function, and without this says only "'NoneType' object has no
+    attribute 'outer_context'". The gradient is saved with the model (a custom gradient).
+    """
+
+    def call(*args):
+        @tf.custom_gradient
+        def forward(*tensors):
+            outputs = function(*tensors)
+            keys = sorted(outputs)
+
+            def grad(*upstream, variables=()):
+                check = tf.debugging.Assert(tf.constant(False), [
+                    f"{what} runs a TF1 tf.while_loop, which TensorFlow cannot differentiate in a converted "
+                    f"(TF2) model; fine-tune the TF1 Hub module in mode tf1 instead"])
+                with tf.control_dependencies([check]):
+                    return ([tf.zeros_like(t) if t.dtype.is_floating else None for t in tensors],
+                            [tf.zeros_like(v) for v in variables])
+
+            return [outputs[key] for key in keys], grad
+
+        keys = sorted(function.structured_outputs)
+        return dict(zip(keys, forward(*args)))
+
+    return call
+
+
 class ConvertedModule(AutoTrackable):
     """The root object of a converted SavedModel (tensorflow_hub's Reusable SavedModel API).
 
