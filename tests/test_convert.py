@@ -264,3 +264,11 @@ def test_an_update_of_a_ref_variable_other_than_assign_is_refused(tmp_path):
     with pytest.raises(ConversionError, match=r"updates the ref variable 'v'.*only reads, tf.cond/tf.while_loop"):
         convert_module(_export(hub.create_module_spec(_scatter_fn), tmp_path / "module"), tmp_path / "converted")
     assert not (tmp_path / "converted").exists()
+
+
+def test_the_report_summary_says_what_was_kept_and_left_out(converted):
+    lines = converted["tf1_train_tags"][0].summary()
+    assert lines[1] == "__call__: signature 'default'; training=True runs the {'train'} variant with its 2 update ops"
+    assert lines[3] == "variables: 8 (6 trainable); regularization losses: 1"
+    assert converted["tf1_image_feature_vector"][0].summary()[-1] == "left out: attached message 'image_module_info'"
+    assert "tables: hash_table (assets: _vocab.txt)" in converted["tf1_text_embedding"][0].summary()

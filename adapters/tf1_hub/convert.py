@@ -85,6 +85,25 @@ class ConversionReport:
     #: differentiate a TF1 while loop once saved (its control-flow contexts live only in a TF1 graph).
     not_differentiable: tuple[str, ...] = ()
 
+    def summary(self) -> list[str]:
+        """What was kept and what was left out, one line each (for the CLI and a converted version's page)."""
+        train = ("the {'train'} variant" + (f" with its {self.update_ops} update ops" if self.update_ops else "")
+                 if self.train_variant else "the same graph (the module has no {'train'} variant)")
+        lines = [f"converted {self.source} -> {self.target}",
+                 f"__call__: signature {self.call_signature!r}; training=True runs {train}",
+                 f"signatures: {', '.join(self.signatures)}",
+                 f"variables: {len(self.variables)} ({len(self.trainable_variables)} trainable); "
+                 f"regularization losses: {self.regularization_losses}"]
+        if self.tables:
+            lines.append(f"tables: {', '.join(self.tables)} (assets: {', '.join(self.assets) or 'none'})")
+        left_out = [f"graph variant {v}" for v in self.dropped_variants]
+        left_out += [f"attached message {k!r}" for k in self.dropped_attachments]
+        if left_out:
+            lines.append(f"left out: {', '.join(left_out)}")
+        if self.not_differentiable:
+            lines.append(f"no gradient (TF1 tf.while_loop): {', '.join(self.not_differentiable)}")
+        return lines
+
 
 @dataclass(frozen=True)
 class _Variable:
