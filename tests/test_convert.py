@@ -272,3 +272,19 @@ def test_the_report_summary_says_what_was_kept_and_left_out(converted):
     assert lines[3] == "variables: 8 (6 trainable); regularization losses: 1"
     assert converted["tf1_image_feature_vector"][0].summary()[-1] == "left out: attached message 'image_module_info'"
     assert "tables: hash_table (assets: _vocab.txt)" in converted["tf1_text_embedding"][0].summary()
+
+
+def test_a_converted_model_publishes_as_a_tf2_version_whose_parent_is_the_tf1_version(reference, registry_env,
+                                                                                       tmp_path):
+    """What ``registry.convert`` will do: convert the TF1 version's directory, publish it with that version as parent."""
+    import registry
+
+    source = registry.publish(REFERENCE_DIR / "tf1_train_tags", name="hub/train-tags")
+    convert_module(registry.default_registry().resolve_path(source.handle), tmp_path / "converted")
+    record = registry.publish(tmp_path / "converted", name="hub/train-tags", parent=source.handle)
+    assert (source.format, record.format) == ("tf1_hub", "tf2_saved_model")
+    assert [v.handle for v in registry.lineage(record.handle)] == [record.handle, source.handle]
+    inputs, expected = reference.expected("tf1_train_tags")
+    loaded = registry.load(record.handle)
+    np.testing.assert_allclose(loaded(tf.constant(inputs["default"]["default"])).numpy(),
+                               expected["default"]["default"], atol=1e-5)
