@@ -25,6 +25,10 @@
   (the reference runs ``[loss, train]`` in one ``session.run``; Keras's train
   step calls the model once), so step k uses the same dropout mask in both:
   the whole trajectory is compared, not only a deterministic part.
+- The unmodified tensorflow_hub 0.16.1 client fine-tunes a converted model with
+  ``hub.KerasLayer(..., trainable=True)`` in tf_keras, from a directory and from
+  ``model-registry serve`` (published through the server's upload API), and its
+  loss decreases.
 """
 
 from __future__ import annotations
@@ -301,15 +305,39 @@ print(json.dumps({"losses": history.history["loss"], "model_losses": len(model.l
 """
 
 
-def test_the_unmodified_hub_client_fine_tunes_the_converted_model_in_tf_keras(tmp_path):
+def _tar_gz(directory, archive):
+    """The layout tfhub.dev served: a .tar.gz whose root is the model directory's contents."""
+    import tarfile
+
+    with tarfile.open(archive, "w:gz") as tar:
+        for entry in sorted(directory.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    return archive
+
+
+def test_the_unmodified_hub_client_fine_tunes_a_converted_model_served_by_the_registry(tmp_path, registry_server):
     import json
 
     from tests.conftest import REFERENCE_DIR
 
     convert_module(REFERENCE_DIR / "tf1_train_tags", tmp_path / "converted")
-    result = refstack.run_hub_client_script(HUB_CLIENT_FINE_TUNE, tmp_path / "converted")
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    # tensorflow_hub 0.16.1 reads the Reusable SavedModel attributes: 6 trainable variables, the 2 moving
-    # averages as non-trainable ones, and the module's regularization loss.
-    assert (outcome["trainable"], outcome["non_trainable"], outcome["model_losses"]) == (6, 2, 1)
-    assert outcome["losses"][-1] < outcome["losses"][0]
+    archive = _tar_gz(tmp_path / "converted", tmp_path / "converted.tar.gz").read_bytes()
+    # The server's upload: a multipart form, a 'manifest' part (JSON) and then an 'archive' part.
+    boundary = "converted-model-boundary"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n"
+            f"Content-Type: application/json\r\n\r\n{{}}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"converted.tar.gz\"\r\n"
+            f"Content-Type: application/gzip\r\n\r\n").encode() + archive + f"\r\n--{boundary}--\r\n".encode()
+    status, body = registry_server.json("POST", "/api/v1/models/hub/converted/versions", body=form,
+                                        token=registry_server.admin_token,
+                                        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 201, body
+    for where in (str(tmp_path / "converted"), f"{registry_server.url}/hub/converted/1"):
+        result = refstack.run_hub_client_script(HUB_CLIENT_FINE_TUNE, where,
+                                                env={"TFHUB_CACHE_DIR": str(tmp_path / "hub-cache")})
+        outcome = json.loads(result.stdout.strip().splitlines()[-1])
+        # tensorflow_hub 0.16.1 reads the Reusable SavedModel attributes: 6 trainable variables, the 2 moving
+        # averages as non-trainable ones, and the module's regularization loss.
+        assert (outcome["trainable"], outcome["non_trainable"], outcome["model_losses"]) == (6, 2, 1), where
+        assert outcome["losses"][-1] < outcome["losses"][0], where
+    assert '"GET /hub/converted/1?tf-hub-format=compressed' in registry_server.log()
