@@ -8,6 +8,8 @@ modules above it (function-level imports included), so there is no cycle:
   locally or through tf.io.gfile for TensorFlow filesystem URLs;
 - ``signatures``: signature tensors (dense, sparse, ragged) in and out of graphs;
 - ``colocation``: ``tf.colocate_with`` constraints checked at creation and rewritten on apply;
+- ``convert_graph``: GraphDef surgery: the nodes a set of outputs needs, and pieces of a module graph
+  rewritten for TF2 functions (state fed from outside, ref variables and v1 table ops as resources);
 - ``instantiate``: building a graph variant's state and applications into the current graph;
 - ``writer``: saving variables from a session and writing the module directory;
 - ``spec``: ``ModuleSpec`` (its ``export`` uses ``instantiate`` and ``writer``) and ``load_module_spec``;
@@ -17,13 +19,16 @@ modules above it (function-level imports included), so there is no cycle:
 - ``export``: ``create_module_spec``, ``add_signature``, ``attach_message``;
 - ``image``: ``image_module_info`` and ``get_expected_image_size`` (attaching through ``export``);
 - ``loader_tf2``: mode tf2 loading through ``tf.compat.v1.saved_model.load_v2`` (uses ``format`` only);
+- ``reusable``: the TF2 object a converted module becomes (the Reusable SavedModel API; uses ``convert_graph``);
+- ``convert``: ``convert_module``, a TF1 Hub module to a fine-tunable TF2 SavedModel (uses ``spec``,
+  ``convert_graph``, ``reusable``);
 - ``reuse``: what the core asks beyond loading: a Keras layer's object and refusal, a page's usage code;
 - ``adapter``: the ``FormatAdapter``, its matrix row, its page usage and its Keras-layer refusal; it may use
   any of the above.
 
-That is: format -> signatures -> colocation -> instantiate -> writer -> spec -> module -> evaluate ->
-export -> image -> adapter (``legacy_layers`` imports none of them). ``Module``, ``load_module_spec`` and
-``create_module_spec`` take a ``registry=`` (a ``registry.Registry``) and use
+That is: format -> signatures -> colocation -> convert_graph -> instantiate -> writer -> spec -> module ->
+evaluate -> export -> image -> reusable -> convert -> reuse -> adapter (``legacy_layers`` imports none of them).
+``Module``, ``load_module_spec`` and ``create_module_spec`` take a ``registry=`` (a ``registry.Registry``) and use
 the default registry, reached through the public ``registry`` package, when it
 is None; nothing here imports ``registry.api``. A handle goes through
 ``Registry.prepare``, which resolves it and passes the matrix gate once.

@@ -7,7 +7,7 @@ keeps working.
 
 from __future__ import annotations
 
-from registry.errors import RegistryError, SignatureError
+from registry.errors import FormatError, RegistryError, SignatureError
 
 
 class GraphVariantError(SignatureError):
@@ -20,3 +20,11 @@ class SignatureTypeError(SignatureError, TypeError):
 
 class ColocationError(RegistryError, ValueError):
     """A module's ``tf.colocate_with`` constraints cannot follow its state and inputs when it is applied."""
+
+
+class FunctionApplyError(RegistryError, NotImplementedError):
+    """A module cannot be applied inside a function replicated for TPU (it holds collections a function cannot)."""
+
+
+class ConversionError(FormatError):
+    """A TF1 Hub module holds something a TF2 SavedModel cannot reproduce faithfully; nothing was written."""

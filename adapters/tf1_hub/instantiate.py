@@ -10,6 +10,14 @@ inputs wired to the caller's tensors, so calls share state and add only
 compute ops. Applied ops colocated with a replaced node follow its
 replacement (``colocation``), and inside a TF1 ``tf.while_loop`` or
 ``tf.cond`` the state and inputs enter the caller's control-flow context.
+
+Inside a function replicated for TPU (a ``function.Defun``, ``tf.function``
+or ``wrap_function`` whose body runs under a ``TPUReplicateContext``), as in
+tensorflow_hub 0.15: the state goes to the outer graph (``Module`` builds it
+under ``tf.init_scope``), so ``global_variables_initializer()`` there
+initialises it once; each application captures the state into the function
+and imports only what its signature needs, since a function runs every op it
+holds and a whole copy would re-run the state's initializers on every call.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from typing import Any
 import tensorflow as tf
 
 from registry.adapters.tf1_hub import colocation, signatures
+from registry.adapters.tf1_hub.convert_graph import prune
+from registry.adapters.tf1_hub.errors import FunctionApplyError
 from registry.adapters.tf1_hub.format import node_name
 
 tf1 = tf.compat.v1
@@ -29,6 +39,24 @@ _STATE_COLLECTIONS = ("variables", "model_variables", "table_initializer", "asse
 _TRAINABLE_STATE_COLLECTIONS = ("trainable_variables", "regularization_losses")
 _APPLY_COLLECTIONS = ("asset_filepaths", "cond_context", "while_context")
 _TRAINABLE_APPLY_COLLECTIONS = ("update_ops",)
+
+
+def in_tpu_function() -> bool:
+    """Whether the current graph is a function body replicated for TPU (tensorflow_hub 0.15's test for it)."""
+    graph = tf1.get_default_graph()
+    context = graph._get_control_flow_context()  # pylint: disable=protected-access
+    return graph.building_function and type(context).__name__.endswith("TPUReplicateContext")
+
+
+def _prune_to_signature(meta_graph, signature_def, feed_map: dict[str, Any]) -> None:
+    """Keep only the nodes the signature's outputs need (in place); drop feeds of nodes pruned away."""
+    keep = prune(meta_graph, [info.name for info in signature_def.outputs.values()],
+                 feeds={node_name(t) for t in feed_map}, what="the signature")
+    nodes = [node for node in meta_graph.graph_def.node if node.name in keep]
+    del meta_graph.graph_def.node[:]
+    meta_graph.graph_def.node.extend(nodes)
+    for key in [k for k in feed_map if node_name(k) not in keep]:
+        del feed_map[key]
 
 
 def state_node_names(graph_def) -> set[str]:
@@ -136,7 +164,13 @@ def apply_signature(meta_graph, signature_def, state: ModuleState, inputs: dict[
     copy = tf1.MetaGraphDef()
     copy.CopyFrom(meta_graph)
     feed_map = dict(state.state_map)
+    in_function = in_tpu_function()
+    if in_function:
+        # The state lives in the outer graph: the function takes it as captured inputs.
+        feed_map = {key: graph.capture(value) for key, value in feed_map.items()}
     feed_map.update(signatures.build_input_map(signature_def.inputs, inputs))
+    if in_function:
+        _prune_to_signature(copy, signature_def, feed_map)
     # Inside a TF1 tf.while_loop or tf.cond, tensors from outside must enter its context to be used.
     context = graph._get_control_flow_context()  # pylint: disable=protected-access
     if context is not None:
@@ -145,6 +179,11 @@ def apply_signature(meta_graph, signature_def, state: ModuleState, inputs: dict[
     _replace_state_ops(copy, {node_name(t) for t in state.state_map})
     colocated = colocation.colocated_nodes(copy.graph_def, {node_name(t) for t in feed_map})
     _filter_collections(copy, _APPLY_COLLECTIONS + (_TRAINABLE_APPLY_COLLECTIONS if trainable else ()))
+    if in_function and copy.collection_def:
+        raise FunctionApplyError(
+            f"Applying modules with collections inside TPU functions is not supported. Collections found: "
+            f"{sorted(copy.collection_def)}. Apply the module outside the replicated function, or use a module "
+            f"without assets, TF1 control flow and (when trainable) update ops")
     absolute, relative = _fresh_scope(name)
     _prefix_shared_names(copy, absolute)
     tf1.train.import_meta_graph(copy, input_map=feed_map, import_scope=relative)

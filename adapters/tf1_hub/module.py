@@ -13,6 +13,7 @@ under a fresh scope; each call adds compute ops that share it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -84,8 +85,10 @@ class Module:
         self._trainable = bool(trainable)
         self._tags = frozenset(tags or ())
         self._meta_graph = self._spec.meta_graph(self._tags)
-        self._state = instantiate.create_state(
-            self._meta_graph, name, trainable=self._trainable, checkpoint_path=self._spec.checkpoint_path)
+        # In a function replicated for TPU the state goes to the outer graph, initialised once there.
+        with tf.init_scope() if instantiate.in_tpu_function() else contextlib.nullcontext():
+            self._state = instantiate.create_state(
+                self._meta_graph, name, trainable=self._trainable, checkpoint_path=self._spec.checkpoint_path)
         self._name = self._state.scope.rsplit("/", 1)[-1]
 
     def __repr__(self):
