@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from registry.catalog.models import VersionMetadata, VersionPublic
     from registry.plugin_manager import AdapterSet
     from registry.resolver import Resolver
-    from registry.storage.cache import ModelCache
     from registry.storage.artifacts import ArtifactStorage
+    from registry.storage.cache import ModelCache
     from registry.tasks.conformance import DefinitionSet
 
 
@@ -69,7 +69,8 @@ class Publisher:
             adapter = self.adapters.detect(model_dir)
             info = adapter.inspect(model_dir)
             conformance = check_version(self.definitions, info, claimed=tasks)
-            details = {**info.metadata, **conformance["details"], **self._plugin_details(model_dir, info, adapter, tasks)}
+            details = {**info.metadata, **conformance["details"],
+                       **self._plugin_details(model_dir, info, adapter, tasks)}
             if archive is None:
                 archive = work / "artifact.tar.gz"
                 with open(archive, "wb") as out:

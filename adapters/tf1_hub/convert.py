@@ -317,7 +317,8 @@ def _variable_values(plan: _Plan) -> dict:
     for name, variable in plan.variables.items():
         value = reader.get_tensor(variable.checkpoint_key)
         if variable.offset is not None:
-            value = value[tuple(slice(o, o + s) for o, s in zip(variable.offset, variable.shape))]
+            assert variable.shape is not None  # a partitioned variable's offset and shape are set together
+            value = value[tuple(slice(o, o + s) for o, s in zip(variable.offset, variable.shape, strict=True))]
         if variable.dtype and tf.as_dtype(variable.dtype).base_dtype != tf.as_dtype(value.dtype):
             raise ConversionError(f"variable {name!r} is {tf.as_dtype(variable.dtype).name} in the graph but "
                                   f"{value.dtype} in the checkpoint")

@@ -52,7 +52,8 @@ def normalize_tag_sets(tag_sets: Iterable[Iterable[str]]) -> list[list[str]]:
     result: list[list[str]] = []
     for tag_set in tag_sets:
         if isinstance(tag_set, str):
-            raise CatalogError(f"tag_sets must be a list of tag lists, e.g. [['serve']], not a string in it: {tag_set!r}")
+            raise CatalogError(
+                f"tag_sets must be a list of tag lists, e.g. [['serve']], not a string in it: {tag_set!r}")
         tags = split_tags(join_tags(tag_set))
         if tags not in result:
             result.append(tags)
@@ -136,7 +137,7 @@ def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[
     construct = VersionPublic.model_construct
     return [
         construct(
-            **dict(zip(BASE_FIELDS, _base_values(version))),
+            **dict(zip(BASE_FIELDS, _base_values(version), strict=True)),
             publisher=model.publisher,
             model=model.name,
             version=version.version,

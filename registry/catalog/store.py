@@ -19,12 +19,13 @@ from collections.abc import Iterator
 
 from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy import select as select_columns
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from registry.catalog import records
 from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
+from registry.catalog.failures import database_errors
 from registry.catalog.models import (
     Alias,
     ModelPublic,
@@ -38,7 +39,6 @@ from registry.catalog.models import (
     VersionTask,
     utcnow,
 )
-from registry.catalog.failures import database_errors
 from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NamedTuple
 
-from registry.config import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S, ArchiveLimits
+from registry.config import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S, ArchiveLimits, Settings
 from registry.errors import CacheBusy
 
 if TYPE_CHECKING:
@@ -352,7 +352,8 @@ class ModelCache:
             for path in self.models.iterdir():
                 if path.is_dir() and not (self.models / (path.name + RECORD_SUFFIX)).is_file():
                     leftovers.append(path)
-                elif path.name.endswith(RECORD_SUFFIX) and not (self.models / path.name[: -len(RECORD_SUFFIX)]).is_dir():
+                elif (path.name.endswith(RECORD_SUFFIX)
+                      and not (self.models / path.name[: -len(RECORD_SUFFIX)]).is_dir()):
                     leftovers.append(path)
         return sorted(leftovers)
 
