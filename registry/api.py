@@ -122,6 +122,12 @@ class Registry:
         from registry.client.connection import ServerConnection
 
         s = self.settings
+        if s.server_url is None:
+            from registry.config import SERVER_URL_ENV
+            from registry.errors import RegistryError
+
+            raise RegistryError(f"this registry has no server to connect to: it is not in client mode "
+                                f"({SERVER_URL_ENV} is not set)")
         return ServerConnection(s.server_url, token=s.token, offline=s.offline, timeout=s.stall_timeout)
 
     @cached_property

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from registry.errors import ArtifactNotFound, RegistryError
-from registry.handles import SCHEME_RE, CatalogHandle, catalog_handle, parse_model_name
+from registry.handles import SCHEME_RE, CatalogHandle, catalog_handle, parse, parse_model_name
 from registry.modes import resolve_mode
 from registry.resolver import ProgressFactory, no_progress
 from registry.storage.archive import extract_stream, pack_directory, walk_model_directory
@@ -134,7 +134,7 @@ def materialize(source: Any, work: Path, *, resolver: "Resolver", adapters: "Ada
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if SCHEME_RE.match(text) and not text.startswith("file://"):
-            return resolver.resolve(text).path, None
+            return resolver.resolve(parse(text)).path, None
         path = Path(os.path.expanduser(text[7:] if text.startswith("file://") else text)).absolute()
         if path.is_dir():
             return path, None

@@ -30,7 +30,7 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_a
     from registry.cli.models import list_
     from registry.demo import ATOL, REFERENCE_DIR, run_demo
 
-    obj: CliContext = ctx.find_object(CliContext)
+    obj = ctx.ensure_object(CliContext)  # as pass_context does (ensure=True)
     registry = obj.registry
     click.echo(f"registry: {registry!r}")
     report = run_demo(registry, reference_dir or REFERENCE_DIR, publisher=publisher, echo=click.echo)

@@ -102,7 +102,7 @@ class HashingWriter(io.RawIOBase):
 class _GzipWriter(io.RawIOBase):
     """A gzip stream (mtime 0, one member) compressed by the pinned compressor into ``sink``."""
 
-    def __init__(self, sink: BinaryIO):
+    def __init__(self, sink: io.RawIOBase):
         from registry.storage.tarstream import inflater_module
 
         module, _ = inflater_module()

@@ -456,6 +456,7 @@ class _FetchLock:
             watch.released.wait(LOOK_AGAIN_S)
 
     def holder(self) -> str:
+        assert self.fd is not None  # asked only while acquire() waits, with the lock file open
         try:
             info = json.loads(os.pread(self.fd, 4096, 0) or b"{}")
         except (OSError, ValueError):
@@ -466,7 +467,7 @@ class _FetchLock:
 
     def beat(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if self.held and (force or now - self._last_beat >= HEARTBEAT_S):
+        if self.held and self.fd is not None and (force or now - self._last_beat >= HEARTBEAT_S):
             self._last_beat = now
             os.utime(self.fd)
 
