@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, Callable, ContextManager, Iterator, NamedTuple
 
 from registry.config import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S, ArchiveLimits, Settings
 from registry.errors import CacheBusy
@@ -124,7 +124,7 @@ class ModelCache:
 
     # -- filling ---------------------------------------------------------------------------
 
-    def fetch(self, open_stream: Callable[[], BinaryIO], *, source: str, sha256: str | None = None,
+    def fetch(self, open_stream: Callable[[], ContextManager[BinaryIO]], *, source: str, sha256: str | None = None,
               size: int | None = None, progress: Progress | None = None) -> tuple[str, Path]:
         """Stream an archive into the cache (once per content hash) and return (sha256, directory)."""
         if sha256:
