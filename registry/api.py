@@ -68,7 +68,8 @@ class Registry:
         s = self.settings
         if s.server_url:
             return f"Registry(server_url={s.server_url!r}, cache_dir='{s.cache_dir}')"
-        return f"Registry(database_url={redact(s.database_url)!r}, storage_url={s.storage_url!r}, cache_dir='{s.cache_dir}')"
+        return (f"Registry(database_url={redact(s.database_url)!r}, storage_url={s.storage_url!r}, "
+                f"cache_dir='{s.cache_dir}')")
 
     @property
     def is_client(self) -> bool:
@@ -121,6 +122,12 @@ class Registry:
         from registry.client.connection import ServerConnection
 
         s = self.settings
+        if s.server_url is None:
+            from registry.config import SERVER_URL_ENV
+            from registry.errors import RegistryError
+
+            raise RegistryError(f"this registry has no server to connect to: it is not in client mode "
+                                f"({SERVER_URL_ENV} is not set)")
         return ServerConnection(s.server_url, token=s.token, offline=s.offline, timeout=s.stall_timeout)
 
     @cached_property
@@ -255,7 +262,7 @@ class Registry:
         return self.catalog.list_versions(publisher=publisher, name=model, include_deleted=include_deleted)
 
     def version_summaries(self, name: str, *, include_deleted: bool = False):
-        """The model's versions as light rows (number, format, size, sha256, created, aliases, deleted), oldest first."""
+        """The model's versions as light rows (number, format, size, sha256, created, aliases, deleted), oldest 1st."""
         publisher, model = parse_model_name(name)
         return self.catalog.version_summaries(publisher=publisher, name=model, include_deleted=include_deleted)
 

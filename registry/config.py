@@ -134,7 +134,8 @@ class Settings(NamedTuple):
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "token")
+        shown = ", ".join(f"{name}={value!r}"
+                          for name, value in zip(self._fields, self, strict=True) if name != "token")
         return f"Settings({shown}, token={'***' if self.token else None})"
 
     @classmethod

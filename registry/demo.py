@@ -111,7 +111,7 @@ def run_demo(registry: "Registry", reference_dir: Path = REFERENCE_DIR, *, publi
 
 
 def demo_modes(registry: "Registry", format: str) -> list[str]:
-    """The modes the demo loads a version of ``format`` in: where its adapter returns the restored object (tf2 first)."""
+    """The modes the demo loads a version of ``format`` in: where its adapter returns the restored object, tf2 first."""
     declared = registry.adapters.get(format).restored_object_modes
     return sorted(declared, key=lambda mode: mode != "tf2")
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def search(catalog: "CatalogBackend", definitions: "DefinitionSet", *, filters: Mapping[str, Any] | None = None,
-           **criteria: Any) -> "list[VersionPublic]":
+           **criteria: Any) -> "list[VersionPublic] | list[str]":
     """For each model, its newest live version matching every criterion (see ``registry.catalog.search``).
 
     ``filters`` are equalities on filterable metadata fields, checked and normalised
@@ -82,12 +82,13 @@ def interchangeable(a: "VersionPublic", b: "VersionPublic", definitions: "Defini
             return Interchangeability(a.handle, b.handle, None, reasons=(
                 f"they implement no common task ({a.handle}: {_listing(tasks_a)}; "
                 f"{b.handle}: {_listing(tasks_b)})",))
-    first = None
+    first: Interchangeability | None = None
     for name in candidates:
         result = _compare(definitions.get(name), a, b, tasks_a.get(name, []), tasks_b.get(name, []))
         if result:
             return result
         first = first or result
+    assert first is not None  # candidates is never empty: one task given, or the common ones (checked above)
     return first
 
 
@@ -103,6 +104,7 @@ def _compare(definition, a: "VersionPublic", b: "VersionPublic", impls_a, impls_
             if not check.reasons:
                 return Interchangeability(a.handle, b.handle, definition.name, notes=check.notes)
             best = best or check
+    assert best is not None  # neither list is empty (checked above), so a pair was compared
     return Interchangeability(a.handle, b.handle, definition.name, reasons=best.reasons, notes=best.notes)
 
 
@@ -111,7 +113,9 @@ def _tasks_by_name(version: "VersionPublic") -> dict[str, list]:
     for task in version.tasks:
         grouped.setdefault(task.task, []).append(Implementation(
             task=task.task, signature=task.signature, tags=frozenset(task.tags), output_dim=task.output_dim,
-            image_size=tuple(task.image_size) if task.image_size else None, evidence=dict(task.evidence)))
+            # a pair also when the record came from JSON as a list (model_construct does not convert)
+            image_size=(task.image_size[0], task.image_size[1]) if task.image_size else None,
+            evidence=dict(task.evidence)))
     return grouped
 
 

@@ -114,13 +114,21 @@ class UrlHandle(NamedTuple):
 
     url: str
 
-    __eq__ = _same_kind_and_fields
-    __ne__ = _not_same_kind_and_fields
-    __hash__ = tuple.__hash__
+    def __eq__(self, other: object) -> bool:
+        return _same_kind_and_fields(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return _not_same_kind_and_fields(self, other)
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
     @property
     def protocol(self) -> str:
-        return SCHEME_RE.match(self.url).group(1).lower()
+        match = SCHEME_RE.match(self.url)
+        if match is None:  # a UrlHandle made directly, not by parse()
+            raise HandleError(f"URL handle {shown(self.url)} has no scheme; {GRAMMAR}")
+        return match.group(1).lower()
 
     @property
     def is_archive(self) -> bool:
@@ -143,9 +151,14 @@ class PathHandle(NamedTuple):
 
     path: str
 
-    __eq__ = _same_kind_and_fields
-    __ne__ = _not_same_kind_and_fields
-    __hash__ = tuple.__hash__
+    def __eq__(self, other: object) -> bool:
+        return _same_kind_and_fields(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return _not_same_kind_and_fields(self, other)
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
     @property
     def expanded(self) -> str:
@@ -214,6 +227,7 @@ def _check_text(text: str, original: str) -> None:
 def _parse_url(text: str, original: str) -> UrlHandle:
     """A URL with a known scheme (lower-cased: schemes are case-insensitive) that ``urllib`` can split."""
     match = SCHEME_RE.match(text)
+    assert match is not None  # parse() calls this only for text SCHEME_RE matches
     scheme, rest = match.group(1).lower(), text[match.end():]
     if not rest.strip("/"):
         raise HandleError(f"URL handle {shown(original)} names no location; {GRAMMAR}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from registry.errors import ArtifactNotFound, RegistryError
-from registry.handles import SCHEME_RE, CatalogHandle, catalog_handle, parse_model_name
+from registry.handles import SCHEME_RE, CatalogHandle, catalog_handle, parse, parse_model_name
 from registry.modes import resolve_mode
 from registry.resolver import ProgressFactory, no_progress
 from registry.storage.archive import extract_stream, pack_directory, walk_model_directory
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from registry.catalog.models import VersionMetadata, VersionPublic
     from registry.plugin_manager import AdapterSet
     from registry.resolver import Resolver
-    from registry.storage.cache import ModelCache
     from registry.storage.artifacts import ArtifactStorage
+    from registry.storage.cache import ModelCache
     from registry.tasks.conformance import DefinitionSet
 
 
@@ -69,7 +69,8 @@ class Publisher:
             adapter = self.adapters.detect(model_dir)
             info = adapter.inspect(model_dir)
             conformance = check_version(self.definitions, info, claimed=tasks)
-            details = {**info.metadata, **conformance["details"], **self._plugin_details(model_dir, info, adapter, tasks)}
+            details = {**info.metadata, **conformance["details"],
+                       **self._plugin_details(model_dir, info, adapter, tasks)}
             if archive is None:
                 archive = work / "artifact.tar.gz"
                 with open(archive, "wb") as out:
@@ -133,7 +134,7 @@ def materialize(source: Any, work: Path, *, resolver: "Resolver", adapters: "Ada
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if SCHEME_RE.match(text) and not text.startswith("file://"):
-            return resolver.resolve(text).path, None
+            return resolver.resolve(parse(text)).path, None
         path = Path(os.path.expanduser(text[7:] if text.startswith("file://") else text)).absolute()
         if path.is_dir():
             return path, None

@@ -84,6 +84,14 @@ class Resolver:
 
     # -- catalog handles ---------------------------------------------------------------------
 
+    def _cached(self, sha256: str) -> Path:
+        """The cache entry a ref just named (``lookup_ref`` checks it is complete); gone only if removed since."""
+        path = self.cache.get(sha256)
+        if path is None:
+            raise ArtifactNotFound(f"cache entry {sha256} was removed while being resolved (a cache prune in another "
+                                   f"process?); try again")
+        return path
+
     def _ref_key(self, handle: CatalogHandle) -> str:
         return f"catalog:{self.catalog.identity}:{handle}"
 
@@ -151,7 +159,7 @@ class Resolver:
         key = f"url:{handle.url}"
         ref = self.cache.lookup_ref(key)
         if ref is not None:
-            return Resolved(self.cache.get(ref["sha256"]), None, ref["sha256"])
+            return Resolved(self._cached(ref["sha256"]), None, ref["sha256"])
         if self.offline and not is_local_url(handle.url):
             raise OfflineError(f"{handle.url} is not in the local cache and MODEL_REGISTRY_OFFLINE is set; "
                                f"{OFFLINE_HINT}")
@@ -172,7 +180,7 @@ class Resolver:
         with self.cache.lock(key, source=source, ready=lambda: self.cache.lookup_ref(key) is not None):
             ref = self.cache.lookup_ref(key)
             if ref is not None:  # another process fetched it while this one waited
-                return ref["sha256"], self.cache.get(ref["sha256"])
+                return ref["sha256"], self._cached(ref["sha256"])
             with (self.progress(label, None) if label else no_progress("", None)) as update:
                 sha, path = self.cache.fetch(open_stream, source=source, progress=update)
             self.cache.write_ref(key, sha)
@@ -219,7 +227,7 @@ class Resolver:
         key = f"path:{path}:{stat.st_size}:{stat.st_mtime_ns}"
         ref = self.cache.lookup_ref(key)
         if ref is not None:
-            return Resolved(self.cache.get(ref["sha256"]), None, ref["sha256"])
+            return Resolved(self._cached(ref["sha256"]), None, ref["sha256"])
         if not stat_module.S_ISREG(stat.st_mode):
             raise NotARegularFile(f"{path} is not a regular file (a FIFO, a device or a socket); pass a model "
                                   f"directory or a .tar.gz archive")

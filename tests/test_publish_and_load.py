@@ -119,3 +119,12 @@ def test_the_default_registry_needs_no_configuration(tmp_path, monkeypatch, refe
         assert json.loads(record.model_dump_json())["version"] == 1
     finally:
         api.reset_default_registry()
+
+
+def test_a_model_archive_served_over_http_publishes_from_its_url(http_server, registry_env, reference_dir):
+    """A URL source is parsed into a handle before the resolver downloads it (it takes parsed handles only)."""
+    url = http_server.add_file("files/tf2_text_embedding.tar.gz", reference_dir / "tf2_text_embedding.tar.gz")
+    record = registry.publish(url, name="reference/from-url")
+
+    assert record.handle == "reference/from-url/1" and record.format == "tf2_saved_model"
+    assert Path(registry.resolve("reference/from-url/1")).is_dir()

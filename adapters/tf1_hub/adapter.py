@@ -144,7 +144,7 @@ class TF1HubAdapter(FormatAdapter):
         return isinstance(obj, ModuleSpec)
 
     def creation_mode(self, obj: Any, mode: str) -> str:
-        """Always tf1: a ``ModuleSpec`` is exported in a ``tf.Graph`` of its own, from eager code too (as in hub 0.15)."""
+        """Always tf1: a ``ModuleSpec`` is exported in a ``tf.Graph`` of its own, from eager code too (hub 0.15)."""
         return "tf1"
 
     def create(self, obj: Any, path: Path, *, mode: str = "tf1", **options: Any) -> None:

@@ -50,6 +50,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from registry.errors import ModeError
 
@@ -125,11 +126,17 @@ class _Signature:
     outputs: dict[str, str]                # output name -> tensor name
     piece: convert_graph.GraphPiece | None = None
 
+    @property
+    def extracted(self) -> convert_graph.GraphPiece:
+        """``piece``, which ``plan_conversion`` extracts for every signature it plans."""
+        assert self.piece is not None, f"signature {self.name!r} was not planned"
+        return self.piece
+
 
 @dataclass
 class _Plan:
     spec: ModuleSpec
-    meta: object
+    meta: Any                              # MetaGraphDef (TensorFlow is untyped here)
     train_meta: object | None
     variables: dict[str, _Variable]
     tables: dict[str, object]              # table node name -> NodeDef (default variant)
@@ -294,7 +301,7 @@ def plan_conversion(module_dir: Path, call_signature: str = "default") -> _Plan:
     for init in _collection_names(meta, "table_initializer"):
         op = nodes[node_name(init) if ":" in init else init]
         table = op.input[0].split(":")[0] if op.input else None
-        if table not in tables:
+        if table is None or table not in tables:
             raise ConversionError(f"{where}: table initializer {op.name!r} does not initialize a table the "
                                   f"converter knows")
         if table in plan.table_inits:
@@ -317,7 +324,8 @@ def _variable_values(plan: _Plan) -> dict:
     for name, variable in plan.variables.items():
         value = reader.get_tensor(variable.checkpoint_key)
         if variable.offset is not None:
-            value = value[tuple(slice(o, o + s) for o, s in zip(variable.offset, variable.shape))]
+            assert variable.shape is not None  # a partitioned variable's offset and shape are set together
+            value = value[tuple(slice(o, o + s) for o, s in zip(variable.offset, variable.shape, strict=True))]
         if variable.dtype and tf.as_dtype(variable.dtype).base_dtype != tf.as_dtype(value.dtype):
             raise ConversionError(f"variable {name!r} is {tf.as_dtype(variable.dtype).name} in the graph but "
                                   f"{value.dtype} in the checkpoint")
@@ -341,7 +349,7 @@ def _build(plan: _Plan):
                    for name in sorted(plan.variables)},
         tables={name: reusable.ImportedTable(node) for name, node in sorted(plan.tables.items())},
         assets={})
-    pieces = [s.piece for s in plan.signatures.values()] + [s.piece for s in plan.call.values()]
+    pieces = [s.extracted for s in plan.signatures.values()] + [s.extracted for s in plan.call.values()]
     pieces += [p for _, p in plan.losses] + [p for _, p in plan.table_inits.values()]
     for name in sorted({a for piece in pieces for a in piece.assets}):
         node = next(n for n in plan.meta.graph_def.node if n.name == name)
@@ -351,7 +359,7 @@ def _build(plan: _Plan):
             reusable.wrap_piece(piece, state, [], {}, run_first=[init_op]))
 
     def wrap(signature: _Signature, run_first=()):
-        return reusable.wrap_piece(signature.piece, state, signature.specs, signature.outputs, run_first)
+        return reusable.wrap_piece(signature.extracted, state, signature.specs, signature.outputs, run_first)
 
     call_functions = {False: wrap(plan.call[False])}
     # Without a {"train"} variant, training=True runs the one graph there is (as hub.Module(tags={"train"})
@@ -359,7 +367,7 @@ def _build(plan: _Plan):
     call_functions[True] = (wrap(plan.call[True], plan.update_ops) if True in plan.call
                             else call_functions[False])
     for training in (False, True):
-        if plan.call.get(training, plan.call[False]).piece.while_loops:
+        if plan.call.get(training, plan.call[False]).extracted.while_loops:
             call_functions[training] = reusable.refuse_gradient(call_functions[training],
                                                                 f"__call__(training={training})")
     losses = []
@@ -430,6 +438,6 @@ def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = 
 def _not_differentiable(plan: _Plan) -> tuple[str, ...]:
     # Without a {"train"} variant, training=True runs the {} variant's function too.
     names = [f"__call__(training={training})" for training in (False, True)
-             if plan.call.get(training, plan.call[False]).piece.while_loops]
-    names += [f"signature {name!r}" for name, s in sorted(plan.signatures.items()) if s.piece.while_loops]
+             if plan.call.get(training, plan.call[False]).extracted.while_loops]
+    names += [f"signature {name!r}" for name, s in sorted(plan.signatures.items()) if s.extracted.while_loops]
     return tuple(names)

@@ -18,7 +18,7 @@ update the same variables:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ import tensorflow as tf
 from registry.adapters.tf1_hub.convert_graph import TABLE_OPS, GraphPiece
 
 tf1 = tf.compat.v1
-AutoTrackable = tf.__internal__.tracking.AutoTrackable
+AutoTrackable: Any = tf.__internal__.tracking.AutoTrackable  # a class (TensorFlow is untyped here)
 
 
 @dataclass
@@ -42,7 +42,7 @@ class SharedState:
 def import_piece(piece: GraphPiece, state: SharedState, inputs: list[tf.Tensor], scope: str):
     """Import ``piece`` into the current function graph; return a function from tensor name to imported tensor."""
     graph = tf1.get_default_graph()
-    input_map = {f"{name}:0": tensor for name, tensor in zip(piece.inputs, inputs)}
+    input_map = {f"{name}:0": tensor for name, tensor in zip(piece.inputs, inputs, strict=True)}
     for name in piece.variables:
         variable = state.variables[name]
         input_map[f"{name}:0"] = graph.capture(variable.handle)
@@ -68,7 +68,7 @@ def import_piece(piece: GraphPiece, state: SharedState, inputs: list[tf.Tensor],
 
 
 def wrap_piece(piece: GraphPiece, state: SharedState, specs: list[tf.TensorSpec],
-               outputs: dict[str, str], run_first: list[str] = ()):
+               outputs: dict[str, str], run_first: Sequence[str] = ()):
     """A concrete function of ``specs`` that imports ``piece`` and returns ``outputs`` (key -> tensor name).
 
     The ops named in ``run_first`` (update ops, initializers) run before any output is returned.
@@ -133,12 +133,13 @@ def named_signature_function(names: list[str], call: Callable) -> Callable:
     def function(*args):
         return call(*args)
 
-    function.__signature__ = inspect.Signature(
+    function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]  # read by inspect.signature
+
         [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names])
     return function
 
 
-def refuse_gradient(function: Callable, what: str) -> Callable:
+def refuse_gradient(function: Any, what: str) -> Callable:  # function: a ConcreteFunction (untyped here)
     """``function`` whose gradient fails with a message naming ``what``, instead of TensorFlow's internal error.
 
     For functions that run a TF1 ``tf.while_loop``: TensorFlow cannot differentiate one
@@ -163,7 +164,7 @@ def refuse_gradient(function: Callable, what: str) -> Callable:
             return [outputs[key] for key in keys], grad
 
         keys = sorted(function.structured_outputs)
-        return dict(zip(keys, forward(*args)))
+        return dict(zip(keys, forward(*args), strict=True))
 
     return call
 

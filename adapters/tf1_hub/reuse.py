@@ -50,7 +50,8 @@ def usage(version) -> list[UsageSnippet]:
     handle = version.handle
     snippets = registry_usage(
         handle, load_note="TF1 Hub modules load through their signatures only (see the compatibility matrix).",
-        keras_code=f'import registry\n\nlayer = registry.KerasLayer("{handle}")  # inference only for TF1 Hub modules\n')
+        keras_code=f'import registry\n\nlayer = registry.KerasLayer("{handle}")'
+                   '  # inference only for TF1 Hub modules\n')
     snippets.insert(1, UsageSnippet("use-module", "registry.Module (TF1 graph)", _module_code(version)))
     return snippets
 

@@ -5,6 +5,8 @@ Click is imported here only, so the publish-time check never imports it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from registry.cli.context import CliContext, json_option, pass_context, wants_json
@@ -16,8 +18,9 @@ def echo_search(obj: CliContext, *, as_json: bool, task: str | None = None, imag
                 format: str | None = None, publisher: str | None = None, text: str | None = None,
                 limit: int | None = 100, filters: tuple[str, ...] = ()) -> None:
     """Print the versions ``registry.search`` finds, one line each (or JSON)."""
+    metadata: dict[str, Any] = metadata_filters(filters)  # registry.search's **filters, no named parameter
     found = obj.registry.search(task=task, image_size=parse_image_size(image_size, "--image-size"), format=format,
-                                publisher=publisher, text=text, limit=limit, **metadata_filters(filters))
+                                publisher=publisher, text=text, limit=limit, **metadata)
     if wants_json(obj, as_json):
         echo_json([{**record_data(v), "handle": v.handle} for v in found])
         return

@@ -27,7 +27,17 @@ _LAZY = {
     "CatalogBackend": "registry.catalog.interface",
 }
 
-__all__ = sorted(_LAZY)
+# _LAZY's names, sorted, written out: linters and type checkers read only a literal __all__.
+__all__ = [
+    "Catalog",
+    "CatalogBackend",
+    "DatabaseCatalog",
+    "ModelPublic",
+    "SignaturePublic",
+    "TaskPublic",
+    "VersionLocation",
+    "VersionPublic",
+]
 
 
 def __getattr__(name: str):

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlalchemy import Table, inspect, select
+from sqlmodel import Session, SQLModel, col
 
 from registry.catalog.models import (
     Alias,
@@ -35,6 +35,13 @@ TASK_KEYS = frozenset({"task", "signature", "tags", "output_dim", "image_height"
 _CHUNK = 500
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    """``model.__table__``, which SQLModel sets on every table model but does not declare to type checkers."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)  # a table model is mapped to one Table
+    return table
+
+
 def join_tags(tags: Iterable[str]) -> str:
     tags = sorted(set(tags))
     for tag in tags:
@@ -52,7 +59,8 @@ def normalize_tag_sets(tag_sets: Iterable[Iterable[str]]) -> list[list[str]]:
     result: list[list[str]] = []
     for tag_set in tag_sets:
         if isinstance(tag_set, str):
-            raise CatalogError(f"tag_sets must be a list of tag lists, e.g. [['serve']], not a string in it: {tag_set!r}")
+            raise CatalogError(
+                f"tag_sets must be a list of tag lists, e.g. [['serve']], not a string in it: {tag_set!r}")
         tags = split_tags(join_tags(tag_set))
         if tags not in result:
             result.append(tags)
@@ -107,7 +115,7 @@ def task_rows(tasks: Iterable[dict]) -> list[dict]:
 #: The ``model_version`` columns a public record is built from (all of them): select these (plus
 #: ``registered_model``'s ``publisher`` and ``name``) with SQLAlchemy Core instead of loading ORM objects, which
 #: costs far more.
-VERSION_COLUMNS = tuple(ModelVersion.__table__.c)
+VERSION_COLUMNS = tuple(table_of(ModelVersion).c)
 #: The fields a version row and its public record share (``VersionBase``'s), copied as they are.
 BASE_FIELDS = tuple(VersionBase.model_fields)
 _base_values = attrgetter(*BASE_FIELDS)
@@ -127,7 +135,8 @@ def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[
     aliases: dict[int, list[str]] = defaultdict(list)
     for chunk in chunks(ids):
         for name, version_id in session.execute(
-                select(Alias.name, Alias.version_id).where(col(Alias.version_id).in_(chunk)).order_by(Alias.name)):
+                select(col(Alias.name), col(Alias.version_id)).where(col(Alias.version_id).in_(chunk))
+                .order_by(col(Alias.name))):
             aliases[version_id].append(name)
     known = {version.id: f"{model.publisher}/{model.name}/{version.version}" for version, model in pairs}
     wanted = {version.parent_id for version, _ in pairs} - {None}
@@ -136,7 +145,7 @@ def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[
     construct = VersionPublic.model_construct
     return [
         construct(
-            **dict(zip(BASE_FIELDS, _base_values(version))),
+            **dict(zip(BASE_FIELDS, _base_values(version), strict=True)),
             publisher=model.publisher,
             model=model.name,
             version=version.version,
@@ -156,7 +165,8 @@ def parent_handles(session: Session, version_ids: Iterable[int]) -> dict[int, st
     handles = {}
     for chunk in chunks(list(version_ids)):
         statement = (
-            select(ModelVersion.id, RegisteredModel.publisher, RegisteredModel.name, ModelVersion.version)
+            select(col(ModelVersion.id), col(RegisteredModel.publisher), col(RegisteredModel.name),
+                   col(ModelVersion.version))
             .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
             .where(col(ModelVersion.id).in_(chunk)))
         for version_id, publisher, name, number in session.execute(statement):
@@ -166,7 +176,7 @@ def parent_handles(session: Session, version_ids: Iterable[int]) -> dict[int, st
 
 def _signatures_by_version(session: Session, ids: list[int]) -> dict[int, list[SignaturePublic]]:
     """Each version's signatures, in insertion (id) order."""
-    table = Signature.__table__
+    table = table_of(Signature)
     grouped: dict[int, list[SignaturePublic]] = defaultdict(list)
     construct = SignaturePublic.model_construct
     for chunk in chunks(ids):
@@ -180,7 +190,7 @@ def _signatures_by_version(session: Session, ids: list[int]) -> dict[int, list[S
 
 def _tasks_by_version(session: Session, ids: list[int]) -> dict[int, list[TaskPublic]]:
     """Each version's task records, in insertion (id) order."""
-    table = VersionTask.__table__
+    table = table_of(VersionTask)
     grouped: dict[int, list[TaskPublic]] = defaultdict(list)
     construct = TaskPublic.model_construct
     for chunk in chunks(ids):

@@ -35,8 +35,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, literal_column, or_, select
-from sqlmodel import Session
+from sqlalchemy import ColumnClause, ColumnElement, Engine, and_, case, func, literal_column, or_, select
+from sqlmodel import Session, col
 
 from registry.catalog import records
 from registry.catalog.models import ModelVersion, RegisteredModel, VersionPublic, VersionTask, checked_filters
@@ -47,7 +47,7 @@ DEFAULT_LIMIT = 100
 
 
 #: The partial index ``ix_version_described``'s condition is ``description <> ''``, spelled the same in queries.
-_EMPTY = literal_column("''")
+_EMPTY: ColumnClause[str] = literal_column("''")
 
 #: With a limit, a task matching at most this many rows per result wanted is looked up from the task index first.
 SPARSE_ROWS_PER_RESULT = 10
@@ -80,7 +80,7 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
     (``registry.catalog.models.filter_names()``, e.g. ``{"license": "MIT"}``),
     tested with its other conditions; without them the queries are unchanged.
     """
-    mv, rm, vt = ModelVersion.__table__, RegisteredModel.__table__, VersionTask.__table__
+    mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
     task_where = []
     if task is not None:
         task_where.append(vt.c.task == task)
@@ -89,7 +89,7 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
         task_where += [vt.c.image_height == height, vt.c.image_width == width]
     if output_dim is not None:
         task_where.append(vt.c.output_dim == int(output_dim))
-    version_where = [mv.c.deleted_at.is_(None)]
+    version_where: list[ColumnElement[bool]] = [mv.c.deleted_at.is_(None)]
     if format is not None:
         version_where.append(mv.c.format == format)
     for name, value in (checked_filters(filters).items() if filters else ()):
@@ -106,8 +106,8 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
                 version_where.append(or_(matcher.model_matches(), matcher.version_matches(mv)))
             newest = _newest_per_model_from_task_index(task_where, version_where, model_where)
         if handles_only:
-            statement = (select(RegisteredModel.publisher, RegisteredModel.name, newest.c.version)
-                         .join(newest, RegisteredModel.id == newest.c.model_id))
+            statement = (select(col(RegisteredModel.publisher), col(RegisteredModel.name), newest.c.version)
+                         .join(newest, col(RegisteredModel.id) == newest.c.model_id))
         else:
             # Plain columns (one row serves as both the version and its model), not ORM objects.
             statement = (select(*records.VERSION_COLUMNS, rm.c.publisher, rm.c.name)
@@ -139,7 +139,7 @@ class _TextMatcher:
         return (func.lower(column) if self.fold else column).like(self.pattern, escape="\\")
 
     def model_matches(self):
-        rm = RegisteredModel.__table__
+        rm = records.table_of(RegisteredModel)
         return or_(self.like(rm.c.publisher), self.like(rm.c.name), self.like(rm.c.description))
 
     def version_matches(self, versions):
@@ -160,7 +160,7 @@ def _model_where(models, publisher: str | None, after: str | None) -> list:
 
 def _is_sparse(session: Session, task_where: list, limit: int) -> bool:
     """Whether few task rows match: counted on the (task, image_height, image_width, output_dim) index alone."""
-    vt = VersionTask.__table__
+    vt = records.table_of(VersionTask)
     cap = SPARSE_ROWS_PER_RESULT * max(limit, 1)
     capped = select(vt.c.id).where(*task_where).limit(cap + 1).subquery()
     return session.execute(select(func.count()).select_from(capped)).scalar_one() <= cap
@@ -179,7 +179,7 @@ def _newest_per_model_in_name_order(task_where, version_where, matcher, limit: i
     described version, made then, once (matches are rare: the walk would
     otherwise read every described version, one model at a time).
     """
-    mv, rm, vt = ModelVersion.__table__, RegisteredModel.__table__, VersionTask.__table__
+    mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
     source = mv.join(vt, vt.c.version_id == mv.c.id) if task_where else mv
 
     def newest_version(*extra):
@@ -221,7 +221,7 @@ def _newest_per_model_in_name_order(task_where, version_where, matcher, limit: i
 
 def _newest_per_model_from_task_index(task_where, version_where, model_where):
     """Start from the matching task rows (or every version) and keep each model's newest: for rare matches."""
-    mv, rm, vt = ModelVersion.__table__, RegisteredModel.__table__, VersionTask.__table__
+    mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
     where = [*version_where, *model_where]
     if task_where:
         where.append(mv.c.id.in_(select(vt.c.version_id).where(*task_where)))

@@ -19,12 +19,13 @@ from collections.abc import Iterator
 
 from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy import select as select_columns
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from registry.catalog import records
 from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
+from registry.catalog.failures import database_errors
 from registry.catalog.models import (
     Alias,
     ModelPublic,
@@ -38,7 +39,6 @@ from registry.catalog.models import (
     VersionTask,
     utcnow,
 )
-from registry.catalog.failures import database_errors
 from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
@@ -107,16 +107,16 @@ class Catalog:
             number = session.exec(
                 update(RegisteredModel)
                 .where(col(RegisteredModel.id) == model.id)
-                .values(last_version=RegisteredModel.last_version + 1)
-                .returning(RegisteredModel.last_version)
+                .values(last_version=col(RegisteredModel.last_version) + 1)
+                .returning(col(RegisteredModel.last_version))
                 .execution_options(synchronize_session=False)
             ).scalar_one()
-            version = ModelVersion(model_id=model.id, version=number,
+            version = ModelVersion(model_id=_id(model), version=number,
                                    parent_id=parent_row.id if parent_row is not None else None, **fields)
             session.add(version)
             session.flush()
-            session.add_all(Signature(version_id=version.id, **row) for row in signature_rows)
-            session.add_all(VersionTask(version_id=version.id, **row) for row in task_rows)
+            session.add_all(Signature(version_id=_id(version), **row) for row in signature_rows)
+            session.add_all(VersionTask(version_id=_id(version), **row) for row in task_rows)
             session.flush()
             return records.version_records(session, [(version, model)])[0]
 
@@ -126,17 +126,17 @@ class Catalog:
         with self._write() as session:
             row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
                                        include_deleted=False)
-            existing = self._alias(session, model.id, alias)
+            existing = self._alias(session, _id(model), alias)
             if existing is None:
                 try:
                     with session.begin_nested():  # another writer may create the same alias at the same moment
-                        session.add(Alias(model_id=model.id, name=alias, version_id=row.id))
+                        session.add(Alias(model_id=_id(model), name=alias, version_id=_id(row)))
                 except IntegrityError:
-                    existing = self._alias(session, model.id, alias)
+                    existing = self._alias(session, _id(model), alias)
                     if existing is None:
                         raise
             if existing is not None:
-                existing.version_id = row.id
+                existing.version_id = _id(row)
                 existing.updated_at = utcnow()
             session.flush()
             return records.version_records(session, [(row, model)])[0]
@@ -146,7 +146,7 @@ class Catalog:
         _check_alias(alias)
         with self._write() as session:
             model = self._model(session, publisher, name)
-            existing = self._alias(session, model.id, alias)
+            existing = self._alias(session, _id(model), alias)
             if existing is None:
                 raise VersionNotFound(
                     f"{publisher}/{name} has no alias {alias!r}; {self._aliases_hint(session, model)}")
@@ -224,9 +224,11 @@ class Catalog:
         """The model's versions, oldest first, as light rows (two queries, whatever the number of versions)."""
         with self._read() as session:
             model = self._model(session, publisher, name)
-            columns = select(ModelVersion.id, ModelVersion.version, ModelVersion.format, ModelVersion.sha256,
-                             ModelVersion.size, ModelVersion.created_at, ModelVersion.deleted_at)
-            statement = columns.where(ModelVersion.model_id == model.id).order_by(ModelVersion.version)
+            # SQLAlchemy's select: sqlmodel's is typed for at most four columns
+            columns = select_columns(col(ModelVersion.id), col(ModelVersion.version), col(ModelVersion.format),
+                                     col(ModelVersion.sha256), col(ModelVersion.size), col(ModelVersion.created_at),
+                                     col(ModelVersion.deleted_at))
+            statement = columns.where(col(ModelVersion.model_id) == model.id).order_by(col(ModelVersion.version))
             if not include_deleted:
                 statement = statement.where(col(ModelVersion.deleted_at).is_(None))
             rows = session.execute(statement).all()
@@ -255,7 +257,7 @@ class Catalog:
                     .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
                     .where(ModelVersion.id == chain[-1][0].parent_id)).one()
                 seen.add(pair[0].id)
-                chain.append(tuple(pair))
+                chain.append((pair[0], pair[1]))
             return records.version_records(session, chain)
 
     def children(self, handle: CatalogHandle | str) -> list[VersionPublic]:
@@ -266,8 +268,8 @@ class Catalog:
                 select(ModelVersion, RegisteredModel)
                 .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
                 .where(ModelVersion.parent_id == row.id, col(ModelVersion.deleted_at).is_(None))
-                .order_by(ModelVersion.id)).all()
-            return records.version_records(session, [tuple(pair) for pair in pairs])
+                .order_by(col(ModelVersion.id))).all()
+            return records.version_records(session, [(version, model) for version, model in pairs])
 
     # --- helpers ------------------------------------------------------------------------------------------------
 
@@ -326,11 +328,14 @@ class Catalog:
                     f"{handle} was deleted on {row.deleted_at:%Y-%m-%d %H:%M} UTC; use {model.publisher}/"
                     f"{model.name} for the newest version, or another version: {self._versions_hint(session, model)}")
         elif handle.alias is not None and handle.alias != LATEST:
-            alias = self._alias(session, model.id, handle.alias)
+            alias = self._alias(session, _id(model), handle.alias)
             if alias is None:
                 raise VersionNotFound(f"{model.publisher}/{model.name} has no alias {handle.alias!r}; "
                                       f"{self._aliases_hint(session, model)}")
             row = session.get(ModelVersion, alias.version_id)
+            if row is None:  # the foreign key forbids it, and versions are only ever marked deleted
+                raise CatalogError(f"alias {handle} points at a version the catalog does not have (id "
+                                   f"{alias.version_id})")
             if row.deleted_at is not None and not include_deleted:
                 raise VersionNotFound(
                     f"alias {handle} points at version {row.version}, which was deleted on "
@@ -350,8 +355,9 @@ class Catalog:
 
     @staticmethod
     def _versions_hint(session: Session, model: RegisteredModel) -> str:
-        live = list(session.exec(select(ModelVersion.version).where(
-            ModelVersion.model_id == model.id, col(ModelVersion.deleted_at).is_(None)).order_by(ModelVersion.version)))
+        live = list(session.exec(select(col(ModelVersion.version)).where(
+            ModelVersion.model_id == model.id, col(ModelVersion.deleted_at).is_(None))
+            .order_by(col(ModelVersion.version))))
         if not live:
             return "it has no live versions"
         shown = ", ".join(str(number) for number in live[-10:])
@@ -365,14 +371,14 @@ class Catalog:
 
     @staticmethod
     def _model_records(session: Session, models: list[RegisteredModel]) -> list[ModelPublic]:
-        ids = [model.id for model in models]
-        stats: dict[int, tuple[int, int]] = {}
+        ids = [_id(model) for model in models]
+        stats: dict[int, tuple[int | None, int]] = {}
         aliases: dict[int, dict[str, int]] = {model_id: {} for model_id in ids}
         for chunk in records.chunks(ids):
             for model_id, newest, count in session.exec(
-                    select(ModelVersion.model_id, func.max(ModelVersion.version), func.count())
+                    select(col(ModelVersion.model_id), func.max(ModelVersion.version), func.count())
                     .where(col(ModelVersion.model_id).in_(chunk), col(ModelVersion.deleted_at).is_(None))
-                    .group_by(ModelVersion.model_id)):
+                    .group_by(col(ModelVersion.model_id))):
                 stats[model_id] = (newest, count)
             for model_id, alias, number in session.exec(
                     select(Alias.model_id, Alias.name, ModelVersion.version)
@@ -381,10 +387,17 @@ class Catalog:
                 aliases[model_id][alias] = number
         return [
             ModelPublic(publisher=model.publisher, name=model.name, description=model.description,
-                        created_at=model.created_at, latest_version=stats.get(model.id, (None, 0))[0],
-                        version_count=stats.get(model.id, (None, 0))[1], aliases=aliases[model.id])
+                        created_at=model.created_at, latest_version=stats.get(_id(model), (None, 0))[0],
+                        version_count=stats.get(_id(model), (None, 0))[1], aliases=aliases[_id(model)])
             for model in models
         ]
+
+
+def _id(row: RegisteredModel | ModelVersion) -> int:
+    """The primary key of a row read from the database or flushed to it (None only before its first flush)."""
+    if row.id is None:
+        raise CatalogError(f"this {type(row).__name__} row was never written to the catalog, so it has no id")
+    return row.id
 
 
 def _check_alias(alias: str) -> None:

@@ -46,7 +46,7 @@ class TokenStore:
 
     def list(self, *, include_revoked: bool = False) -> list[TokenPublic]:
         with self.catalog._read() as session:
-            statement = select(ApiToken).order_by(ApiToken.name, ApiToken.created_at)
+            statement = select(ApiToken).order_by(col(ApiToken.name), col(ApiToken.created_at))
             if not include_revoked:
                 statement = statement.where(col(ApiToken.revoked_at).is_(None))
             return [_public(row) for row in session.exec(statement)]

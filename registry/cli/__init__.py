@@ -9,7 +9,6 @@ time the group lists or looks up its commands; they cannot replace built-ins.
 
 from __future__ import annotations
 
-
 import click
 
 from registry.cli.context import CliContext, CliError
@@ -55,7 +54,7 @@ class RegistryGroup(click.Group):
             if _debug(ctx):
                 raise
             raise CliError(str(error)) from error
-        except Exception as error:  # noqa: BLE001  (a broken plugin, even during --help: one line, no traceback)
+        except Exception as error:  # a broken plugin, even during --help: one line, no traceback
             if _debug(ctx):
                 raise
             raise CliError(f"loading plugins failed: {_unexpected(error)}") from error
@@ -76,7 +75,7 @@ class RegistryGroup(click.Group):
             if _debug(ctx):
                 raise
             raise CliError(str(error)) from error
-        except Exception as error:  # noqa: BLE001  (the CLI's outer boundary: no traceback for the user)
+        except Exception as error:  # the CLI's outer boundary: no traceback for the user
             if _debug(ctx):
                 raise
             raise CliError(_unexpected(error)) from error

@@ -25,12 +25,12 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_a
     checked against the outputs TensorFlow 2.15 + tensorflow_hub 0.15 computed;
     then the catalog and the compatibility matrix are printed.
     """
-    from registry.cli.context import CliError
     from registry.cli.compat import compat
+    from registry.cli.context import CliError
     from registry.cli.models import list_
     from registry.demo import ATOL, REFERENCE_DIR, run_demo
 
-    obj: CliContext = ctx.find_object(CliContext)
+    obj = ctx.ensure_object(CliContext)  # as pass_context does (ensure=True)
     registry = obj.registry
     click.echo(f"registry: {registry!r}")
     report = run_demo(registry, reference_dir or REFERENCE_DIR, publisher=publisher, echo=click.echo)
@@ -48,7 +48,8 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_a
                f"(atol {ATOL:g}): {len(mismatches)} mismatched, {len(report.failures)} examples failed")
     if not report.ok:
         problems = [f"{f[0]}: {f[1]}" for f in report.failures[:1]] + [
-            f"{c.handle} mode {c.mode} {c.signature}:{c.output} differs by {c.max_abs_diff:.1e}" for c in mismatches[:1]]
+            f"{c.handle} mode {c.mode} {c.signature}:{c.output} differs by {c.max_abs_diff:.1e}"
+            for c in mismatches[:1]]
         raise CliError(f"the demo did not reproduce the reference outputs ({'; '.join(problems) or 'nothing ran'})")
     if serve_after:
         _serve(ctx, report.formats, port)
@@ -72,7 +73,8 @@ def _serve(ctx: click.Context, formats: dict[str, str], port: int) -> None:
     click.echo(f"The catalog is served at {base}/ (web pages, JSON API at /api/v1, tfhub.dev-style model URLs). Try:")
     click.echo(f"  curl -L '{base}/{first}?tf-hub-format=compressed' | tar tz")
     click.echo(f"  python -c 'import tensorflow_hub as hub; print(hub.load(\"{base}/{last}\"))'")
-    click.echo(f"  MODEL_REGISTRY_URL={base} .venv/bin/python -c 'import registry; print(registry.get_version(\"{last}\"))'")
+    click.echo(f"  MODEL_REGISTRY_URL={base} .venv/bin/python "
+               f"-c 'import registry; print(registry.get_version(\"{last}\"))'")
     click.echo("Ctrl-C stops it.")
     ctx.invoke(serve, host="127.0.0.1", port=port, workers=1, log_level="warning")
 

@@ -48,6 +48,7 @@ class UploadingPublisher:
             model_dir, archive = materialize(source, work, resolver=self.resolver, adapters=self.adapters, mode=mode,
                                              create_options=create_options)
             if archive is None:
+                assert model_dir is not None  # materialize returns a model directory or an archive
                 self.adapters.detect(model_dir)  # a directory in no known format is refused before uploading it
                 archive = work / "artifact.tar.gz"
                 with open(archive, "wb") as out:

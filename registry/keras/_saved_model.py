@@ -238,7 +238,7 @@ class SavedModelLayerMixin:
         return self._loaded.path
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+        config = super().get_config()  # type: ignore[misc]  # the Keras Layer after this mixin in the MRO has it
         options = dict(self._options)
         options["arguments"] = dict(options["arguments"]) if options["arguments"] else None
         config.update(handle=self.handle, **options)

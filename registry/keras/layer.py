@@ -67,7 +67,7 @@ class KerasLayer(SavedModelLayerMixin, keras.layers.Layer):
             with keras.name_scope(self.name, caller=self):
                 self._savedmodel_weights = [
                     _BorrowedVariable(v, name=n, trainable=i < len(trainable_vars))
-                    for i, (v, n) in enumerate(zip(trainable_vars + other_vars, names))]
+                    for i, (v, n) in enumerate(zip(trainable_vars + other_vars, names, strict=True))]
         self.built = True
 
     def call(self, inputs, training=None):

@@ -13,6 +13,7 @@ import os
 
 import tensorflow as tf
 import tf_keras
+
 # get_session is exported only in tf_keras's v1 API, which is the one a graph-mode caller lives in.
 from tf_keras.api._v1.keras import backend as _v1_backend
 
@@ -43,7 +44,7 @@ class KerasLayer(SavedModelLayerMixin, tf_keras.layers.Layer):
         if self._loaded.owns_weights:
             trainable_vars, other_vars = self._loaded.variables()
             every = trainable_vars + other_vars
-            for i, (variable, name) in enumerate(zip(every, weight_names(every))):
+            for i, (variable, name) in enumerate(zip(every, weight_names(every), strict=True)):
                 self.add_weight(name=name, shape=variable.shape, dtype=variable.dtype,
                                 trainable=i < len(trainable_vars), getter=_existing(variable))
             for loss in self._loaded.regularization_losses():

@@ -34,7 +34,6 @@ Scope = Literal["read", "publish", "admin"]
 TOKEN_COOKIE = "model_registry_token"
 #: The attribute a scope dependency carries, naming what it checks (``tests/test_server_routes.py`` reads it).
 ACCESS_ATTRIBUTE = "access_rule"
-_UNSET = object()
 _NEEDS = {"read": "reading this catalog", "publish": "publishing or moving aliases",
           "admin": "deleting versions and managing tokens"}
 
@@ -56,9 +55,8 @@ async def caller(request: Request, registry) -> Grant | None:
     anonymous read (the hub client's) costs no lookup and no thread hop. The
     answer is kept on the request, so a second check in one request asks no more.
     """
-    cached = getattr(request.state, "grant", _UNSET)
-    if cached is not _UNSET:
-        return cached
+    if hasattr(request.state, "grant"):
+        return request.state.grant
     token = bearer_token(request)
     grant = None
     if token is not None:

@@ -15,11 +15,13 @@ SameSite=Strict cookie that ``registry.server.auth`` accepts for reads.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -104,12 +106,14 @@ def _html_errors_for_browsers(app: FastAPI) -> None:
     json_registry_error = app.exception_handlers[RegistryError]
     json_http_error = app.exception_handlers[StarletteHTTPException]
 
+    @app.exception_handler(RegistryError)
     async def registry_error(request: Request, error: RegistryError):
         if web_pages.wants_html(request):
             settings = await get_server_settings(request)
             return await run_in_threadpool(web_pages.error_page, request, settings.require_read_token, error)
-        return await json_registry_error(request, error)
+        return await _answer(json_registry_error, request, error)
 
+    @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
         if web_pages.wants_html(request):
             settings = await get_server_settings(request)
@@ -117,7 +121,11 @@ def _html_errors_for_browsers(app: FastAPI) -> None:
             return await run_in_threadpool(web_pages.error_html, request, settings.require_read_token,
                                            error.status_code, {404: "not_found"}.get(error.status_code, "bad_request"),
                                            message)
-        return await json_http_error(request, error)
+        return await _answer(json_http_error, request, error)
 
-    app.add_exception_handler(RegistryError, registry_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
+
+async def _answer(handler: Callable[[Request, Exception], Response | Awaitable[Response]], request: Request,
+                  error: Exception) -> Response:
+    """What an exception handler answers; Starlette's may be a coroutine function or a plain one."""
+    response = handler(request, error)
+    return await response if inspect.isawaitable(response) else response

@@ -22,6 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -29,6 +30,9 @@ from starlette.requests import ClientDisconnect, Request
 
 from registry.catalog.models import PublishManifest
 from registry.errors import ArtifactError, IntegrityError, MetadataError, UploadTooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # declared for type checkers only
 
 #: Bytes gathered before one write to disk (fewer, larger writes off the event loop).
 WRITE_BATCH = 1 << 20
@@ -116,7 +120,7 @@ class _Body:
         self._field = bytearray()
         self._value = bytearray()
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {"on_part_begin": self._part_begin, "on_header_field": self._header_field,
                 "on_header_value": self._header_value, "on_header_end": self._header_end,
                 "on_headers_finished": self._headers_finished, "on_part_data": self._data,

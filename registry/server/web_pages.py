@@ -106,7 +106,8 @@ def index(request: Request, registry: Registry, token_required: bool) -> tuple[s
             "publisher": criteria["publisher"] or ""}
     problem = None
     try:
-        found = registry.search(**criteria, limit=PAGE_SIZE + 1, after=after)
+        found = registry.search(text=criteria["text"], task=criteria["task"], format=criteria["format"],
+                                publisher=criteria["publisher"], limit=PAGE_SIZE + 1, after=after)
     except (HandleError, SignatureError) as error:  # a malformed filter or unknown task: shown by the form
         found, problem = [], str(error)
     results = found[:PAGE_SIZE]

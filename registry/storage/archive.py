@@ -26,8 +26,14 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from registry.config import DEFAULT_STALL_TIMEOUT_S, ArchiveLimits
-from registry.errors import (ArchiveTooLarge, ArtifactError, CorruptArchive, IntegrityError, NotARegularFile,
-                             UnsafeArchive)
+from registry.errors import (
+    ArchiveTooLarge,
+    ArtifactError,
+    CorruptArchive,
+    IntegrityError,
+    NotARegularFile,
+    UnsafeArchive,
+)
 
 CHUNK = 1 << 20
 #: isal's level 1: on float weights it compresses as well as zlib's level 9 (within 0.5 %) at ten times the speed.
@@ -96,7 +102,7 @@ class HashingWriter(io.RawIOBase):
 class _GzipWriter(io.RawIOBase):
     """A gzip stream (mtime 0, one member) compressed by the pinned compressor into ``sink``."""
 
-    def __init__(self, sink: BinaryIO):
+    def __init__(self, sink: io.RawIOBase):
         from registry.storage.tarstream import inflater_module
 
         module, _ = inflater_module()
@@ -261,8 +267,18 @@ def extract_stream(
 
 def _extract_members(reader, dest: Path, limits: ArchiveLimits, source: str) -> dict[str, dict]:
     """Walk the tar headers of ``reader``, writing each member under ``dest``; the files' record."""
-    from registry.storage.tarstream import (BLOCK, FILE_TYPES, MAX_META_BYTES, POSIX_MAGIC, ZERO_BLOCK,
-                                            check_header, member_name, nul_terminated, parse_number, parse_pax)
+    from registry.storage.tarstream import (
+        BLOCK,
+        FILE_TYPES,
+        MAX_META_BYTES,
+        POSIX_MAGIC,
+        ZERO_BLOCK,
+        check_header,
+        member_name,
+        nul_terminated,
+        parse_number,
+        parse_pax,
+    )
 
     files: dict[str, dict] = {}
     kinds: dict[str, str] = {}

@@ -32,9 +32,9 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, Callable, ContextManager, Iterator, NamedTuple
 
-from registry.config import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S, ArchiveLimits
+from registry.config import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S, ArchiveLimits, Settings
 from registry.errors import CacheBusy
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class ModelCache:
 
     # -- filling ---------------------------------------------------------------------------
 
-    def fetch(self, open_stream: Callable[[], BinaryIO], *, source: str, sha256: str | None = None,
+    def fetch(self, open_stream: Callable[[], ContextManager[BinaryIO]], *, source: str, sha256: str | None = None,
               size: int | None = None, progress: Progress | None = None) -> tuple[str, Path]:
         """Stream an archive into the cache (once per content hash) and return (sha256, directory)."""
         if sha256:
@@ -352,7 +352,8 @@ class ModelCache:
             for path in self.models.iterdir():
                 if path.is_dir() and not (self.models / (path.name + RECORD_SUFFIX)).is_file():
                     leftovers.append(path)
-                elif path.name.endswith(RECORD_SUFFIX) and not (self.models / path.name[: -len(RECORD_SUFFIX)]).is_dir():
+                elif (path.name.endswith(RECORD_SUFFIX)
+                      and not (self.models / path.name[: -len(RECORD_SUFFIX)]).is_dir()):
                     leftovers.append(path)
         return sorted(leftovers)
 
@@ -455,6 +456,7 @@ class _FetchLock:
             watch.released.wait(LOOK_AGAIN_S)
 
     def holder(self) -> str:
+        assert self.fd is not None  # asked only while acquire() waits, with the lock file open
         try:
             info = json.loads(os.pread(self.fd, 4096, 0) or b"{}")
         except (OSError, ValueError):
@@ -465,7 +467,7 @@ class _FetchLock:
 
     def beat(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if self.held and (force or now - self._last_beat >= HEARTBEAT_S):
+        if self.held and self.fd is not None and (force or now - self._last_beat >= HEARTBEAT_S):
             self._last_beat = now
             os.utime(self.fd)
 

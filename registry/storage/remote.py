@@ -30,8 +30,8 @@ from fsspec.callbacks import Callback
 
 from registry.config import DEFAULT_STALL_TIMEOUT_S, prepare_gcs_environment
 from registry.errors import ArtifactError, ArtifactNotFound, HandleError, RegistryError, TransferStalled
-from registry.handles import is_local_url as is_local, local_path  # noqa: F401  (re-exported)
-from registry.handles import SCHEME_RE, check_scheme, shown
+from registry.handles import SCHEME_RE, check_scheme, local_path, shown  # noqa: F401  (local_path: re-exported)
+from registry.handles import is_local_url as is_local
 
 Progress = Callable[[int], None]
 
@@ -257,7 +257,7 @@ def _open_http(url: str, headers: dict[str, str], timeout: float, *, shown_as: s
     name = shown_as or url
     with translated_errors(name, "download"):
         try:
-            return _HttpBody(urllib.request.urlopen(request, timeout=timeout), name)  # noqa: S310 - scheme checked
+            return _HttpBody(urllib.request.urlopen(request, timeout=timeout), name)  # scheme checked (bandit's S310)
         except urllib.error.HTTPError as error:
             error.close()
             if error.code in (404, 410):

@@ -90,7 +90,7 @@ class AdapterContract:
               "check_load", "check_fine_tune", "check_create", "check_refusals")
     _FORMAT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
-    def __init__(self, adapter_cls: type, sample: AdapterSample, workdir: Path, *, plugin_manager=None):
+    def __init__(self, adapter_cls: type[FormatAdapter], sample: AdapterSample, workdir: Path, *, plugin_manager=None):
         self.adapter_cls = adapter_cls
         self.sample = sample
         self.workdir = Path(workdir)

@@ -51,7 +51,7 @@ class StorageContract:
     @staticmethod
     def _read(store: Any, uri: str) -> bytes:
         with store.open(uri) as stream:
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 chunk = stream.read(1 << 16)
                 if not chunk:
