@@ -42,7 +42,7 @@ class SharedState:
 def import_piece(piece: GraphPiece, state: SharedState, inputs: list[tf.Tensor], scope: str):
     """Import ``piece`` into the current function graph; return a function from tensor name to imported tensor."""
     graph = tf1.get_default_graph()
-    input_map = {f"{name}:0": tensor for name, tensor in zip(piece.inputs, inputs)}
+    input_map = {f"{name}:0": tensor for name, tensor in zip(piece.inputs, inputs, strict=True)}
     for name in piece.variables:
         variable = state.variables[name]
         input_map[f"{name}:0"] = graph.capture(variable.handle)
@@ -163,7 +163,7 @@ def refuse_gradient(function: Callable, what: str) -> Callable:
             return [outputs[key] for key in keys], grad
 
         keys = sorted(function.structured_outputs)
-        return dict(zip(keys, forward(*args)))
+        return dict(zip(keys, forward(*args), strict=True))
 
     return call
 

@@ -45,13 +45,22 @@ def keras_reusable(path: Path) -> KerasReusable:
                          owns_weights=False)
 
 
-def usage(version) -> list[UsageSnippet]:
-    """``registry.load`` (signatures only in TF2), ``registry.Module`` in a graph, an inference-only Keras layer."""
+def usage(version, *, convert_to: str) -> list[UsageSnippet]:
+    """``registry.load`` (signatures only in TF2), ``registry.Module`` in a graph, an inference-only Keras layer,
+    and the conversion to format ``convert_to`` that makes the module fine-tunable in TF2."""
     handle = version.handle
     snippets = registry_usage(
         handle, load_note="TF1 Hub modules load through their signatures only (see the compatibility matrix).",
-        keras_code=f'import registry\n\nlayer = registry.KerasLayer("{handle}")  # inference only for TF1 Hub modules\n')
+        keras_code=f'import registry\n\nlayer = registry.KerasLayer("{handle}")  '
+                   f'# inference only for TF1 Hub modules\n')
     snippets.insert(1, UsageSnippet("use-module", "registry.Module (TF1 graph)", _module_code(version)))
+    snippets.append(UsageSnippet(
+        "use-convert", "Convert to a fine-tunable TF2 SavedModel",
+        f"model-registry convert {handle} --to {convert_to}\n\n# or, in Python:\nimport registry\n\n"
+        f'converted = registry.convert("{handle}", to="{convert_to}")\n'
+        f"layer = registry.KerasLayer(converted.version.handle, trainable=True)\n",
+        note="Publishes the next version of this model, derived from this one: the module's {'train'} variant, "
+             "update ops and regularization losses kept for training in Keras 3 or tf_keras."))
     return snippets
 
 
