@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Named
 
 from registry.catalog.urls import redact
 from registry.config import Settings
+from registry.errors import PluginError, UnsupportedConversion
 from registry.handles import catalog_handle, parse, parse_model_name
 from registry.modes import resolve_mode
 
 if TYPE_CHECKING:
+    from registry.adapter import ConversionReport
+    from registry.catalog.models import VersionPublic
     from registry.matrix import Cell, CompatibilityMatrix
 
 ProgressFactory = Callable[[str, "int | None"], ContextManager["Callable[[int], None] | None"]]
@@ -44,8 +47,8 @@ class Prepared(NamedTuple):
 class Converted(NamedTuple):
     """What ``Registry.convert`` did: the version it published, and the adapter's report (``summary()``)."""
 
-    version: Any
-    report: Any
+    version: VersionPublic
+    report: ConversionReport
 
 
 class Registry:
@@ -276,8 +279,6 @@ class Registry:
         def convertible(format: str) -> None:
             conversions = self.adapters.get(format).conversions
             if to not in conversions:
-                from registry.errors import UnsupportedConversion
-
                 can = f"converts only to {', '.join(conversions)}" if conversions else "converts to no other format"
                 raise UnsupportedConversion(f"cannot convert {source.handle} to {to!r}: a {format} model {can}")
 
@@ -289,8 +290,6 @@ class Registry:
             report = prepared.adapter.convert(prepared.path, target, to=to, source=source.handle, **kwargs)
             written = self.adapters.detect(target).format
             if written != to:
-                from registry.errors import PluginError
-
                 raise PluginError(f"the {prepared.format} adapter was asked to convert to {to} but wrote a "
                                   f"{written} model; nothing was published")
             version = self.publish(target, name=name or source.model_name, parent=source.handle, mode=mode,

@@ -149,7 +149,7 @@ class TF1HubAdapter(FormatAdapter):
         return convert_module(path, target, source=source, **options)
 
     def check_keras_layer(self, *, trainable: bool, mode: str) -> None:
-        reuse.refuse_keras_fine_tuning(FORMAT, trainable=trainable, mode=mode)
+        reuse.refuse_keras_fine_tuning(FORMAT, trainable=trainable, mode=mode, convert_code=CONVERT_CODE)
 
     def keras_reusable(self, path: Path, *, mode: str) -> KerasReusable:
         return reuse.keras_reusable(path)

@@ -50,6 +50,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from registry.errors import ModeError
 
@@ -124,14 +125,21 @@ class _Signature:
     input_nodes: list[str]
     specs: list                            # tf.TensorSpec per input
     outputs: dict[str, str]                # output name -> tensor name
-    piece: convert_graph.GraphPiece | None = None
+    piece: convert_graph.GraphPiece | None = None  # set by plan_conversion, before anything reads it
+
+    @property
+    def extracted(self) -> convert_graph.GraphPiece:
+        """The piece of the module graph this signature runs (``plan_conversion`` has extracted it)."""
+        if self.piece is None:
+            raise RuntimeError(f"signature {self.name!r} was planned without its graph piece")
+        return self.piece
 
 
 @dataclass
 class _Plan:
     spec: ModuleSpec
-    meta: object
-    train_meta: object | None
+    meta: Any
+    train_meta: Any
     variables: dict[str, _Variable]
     tables: dict[str, object]              # table node name -> NodeDef (default variant)
     signatures: dict[str, _Signature]
@@ -295,7 +303,7 @@ def plan_conversion(module_dir: Path, call_signature: str = "default") -> _Plan:
     for init in _collection_names(meta, "table_initializer"):
         op = nodes[node_name(init) if ":" in init else init]
         table = op.input[0].split(":")[0] if op.input else None
-        if table not in tables:
+        if table is None or table not in tables:
             raise ConversionError(f"{where}: table initializer {op.name!r} does not initialize a table the "
                                   f"converter knows")
         if table in plan.table_inits:
@@ -318,7 +326,7 @@ def _variable_values(plan: _Plan) -> dict:
     for name, variable in plan.variables.items():
         value = reader.get_tensor(variable.checkpoint_key)
         if variable.offset is not None:
-            value = value[tuple(slice(o, o + s) for o, s in zip(variable.offset, variable.shape, strict=True))]
+            value = value[tuple(slice(o, o + s) for o, s in zip(variable.offset, variable.shape or (), strict=True))]
         if variable.dtype and tf.as_dtype(variable.dtype).base_dtype != tf.as_dtype(value.dtype):
             raise ConversionError(f"variable {name!r} is {tf.as_dtype(variable.dtype).name} in the graph but "
                                   f"{value.dtype} in the checkpoint")
@@ -342,7 +350,7 @@ def _build(plan: _Plan):
                    for name in sorted(plan.variables)},
         tables={name: reusable.ImportedTable(node) for name, node in sorted(plan.tables.items())},
         assets={})
-    pieces = [s.piece for s in plan.signatures.values()] + [s.piece for s in plan.call.values()]
+    pieces = [s.extracted for s in plan.signatures.values()] + [s.extracted for s in plan.call.values()]
     pieces += [p for _, p in plan.losses] + [p for _, p in plan.table_inits.values()]
     for name in sorted({a for piece in pieces for a in piece.assets}):
         node = next(n for n in plan.meta.graph_def.node if n.name == name)
@@ -352,7 +360,7 @@ def _build(plan: _Plan):
             reusable.wrap_piece(piece, state, [], {}, run_first=[init_op]))
 
     def wrap(signature: _Signature, run_first=()):
-        return reusable.wrap_piece(signature.piece, state, signature.specs, signature.outputs, run_first)
+        return reusable.wrap_piece(signature.extracted, state, signature.specs, signature.outputs, run_first)
 
     call_functions = {False: wrap(plan.call[False])}
     # Without a {"train"} variant, training=True runs the one graph there is (as hub.Module(tags={"train"})
@@ -360,7 +368,7 @@ def _build(plan: _Plan):
     call_functions[True] = (wrap(plan.call[True], plan.update_ops) if True in plan.call
                             else call_functions[False])
     for training in (False, True):
-        if plan.call.get(training, plan.call[False]).piece.while_loops:
+        if plan.call.get(training, plan.call[False]).extracted.while_loops:
             call_functions[training] = reusable.refuse_gradient(call_functions[training],
                                                                 f"__call__(training={training})")
     losses = []
@@ -438,6 +446,6 @@ def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = 
 def _not_differentiable(plan: _Plan) -> tuple[str, ...]:
     # Without a {"train"} variant, training=True runs the {} variant's function too.
     names = [f"__call__(training={training})" for training in (False, True)
-             if plan.call.get(training, plan.call[False]).piece.while_loops]
-    names += [f"signature {name!r}" for name, s in sorted(plan.signatures.items()) if s.piece.while_loops]
+             if plan.call.get(training, plan.call[False]).extracted.while_loops]
+    names += [f"signature {name!r}" for name, s in sorted(plan.signatures.items()) if s.extracted.while_loops]
     return tuple(names)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from registry.adapters.tf1_hub.errors import ConversionError
 from registry.adapters.tf1_hub.format import ASSET_FILEPATHS, node_name
@@ -76,7 +77,7 @@ def _is_control(name: str) -> bool:
 class GraphPiece:
     """A pruned and rewritten GraphDef, and what its import must feed."""
 
-    graph_def: object                                          # tf.compat.v1.GraphDef
+    graph_def: Any                                             # tf.compat.v1.GraphDef
     variables: list[str] = field(default_factory=list)         # variable node names fed a handle
     tables: list[str] = field(default_factory=list)            # table node names fed a handle
     assets: list[str] = field(default_factory=list)            # asset constant node names fed a path

@@ -18,7 +18,7 @@ update the same variables:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +68,7 @@ def import_piece(piece: GraphPiece, state: SharedState, inputs: list[tf.Tensor],
 
 
 def wrap_piece(piece: GraphPiece, state: SharedState, specs: list[tf.TensorSpec],
-               outputs: dict[str, str], run_first: list[str] = ()):
+               outputs: dict[str, str], run_first: Sequence[str] = ()):
     """A concrete function of ``specs`` that imports ``piece`` and returns ``outputs`` (key -> tensor name).
 
     The ops named in ``run_first`` (update ops, initializers) run before any output is returned.
@@ -133,12 +133,12 @@ def named_signature_function(names: list[str], call: Callable) -> Callable:
     def function(*args):
         return call(*args)
 
-    function.__signature__ = inspect.Signature(
+    function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names])
     return function
 
 
-def refuse_gradient(function: Callable, what: str) -> Callable:
+def refuse_gradient(function: Any, what: str) -> Callable:
     """``function`` whose gradient fails with a message naming ``what``, instead of TensorFlow's internal error.
 
     For functions that run a TF1 ``tf.while_loop``: TensorFlow cannot differentiate one
@@ -168,7 +168,7 @@ def refuse_gradient(function: Callable, what: str) -> Callable:
     return call
 
 
-class ConvertedModule(AutoTrackable):
+class ConvertedModule(AutoTrackable):  # type: ignore[misc, valid-type]
     """The root object of a converted SavedModel (tensorflow_hub's Reusable SavedModel API).
 
     ``AutoTrackable`` rather than ``tf.Module``: ``tf.Module`` computes

@@ -16,16 +16,18 @@ _TF_DTYPES = {"float32": "tf.float32", "float64": "tf.float64", "int32": "tf.int
               "string": "tf.string", "bool": "tf.bool", "uint8": "tf.uint8", "float16": "tf.float16"}
 
 
-def refuse_keras_fine_tuning(format: str, *, trainable: bool, mode: str) -> None:
+def refuse_keras_fine_tuning(format: str, *, trainable: bool, mode: str, convert_code: str) -> None:
     """A Keras layer does not fine-tune a TF1 Hub module, whatever the matrix allows in mode tf1.
 
     The matrix allows TF1 Hub fine-tuning in mode tf1 only through the format's own
     graph-mode loader: the signatures a layer calls have lost update ops and
-    regularization losses. Inference through a layer is fine.
+    regularization losses. Inference through a layer is fine; ``convert_code``
+    converts the module into a model a layer fine-tunes.
     """
     if not trainable:
         return
-    alternative = "registry.fine_tune(handle, mode='tf1') in a tf.Graph"
+    alternative = (f"convert it to a fine-tunable TF2 SavedModel ({convert_code}) and wrap that; or "
+                   f"registry.fine_tune(handle, mode='tf1') in a tf.Graph")
     raise UnsupportedOperation(
         "a Keras layer cannot fine-tune a TF1 Hub module: its signatures lose the module's update ops "
         f"and regularization losses. Instead: {alternative}",
