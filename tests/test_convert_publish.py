@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 import registry
-from registry.errors import ConversionError, UnsupportedConversion, UnsupportedOperation
+from registry.errors import ConversionError, ModeError, UnsupportedConversion, UnsupportedOperation
 from tests.conftest import REFERENCE_DIR
 from tests.server_support import cli, create_token
 from tests.test_cli import run
@@ -82,6 +82,8 @@ def test_refusals_come_before_anything_is_published(registry_env):
         registry.convert(source.handle, to=TF2, tags={"train"})
     with pytest.raises(ConversionError, match=r"no signature 'nope' for __call__"):
         registry.convert(source.handle, to=TF2, call_signature="nope")
+    with tf.Graph().as_default(), pytest.raises(ModeError, match="needs eager execution"):
+        registry.convert(source.handle, to=TF2)  # mode tf1: the matrix allows both ends, the converter does not
     refused = registry.publish(registry.create_module_spec(_scatter_fn), name="hub/scatter")
     with pytest.raises(ConversionError, match=r"updates the ref variable 'v'"):
         registry.convert(refused.handle, to=TF2)

@@ -11,8 +11,8 @@ from registry.cli.output import echo_json, record_data
 @click.command()
 @click.argument("handle", metavar="HANDLE")
 @click.option("--to", "to", required=True, metavar="FORMAT",
-              help="The format to convert to: one its format's adapter converts to (the compatibility matrix's "
-                   "\"Instead:\" names it where converting is the way).")
+              help="The format to convert to: one that HANDLE's format converts to (`model-registry compat` names "
+                   "it where converting is the way to do something).")
 @click.option("--name", metavar="PUBLISHER/MODEL",
               help="The model to publish the converted version as (default: HANDLE's own model, as its next version).")
 @click.option("--description", default="", help="What the converted version is.")
