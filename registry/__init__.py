@@ -18,6 +18,7 @@ from registry.errors import (  # noqa: F401  (errors are cheap and always wanted
     CatalogError,
     CatalogReadOnly,
     CatalogUnavailable,
+    ConversionError,
     FormatError,
     HandleError,
     IntegrityError,
@@ -30,6 +31,7 @@ from registry.errors import (  # noqa: F401  (errors are cheap and always wanted
     SignatureError,
     UnknownMode,
     UnsafeArchive,
+    UnsupportedConversion,
     UnsupportedOperation,
     VersionNotFound,
 )
@@ -45,6 +47,7 @@ _LAZY = {
     "publish": "registry.api:publish",
     "load": "registry.api:load",
     "fine_tune": "registry.api:fine_tune",
+    "convert": "registry.api:convert",
     "resolve": "registry.api:resolve",
     "get_version": "registry.api:get_version",
     "list_models": "registry.api:list_models",

@@ -27,7 +27,7 @@ import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from registry.errors import UnsupportedOperation
 from registry.matrix import Cell
@@ -98,6 +98,14 @@ class KerasReusable:
     owns_weights: bool = True
 
 
+class ConversionReport(Protocol):
+    """What ``FormatAdapter.convert`` returns: what the conversion kept and left out, for people to read."""
+
+    def summary(self) -> list[str]:
+        """One line each, as the CLI prints them after a conversion."""
+        ...
+
+
 def registry_usage(handle: str, *, load_note: str = "", keras_code: str | None = None) -> list[UsageSnippet]:
     """The registry-API usage of a handle: ``registry.load``, then a Keras layer when ``keras_code`` is given."""
     snippets = [UsageSnippet("use-load", "registry.load", f'import registry\n\nmodel = registry.load("{handle}")\n',
@@ -127,6 +135,9 @@ class FormatAdapter(ABC):
     #: Modes in which ``load`` returns TensorFlow's restored-object API (``.signatures``; callable when the
     #: model has ``__call__``), so that generic code such as ``model-registry demo`` can run it as is.
     restored_object_modes: ClassVar[tuple[str, ...]] = ()
+    #: The formats ``convert`` writes this format's models as (``Registry.convert(handle, to=...)``);
+    #: empty: its models convert to nothing.
+    conversions: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abstractmethod
@@ -178,6 +189,18 @@ class FormatAdapter(ABC):
     def create(self, obj: Any, path: Path, *, mode: str, **options: Any) -> None:
         """Write the in-memory model ``obj`` as a model directory at ``path`` (which does not exist yet)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement create")
+
+    def convert(self, path: Path, target: Path, *, to: str, source: str, **options: Any) -> ConversionReport:
+        """Write the model at ``path`` as a model directory of format ``to`` (one of ``conversions``) at ``target``.
+
+        ``target`` does not exist yet; ``source`` names the model for what the
+        conversion records (its catalog handle). Refusals (something the target format
+        cannot hold faithfully) raise ``registry.errors.ConversionError`` before
+        ``target`` is written. The core has checked ``to`` against ``conversions`` and
+        passed the matrix gate ("load" of this format, "create" of ``to``); it publishes
+        ``target`` afterwards, as a version whose parent is ``source``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement convert")
 
     # -- Keras layers ---------------------------------------------------------------------------
 

@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Named
 
 from registry.catalog.urls import redact
 from registry.config import Settings
+from registry.errors import PluginError, UnsupportedConversion
 from registry.handles import catalog_handle, parse, parse_model_name
 from registry.modes import resolve_mode
 
 if TYPE_CHECKING:
+    from registry.adapter import ConversionReport
+    from registry.catalog.models import VersionPublic
     from registry.matrix import Cell, CompatibilityMatrix
 
 ProgressFactory = Callable[[str, "int | None"], ContextManager["Callable[[int], None] | None"]]
@@ -39,6 +42,13 @@ class Prepared(NamedTuple):
     path: Path
     format: str
     mode: str
+
+
+class Converted(NamedTuple):
+    """What ``Registry.convert`` did: the version it published, and the adapter's report (``summary()``)."""
+
+    version: VersionPublic
+    report: ConversionReport
 
 
 class Registry:
@@ -248,6 +258,51 @@ class Registry:
         return self.publisher.publish(source, name=name, metadata=metadata, parent=parent, tasks=tasks, mode=mode,
                                       **kwargs)
 
+    def convert(self, handle, *, to: str, name: str | None = None, mode: str | None = None, metadata=None,
+                **kwargs: Any) -> Converted:
+        """Convert a catalog version to format ``to`` and publish the result as a new version derived from it.
+
+        The new version's parent (lineage) is the source version, and it is published as
+        the next version of ``name``: by default the source's own model, so that the
+        converted form is simply that model's newest version (a caller keeping the two
+        apart names another model). Keyword arguments named after ``VersionMetadata``
+        fields (``description=``...) or ``metadata=`` describe the new version, as in
+        ``publish``; the others go to the source format's adapter (``FormatAdapter.convert``).
+
+        Everything that can refuse runs before anything is published: a format that
+        converts to nothing, or not to ``to`` (``UnsupportedConversion``, before any
+        download); the matrix gate ("load" of the source's format, "create" of ``to``,
+        in ``mode``); the adapter's own refusals (``ConversionError``). In client mode
+        the source is downloaded from the server and the converted model uploaded to it.
+        """
+        import tensorflow  # noqa: F401  (first, near the caller, as in load)
+
+        from registry.catalog.models import VersionMetadata
+
+        metadata = VersionMetadata.merged(metadata, VersionMetadata.split(kwargs))
+        source = self.get_version(handle)
+        mode = resolve_mode(mode)
+
+        def convertible(format: str) -> None:
+            conversions = self.adapters.get(format).conversions
+            if to not in conversions:
+                can = f"converts only to {', '.join(conversions)}" if conversions else "converts to no other format"
+                raise UnsupportedConversion(f"cannot convert {source.handle} to {to!r}: a {format} model {can}")
+
+        convertible(source.format)
+        self.check(to, "create", mode)
+        prepared = self.prepare(source.handle, "load", mode, accept_format=convertible)
+        with self.cache.workdir() as work:
+            target = work / "converted"
+            report = prepared.adapter.convert(prepared.path, target, to=to, source=source.handle, **kwargs)
+            written = self.adapters.detect(target).format
+            if written != to:
+                raise PluginError(f"the {prepared.format} adapter was asked to convert to {to} but wrote a "
+                                  f"{written} model; nothing was published")
+            version = self.publish(target, name=name or source.model_name, parent=source.handle, mode=mode,
+                                   metadata=metadata)
+        return Converted(version=version, report=report)
+
     # -- catalog --------------------------------------------------------------------------------
 
     def get_version(self, handle, *, include_deleted: bool = False):
@@ -341,6 +396,11 @@ def load(handle, *, mode: str | None = None, **options: Any):
 def fine_tune(handle, *, mode: str | None = None, **options: Any):
     import tensorflow  # noqa: F401  (first, near the caller: imported deep in the stack it costs ~0.25 s on Python < 3.13; bench/bench_load.py)
     return default_registry().fine_tune(handle, mode=mode, **options)
+
+
+def convert(handle, *, to: str, name: str | None = None, **kwargs: Any) -> Converted:
+    import tensorflow  # noqa: F401  (first, near the caller, as in load)
+    return default_registry().convert(handle, to=to, name=name, **kwargs)
 
 
 def resolve(handle) -> str:

@@ -76,6 +76,14 @@ class CatalogError(RegistryError, ValueError):
     """A catalog operation that the catalog's rules forbid (a reserved alias, a bad parent...)."""
 
 
+class ConversionError(RegistryError, ValueError):
+    """A model cannot be converted as asked: its adapter refuses what the model holds. Nothing was published."""
+
+
+class UnsupportedConversion(ConversionError):
+    """The model's format converts to no other format, or not to the one asked for (``FormatAdapter.conversions``)."""
+
+
 class MetadataError(RegistryError, ValueError):
     """What a publisher says about a version (description, licence...) or a search filter on it is invalid."""
 

@@ -248,9 +248,36 @@ def test_a_file_then_a_directory_of_the_same_name_is_refused(cache):
            "twice")
 
 
-def test_the_same_file_twice_is_refused(cache):
-    refuse(cache, gz(model(member("assets/vocab.txt", b"one"), member("assets/vocab.txt", b"two"))), UnsafeArchive,
+def test_a_directory_then_a_file_of_the_same_name_is_refused(cache):
+    refuse(cache, gz(model(member("variables/", kind=b"5"), member("variables", b"a file"))), UnsafeArchive,
            "twice")
+
+
+def test_a_regular_file_twice_extracts_the_later_copy_as_tar_does(cache, tmp_path):
+    """tensorflow_hub 0.15 (tarfile) and tar itself extract the later copy: so does the registry, and records it."""
+    data = gz(model(member("assets/vocab.txt", b"the first copy, longer than the second"),
+                    member("assets/other.txt", b"between"), member("assets/vocab.txt", b"two"),
+                    member("./assets/vocab.txt", b"three")))
+    sha, path = cache.fetch(lambda: io.BytesIO(data), source="twice.tar.gz")
+    assert (path / "assets" / "vocab.txt").read_bytes() == b"three"
+    assert (path / "assets" / "other.txt").read_bytes() == b"between"
+    assert sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()) == [
+        "assets/other.txt", "assets/vocab.txt", "saved_model.pb"]
+    assert cache.verify(sha) == {}  # the record holds the later copy's size and hash
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as tar:
+        tar.extractall(tmp_path / "tarfile", filter="data")
+    assert (tmp_path / "tarfile" / "assets" / "vocab.txt").read_bytes() == b"three"
+    if shutil.which("tar"):
+        (tmp_path / "tar").mkdir()
+        subprocess.run(["tar", "-xzf", "-", "-C", str(tmp_path / "tar")], input=data, check=True)
+        assert (tmp_path / "tar" / "assets" / "vocab.txt").read_bytes() == b"three"
+
+
+@pytest.mark.parametrize("kind", [b"1", b"2"], ids=["hard-link", "symbolic-link"])
+def test_a_file_then_a_link_of_the_same_name_is_refused(cache, kind):
+    refuse(cache, gz(model(member("assets/vocab.txt", b"one"),
+                           member("assets/vocab.txt", kind=kind, linkname=b"assets/vocab.txt"))), UnsafeArchive,
+           "link")
 
 
 def test_a_member_inside_a_file_is_refused(cache):

@@ -60,7 +60,16 @@ def test_render_shows_every_format_and_the_notes(matrix):
     assert "tf1_hub" in text and "tf2_saved_model" in text
     assert text.count("not supported") == 2
     assert "Instead:" in text and "2.15" in text  # Estimator note
-    assert "tf2_saved_model" not in matrix.render("tf1_hub")
+    one_row = matrix.render("tf1_hub").splitlines()
+    assert not any(line.startswith("tf2_saved_model") for line in one_row)  # (its "Instead:" names convert's target)
+    assert any(line.startswith("tf1_hub") for line in one_row)
+    assert 'registry.convert(handle, to="tf2_saved_model")' in "\n".join(one_row)
+
+
+def test_fine_tuning_a_tf1_hub_module_in_tf2_stays_unsupported_and_names_convert(matrix):
+    cell = matrix.cell("tf1_hub", "fine_tune", "tf2")
+    assert not cell.supported
+    assert "model-registry convert HANDLE --to tf2_saved_model" in cell.alternative
 
 
 def test_as_rows_is_plain_data(matrix):

@@ -107,6 +107,8 @@ def test_fine_tuning_a_tf1_hub_module_in_a_graph_is_refused(graph, reference, re
     with pytest.raises(UnsupportedOperation) as caught:
         KerasLayer(reference.model_dir("tf1_train_tags"), trainable=True)
     assert caught.value.format == "tf1_hub" and caught.value.alternative
+    # The matrix allows fine-tuning in mode tf1, through registry.Module; the layer names both ways.
+    assert "registry.convert(handle" in caught.value.alternative and "mode='tf1'" in caught.value.alternative
 
 
 # --- tf_keras eagerly (mode tf2) ------------------------------------------------------------------

@@ -22,12 +22,14 @@ modules above it (function-level imports included), so there is no cycle:
 - ``reusable``: the TF2 object a converted module becomes (the Reusable SavedModel API; uses ``convert_graph``);
 - ``convert``: ``convert_module``, a TF1 Hub module to a fine-tunable TF2 SavedModel (uses ``spec``,
   ``convert_graph``, ``reusable``);
+- ``provenance``: the record a converted model carries of what it was converted from (uses ``errors``);
 - ``reuse``: what the core asks beyond loading: a Keras layer's object and refusal, a page's usage code;
 - ``adapter``: the ``FormatAdapter``, its matrix row, its page usage and its Keras-layer refusal; it may use
   any of the above.
 
 That is: format -> signatures -> colocation -> convert_graph -> instantiate -> writer -> spec -> module ->
-evaluate -> export -> image -> reusable -> convert -> reuse -> adapter (``legacy_layers`` imports none of them).
+evaluate -> export -> image -> reusable -> provenance -> convert -> reuse -> adapter (``legacy_layers`` imports
+none of them).
 ``Module``, ``load_module_spec`` and ``create_module_spec`` take a ``registry=`` (a ``registry.Registry``) and use
 the default registry, reached through the public ``registry`` package, when it
 is None; nothing here imports ``registry.api``. A handle goes through
@@ -46,3 +48,14 @@ from registry.adapters.tf1_hub.adapter import TF1HubAdapter
 @hookimpl
 def register_adapters(register):
     register(TF1HubAdapter)
+
+
+@hookimpl
+def inspect_version(path, info, adapter, claimed_tasks, plugin_manager):
+    """A model converted from a TF1 Hub module records what it was converted from (``details["converted_from"]``)."""
+    if info.format not in TF1HubAdapter.conversions:
+        return None
+    from registry.adapters.tf1_hub.provenance import read_record
+
+    record = read_record(path)
+    return {"details": {"converted_from": record}} if record is not None else None

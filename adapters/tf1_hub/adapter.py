@@ -6,12 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from registry.adapter import ArtifactInfo, FormatAdapter, KerasReusable, SignatureInfo, TensorInfo, UsageSnippet
+from registry.errors import UnsupportedConversion
 from registry.matrix import Cell
 
 from registry.adapters.tf1_hub import format as module_format
 from registry.adapters.tf1_hub import reuse
+from registry.adapters.tf2_saved_model.adapter import FORMAT as TF2_FORMAT
 
 FORMAT = module_format.FORMAT_NAME
+#: How a TF1 Hub module becomes fine-tunable in TF2 (the matrix's "Instead:", the pages' usage code).
+CONVERT_CODE = f'registry.convert(handle, to="{TF2_FORMAT}")'
+CONVERT_COMMAND = f"model-registry convert HANDLE --to {TF2_FORMAT}"
 
 _ESTIMATOR_NOTE = "Estimator-based fine-tuning (hub.text_embedding_column & co.) needs TensorFlow <= 2.15"
 
@@ -27,8 +32,9 @@ MATRIX = (
          + _ESTIMATOR_NOTE),
     Cell(FORMAT, "fine_tune", "tf2", False,
          "TF2 code cannot train a TF1 Hub module: its signatures lose update ops and regularization losses",
-         alternative="fine-tune in mode tf1 (inside a tf.Graph with registry.Module(handle, trainable=True, "
-                     "tags={'train'})), or convert to a TF2 SavedModel"),
+         alternative=f"convert it to a fine-tunable TF2 SavedModel with {CONVERT_CODE} (or `{CONVERT_COMMAND}`) "
+                     "and fine-tune that; or fine-tune in mode tf1 (inside a tf.Graph with registry.Module(handle, "
+                     "trainable=True, tags={'train'}))"),
     Cell(FORMAT, "create", "tf1", True,
          "registry.create_module_spec(module_fn) with registry.add_signature, then Module.export or "
          "ModuleSpec.export; module_fn always builds a tf.Graph of its own, so this works from eager code too"),
@@ -55,6 +61,8 @@ class TF1HubAdapter(FormatAdapter):
     creates_from = "a module spec"
     #: Mode tf2 restores the module's signatures (``.signatures``); mode tf1 builds a ``Module`` instead.
     restored_object_modes = ("tf2",)
+    #: A module converts to a TF2 SavedModel implementing the Reusable SavedModel API (``convert.convert_module``).
+    conversions = (TF2_FORMAT,)
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -129,14 +137,25 @@ class TF1HubAdapter(FormatAdapter):
         options.pop("trainable", None)
         return Module.from_gated_spec(spec, trainable=True, **options)
 
+    def convert(self, path: Path, target: Path, *, to: str, source: str, **options: Any) -> Any:
+        """The module as a fine-tunable TF2 SavedModel (option ``call_signature``: what ``__call__`` runs)."""
+        from registry.adapters.tf1_hub.convert import convert_module
+
+        unknown = set(options) - {"call_signature"}
+        if unknown:
+            raise TypeError(f"converting a TF1 Hub module takes only call_signature=, not {sorted(unknown)}")
+        if to not in self.conversions:
+            raise UnsupportedConversion(f"a TF1 Hub module converts to {', '.join(self.conversions)}, not {to!r}")
+        return convert_module(path, target, source=source, **options)
+
     def check_keras_layer(self, *, trainable: bool, mode: str) -> None:
-        reuse.refuse_keras_fine_tuning(FORMAT, trainable=trainable, mode=mode)
+        reuse.refuse_keras_fine_tuning(FORMAT, trainable=trainable, mode=mode, convert_code=CONVERT_CODE)
 
     def keras_reusable(self, path: Path, *, mode: str) -> KerasReusable:
         return reuse.keras_reusable(path)
 
     def usage(self, version: Any) -> list[UsageSnippet]:
-        return reuse.usage(version)
+        return reuse.usage(version, convert_to=TF2_FORMAT)
 
     def accepts(self, obj: Any) -> bool:
         from registry.adapters.tf1_hub.spec import ModuleSpec

@@ -54,7 +54,8 @@ from typing import Any
 
 from registry.errors import ModeError
 
-from registry.adapters.tf1_hub import convert_graph
+from registry.adapters.tf1_hub import convert_graph, provenance
+from registry.adapters.tf1_hub import format as module_format
 from registry.adapters.tf1_hub.colocation import is_state_op
 from registry.adapters.tf1_hub.errors import ConversionError
 from registry.adapters.tf1_hub.format import describe_tags, node_name
@@ -90,7 +91,7 @@ class ConversionReport:
         """What was kept and what was left out, one line each (for the CLI and a converted version's page)."""
         train = ("the {'train'} variant" + (f" with its {self.update_ops} update ops" if self.update_ops else "")
                  if self.train_variant else "the same graph (the module has no {'train'} variant)")
-        lines = [f"converted {self.source} -> {self.target}",
+        lines = [f"converted {self.source} (TF1 Hub module) to a TF2 SavedModel (the Reusable SavedModel API)",
                  f"__call__: signature {self.call_signature!r}; training=True runs {train}",
                  f"signatures: {', '.join(self.signatures)}",
                  f"variables: {len(self.variables)} ({len(self.trainable_variables)} trainable); "
@@ -124,12 +125,13 @@ class _Signature:
     input_nodes: list[str]
     specs: list                            # tf.TensorSpec per input
     outputs: dict[str, str]                # output name -> tensor name
-    piece: convert_graph.GraphPiece | None = None
+    piece: convert_graph.GraphPiece | None = None  # set by plan_conversion, before anything reads it
 
     @property
     def extracted(self) -> convert_graph.GraphPiece:
-        """``piece``, which ``plan_conversion`` extracts for every signature it plans."""
-        assert self.piece is not None, f"signature {self.name!r} was not planned"
+        """The piece of the module graph this signature runs (``plan_conversion`` has extracted it)."""
+        if self.piece is None:
+            raise RuntimeError(f"signature {self.name!r} was planned without its graph piece")
         return self.piece
 
 
@@ -390,11 +392,15 @@ def _build(plan: _Plan):
     return root, signatures, state
 
 
-def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = "default") -> ConversionReport:
+def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = "default",
+                   source: str | None = None) -> ConversionReport:
     """Write the TF2 SavedModel form of the TF1 Hub module at ``module_dir`` to ``target_dir`` (new or empty).
 
-    Raises ``ConversionError`` (before writing anything) for what cannot be
-    converted faithfully, ``ModeError`` under ``disable_v2_behavior()``.
+    ``source`` names the module in the report and in the record of what the model
+    was converted from (``provenance``; ``Registry.convert`` passes the catalog
+    handle); by default ``module_dir``. Raises ``ConversionError`` (before writing
+    anything) for what cannot be converted faithfully, ``ModeError`` under
+    ``disable_v2_behavior()``.
     """
     import tensorflow as tf
 
@@ -414,17 +420,8 @@ def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = 
         raise ConversionError(f"module {module_dir} could not be rebuilt as TF2 functions: {error}") from error
     parent = target_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=parent))
-    try:
-        tf.saved_model.save(root, str(staging), signatures=signatures)
-        if target_dir.exists():
-            target_dir.rmdir()  # empty, checked above
-        os.replace(staging, target_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return ConversionReport(
-        source=str(module_dir), target=str(target_dir), call_signature=call_signature,
+    report = ConversionReport(
+        source=source or str(module_dir), target=str(target_dir), call_signature=call_signature,
         signatures=tuple(sorted(signatures)), train_variant=plan.train_meta is not None,
         variables=tuple(sorted(plan.variables)),
         trainable_variables=tuple(sorted(n for n, v in plan.variables.items() if v.trainable)),
@@ -433,6 +430,18 @@ def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = 
                                                                for a in state.assets.values())),
         dropped_variants=tuple(plan.dropped_variants), dropped_attachments=tuple(plan.dropped_attachments),
         not_differentiable=_not_differentiable(plan))
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=parent))
+    try:
+        tf.saved_model.save(root, str(staging), signatures=signatures)
+        provenance.write_record(staging, source=report.source, format=module_format.FORMAT_NAME,
+                                summary=report.summary())
+        if target_dir.exists():
+            target_dir.rmdir()  # empty, checked above
+        os.replace(staging, target_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report
 
 
 def _not_differentiable(plan: _Plan) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ keeps working.
 
 from __future__ import annotations
 
+from registry.errors import ConversionError as CoreConversionError
 from registry.errors import FormatError, RegistryError, SignatureError
 
 
@@ -26,5 +27,5 @@ class FunctionApplyError(RegistryError, NotImplementedError):
     """A module cannot be applied inside a function replicated for TPU (it holds collections a function cannot)."""
 
 
-class ConversionError(FormatError):
+class ConversionError(FormatError, CoreConversionError):
     """A TF1 Hub module holds something a TF2 SavedModel cannot reproduce faithfully; nothing was written."""

@@ -134,7 +134,6 @@ def named_signature_function(names: list[str], call: Callable) -> Callable:
         return call(*args)
 
     function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]  # read by inspect.signature
-
         [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names])
     return function
 

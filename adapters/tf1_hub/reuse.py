@@ -16,16 +16,18 @@ _TF_DTYPES = {"float32": "tf.float32", "float64": "tf.float64", "int32": "tf.int
               "string": "tf.string", "bool": "tf.bool", "uint8": "tf.uint8", "float16": "tf.float16"}
 
 
-def refuse_keras_fine_tuning(format: str, *, trainable: bool, mode: str) -> None:
+def refuse_keras_fine_tuning(format: str, *, trainable: bool, mode: str, convert_code: str) -> None:
     """A Keras layer does not fine-tune a TF1 Hub module, whatever the matrix allows in mode tf1.
 
     The matrix allows TF1 Hub fine-tuning in mode tf1 only through the format's own
     graph-mode loader: the signatures a layer calls have lost update ops and
-    regularization losses. Inference through a layer is fine.
+    regularization losses. Inference through a layer is fine; ``convert_code``
+    converts the module into a model a layer fine-tunes.
     """
     if not trainable:
         return
-    alternative = "registry.fine_tune(handle, mode='tf1') in a tf.Graph"
+    alternative = (f"convert it to a fine-tunable TF2 SavedModel ({convert_code}) and wrap that; or "
+                   f"registry.fine_tune(handle, mode='tf1') in a tf.Graph")
     raise UnsupportedOperation(
         "a Keras layer cannot fine-tune a TF1 Hub module: its signatures lose the module's update ops "
         f"and regularization losses. Instead: {alternative}",
@@ -45,14 +47,22 @@ def keras_reusable(path: Path) -> KerasReusable:
                          owns_weights=False)
 
 
-def usage(version) -> list[UsageSnippet]:
-    """``registry.load`` (signatures only in TF2), ``registry.Module`` in a graph, an inference-only Keras layer."""
+def usage(version, *, convert_to: str) -> list[UsageSnippet]:
+    """``registry.load`` (signatures only in TF2), ``registry.Module`` in a graph, an inference-only Keras layer,
+    and the conversion to format ``convert_to`` that makes the module fine-tunable in TF2."""
     handle = version.handle
     snippets = registry_usage(
         handle, load_note="TF1 Hub modules load through their signatures only (see the compatibility matrix).",
         keras_code=f'import registry\n\nlayer = registry.KerasLayer("{handle}")'
                    '  # inference only for TF1 Hub modules\n')
     snippets.insert(1, UsageSnippet("use-module", "registry.Module (TF1 graph)", _module_code(version)))
+    snippets.append(UsageSnippet(
+        "use-convert", "Convert to a fine-tunable TF2 SavedModel",
+        f"model-registry convert {handle} --to {convert_to}\n\n# or, in Python:\nimport registry\n\n"
+        f'converted = registry.convert("{handle}", to="{convert_to}")\n'
+        f"layer = registry.KerasLayer(converted.version.handle, trainable=True)\n",
+        note="Publishes the next version of this model, derived from this one: the module's {'train'} variant, "
+             "update ops and regularization losses kept for training in Keras 3 or tf_keras."))
     return snippets
 
 

@@ -10,7 +10,9 @@ reads the compressed stream exactly once, hashing the archive, hashing each
 file and writing it in the same pass, so memory stays bounded whatever the
 model's size. It is strict (``registry.storage.tarstream``): anything but a
 well-formed archive of regular files and directories inside the target is a
-typed error, and the caller removes what was written.
+typed error, and the caller removes what was written. A regular file that appears
+twice (an archive appended to with ``tar -r``) is extracted as its later copy, as
+tar and tensorflow_hub do; any other duplicate name is refused.
 """
 
 from __future__ import annotations
@@ -350,20 +352,30 @@ def _extract_members(reader, dest: Path, limits: ArchiveLimits, source: str) -> 
             continue
         if rel is None:
             raise UnsafeArchive(f"{source}: a file member named {name!r}, the archive root; refused")
-        _claim(kinds, rel, "file", source)
+        again = _claim(kinds, rel, "file", source)
         if size > limits.max_bytes:
             raise ArchiveTooLarge(f"{source}: member {rel!r} declares {size} bytes, over the limit of "
                                   f"{limits.max_bytes}; refused (MODEL_REGISTRY_MAX_EXTRACTED_BYTES)")
         parent = posixpath.dirname(rel)
         if parent:
             _make_dirs(dest, parent, made)
+        if again:
+            os.unlink(dest / rel)  # the later copy wins, as tar and tensorflow_hub extract it
         files[rel] = _write_member(reader, size, dest / rel, rel, source)
     # the loop only ends by returning at the end-of-archive marker
 
 
-def _claim(kinds: dict[str, str], rel: str, kind: str, source: str) -> None:
-    """Record ``rel`` as a file or directory; refuse a duplicate or a path below a file."""
+def _claim(kinds: dict[str, str], rel: str, kind: str, source: str) -> bool:
+    """Record ``rel`` as a file or directory; True if it is a regular file seen before.
+
+    A regular file that appears again replaces the earlier copy, as ``tar -x`` and
+    tensorflow_hub 0.15 (``tarfile.extractall``) do: archives made by appending
+    (``tar -r``) hold such duplicates. Any other duplicate (a file and a directory of
+    one name) or a path below a file is refused; links never get this far.
+    """
     previous = kinds.get(rel)
+    if previous == kind == "file":
+        return True
     if previous is not None and not (previous == kind == "dir"):
         raise UnsafeArchive(f"{source}: archive member {rel!r} appears twice (a {previous}, then a {kind}); refused")
     parts = rel.split("/")
@@ -373,6 +385,7 @@ def _claim(kinds: dict[str, str], rel: str, kind: str, source: str) -> None:
             raise UnsafeArchive(f"{source}: archive member {rel!r} is inside {above!r}, which is a file; refused")
         kinds.setdefault(above, "dir")
     kinds[rel] = kind
+    return False
 
 
 def _make_dirs(dest: Path, rel: str, made: set[str]) -> None:
