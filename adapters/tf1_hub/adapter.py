@@ -11,9 +11,12 @@ from registry.matrix import Cell
 
 from registry.adapters.tf1_hub import format as module_format
 from registry.adapters.tf1_hub import reuse
-from registry.adapters.tf2_saved_model.adapter import FORMAT as TF2_FORMAT
 
 FORMAT = module_format.FORMAT_NAME
+#: The format a conversion writes, by its catalog name: the public identifier the TF2 SavedModel adapter
+#: registers, named here rather than imported (a plugin never reads another plugin's modules). Registry.convert
+#: checks that the directory written is claimed by the adapter of that name.
+TF2_FORMAT = "tf2_saved_model"
 #: How a TF1 Hub module becomes fine-tunable in TF2 (the matrix's "Instead:", the pages' usage code).
 CONVERT_CODE = f'registry.convert(handle, to="{TF2_FORMAT}")'
 CONVERT_COMMAND = f"model-registry convert HANDLE --to {TF2_FORMAT}"
