@@ -275,7 +275,10 @@ class Registry:
         self.catalog.remove_alias(publisher=publisher, name=model, alias=alias)
 
     def delete_version(self, handle):
-        record = self.get_version(handle)
+        """Delete (hide) the version ``handle`` names: ``publisher/model/N`` or ``publisher/model@alias``, never bare."""
+        from registry.handles import explicit_version
+
+        record = self.get_version(explicit_version(handle, "delete"))
         return self.catalog.delete_version(publisher=record.publisher, name=record.model, version=record.version)
 
     def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,

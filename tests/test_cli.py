@@ -147,6 +147,23 @@ def test_delete_asks_first_then_hides_the_version(dense, reference):
     assert_one_line_error(run("show", "ex/dense/2", code=1).stderr, "was deleted")
 
 
+def test_delete_without_a_version_is_refused_even_with_yes(dense, reference):
+    """``delete --yes pub/model`` does not mean "the newest": --yes skips the question, never the version."""
+    run("publish", str(reference.model_dir("tf1_dense_two_signatures")), "--name", "ex/dense")
+    for args in (("ex/dense", "--yes"), ("ex/dense",)):
+        assert_one_line_error(run("delete", *args, code=1).stderr, "delete needs a version", "ex/dense/N",
+                              "ex/dense@alias")
+    assert [v["version"] for v in json.loads(run("show", "ex/dense", "--json").stdout)["versions"]] == [1, 2]
+    import registry
+    from registry.errors import HandleError
+
+    with pytest.raises(HandleError, match="delete needs a version"):
+        registry.Registry().delete_version("ex/dense")
+    run("alias", "set", "ex/dense", "prod", "1")
+    assert run("delete", "ex/dense@prod", "--yes").stdout.strip() == "deleted ex/dense/1"
+    assert [v["version"] for v in json.loads(run("show", "ex/dense", "--json").stdout)["versions"]] == [2]
+
+
 # --------------------------------------------------------------------------- compat
 
 
