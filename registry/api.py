@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, NamedTuple
 
 from registry.catalog.urls import redact
-from registry.config import Settings
-from registry.handles import catalog_handle, parse, parse_model_name
+from registry.config import STORAGE_URL_ENV, Settings
+from registry.handles import catalog_handle, check_scheme, parse, parse_model_name
 from registry.modes import resolve_mode
 
 if TYPE_CHECKING:
@@ -39,6 +39,16 @@ class Prepared(NamedTuple):
     path: Path
     format: str
     mode: str
+
+
+def _check_storage_scheme(storage_url: str) -> None:
+    """A storage URL whose scheme no fsspec backend implements is a bad setting (checked here: fsspec is slow to import)."""
+    from registry.errors import ConfigError, HandleError
+
+    try:
+        check_scheme(storage_url)
+    except HandleError as error:
+        raise ConfigError(f"{STORAGE_URL_ENV}={storage_url!r} (or storage_url=) is not valid: {error}") from None
 
 
 class Registry:
@@ -136,6 +146,7 @@ class Registry:
         from registry.storage.artifacts import ArtifactStore
 
         s = self.settings
+        _check_storage_scheme(s.storage_url)
         return ArtifactStore(s.storage_url, offline=s.offline, stall_timeout=s.stall_timeout)
 
     @cached_property
