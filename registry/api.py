@@ -42,7 +42,10 @@ class Prepared(NamedTuple):
 
 
 def _check_storage_scheme(storage_url: str) -> None:
-    """A storage URL whose scheme no fsspec backend implements is a bad setting (checked here: fsspec is slow to import)."""
+    """A storage URL whose scheme no fsspec backend implements is a bad setting.
+
+    Checked when the storage is opened, not when settings are read: importing fsspec costs ~0.1 s.
+    """
     from registry.errors import ConfigError, HandleError
 
     try:
@@ -286,7 +289,7 @@ class Registry:
         self.catalog.remove_alias(publisher=publisher, name=model, alias=alias)
 
     def delete_version(self, handle):
-        """Delete (hide) the version ``handle`` names: ``publisher/model/N`` or ``publisher/model@alias``, never bare."""
+        """Delete (hide) the version ``handle`` names: ``pub/model/N`` or ``pub/model@alias``, never a bare model."""
         from registry.handles import explicit_version
 
         record = self.get_version(explicit_version(handle, "delete"))
