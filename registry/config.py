@@ -53,6 +53,8 @@ MAX_EXTRACTED_BYTES_ENV = "MODEL_REGISTRY_MAX_EXTRACTED_BYTES"
 MAX_EXPANSION_RATIO_ENV = "MODEL_REGISTRY_MAX_EXPANSION_RATIO"
 #: Most members (files and directories) an archive may hold (default 20,000; a SavedModel has a handful).
 MAX_MEMBERS_ENV = "MODEL_REGISTRY_MAX_MEMBERS"
+#: "1"/"true": the CLI and the server show TensorFlow's start-up lines (absl, oneDNN, CUDA, cuInit); hidden by default.
+TF_LOGS_ENV = "MODEL_REGISTRY_TF_LOGS"
 
 
 def default_data_dir() -> Path:
@@ -310,12 +312,18 @@ def unknown_plugins_error(unknown: "set[str]", installed: "list[str]") -> Config
 
 
 def quiet_tensorflow_logs() -> None:
-    """Default ``TF_CPP_MIN_LOG_LEVEL`` to 2 (TensorFlow's C++ info lines drown a CLI's output); a set value wins.
+    """Keep TensorFlow's start-up lines off a command line's and a server's output, unless ``MODEL_REGISTRY_TF_LOGS``.
 
-    TensorFlow reads its own variable when it is imported, so this is a write to the environment, made here
-    with every other environment access.
+    Defaults ``TF_CPP_MIN_LOG_LEVEL`` to 2 (its C++ info lines; a set value wins), a write to the environment made
+    here with every other environment access, and filters the lines printed before TensorFlow's logging is set up,
+    which no variable silences (``registry.tf_logs``).
     """
+    if _flag(os.environ, TF_LOGS_ENV):
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from registry import tf_logs
+
+    tf_logs.install()
 
 
 def prepare_gcs_environment() -> None:

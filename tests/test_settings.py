@@ -21,8 +21,8 @@ from registry.api import Registry
 from registry.config import (CACHE_DIR_ENV, DATABASE_TIMEOUT_ENV, DATABASE_URL_ENV, DEBUG_ENV,
                              DEFAULT_MAX_UPLOAD_BYTES, LOCK_TIMEOUT_ENV, MAX_EXPANSION_RATIO_ENV,
                              MAX_EXTRACTED_BYTES_ENV, MAX_MEMBERS_ENV, MAX_UPLOAD_BYTES_ENV, OFFLINE_ENV, PLUGINS_ENV,
-                             REQUIRE_READ_TOKEN_ENV, SERVER_URL_ENV, STALL_TIMEOUT_ENV, STORAGE_URL_ENV, TOKEN_ENV,
-                             ArchiveLimits, Settings)
+                             REQUIRE_READ_TOKEN_ENV, SERVER_URL_ENV, STALL_TIMEOUT_ENV, STORAGE_URL_ENV, TF_LOGS_ENV,
+                             TOKEN_ENV, ArchiveLimits, Settings)
 from registry.errors import ConfigError
 from registry.server.settings import ServerSettings
 
@@ -133,6 +133,7 @@ BAD_VALUES = {
     MAX_EXTRACTED_BYTES_ENV: ("1.5e9", "list", "a whole number of bytes"),
     MAX_EXPANSION_RATIO_ENV: ("nan", "list", "greater than 0 (unset: 200)"),
     MAX_MEMBERS_ENV: ("-5", "list", "a whole number of members greater than 0 (unset: 20000)"),
+    TF_LOGS_ENV: ("loud", "list", "use 1, true, yes or on"),
 }
 
 

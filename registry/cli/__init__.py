@@ -124,9 +124,9 @@ _add_builtin_commands()
 
 def main() -> None:
     """Console-script entry point."""
-    quiet_tensorflow_logs()  # TensorFlow's C++ INFO logs are noise on a command line; a user's own setting wins
     try:
         debug_from_env()  # read before anything can fail: every later error is shown as it asks
+        quiet_tensorflow_logs()  # TensorFlow's start-up lines are noise on a command line (MODEL_REGISTRY_TF_LOGS=1)
     except RegistryError as error:
         CliError(str(error)).show()
         raise SystemExit(CliError.exit_code) from None

@@ -85,8 +85,8 @@ def _serve(ctx: click.Context, formats: dict[str, str], port: int) -> None:
         click.echo(f"  curl -L '{base}/{first}?tf-hub-format=compressed' | tar tz")
     hub_client = hub_client_python()
     if hub_client is not None:
-        click.echo(f"  {shlex.quote(str(hub_client))} -c 'import tensorflow_hub as hub; print(hub.load(\"{base}/{last}\"))'"
-                   f"  # the unmodified tensorflow_hub 0.16.1 client")
+        hub_line = f"import tensorflow_hub as hub; print(hub.load(\"{base}/{last}\"))"
+        click.echo(f"  {shlex.quote(str(hub_client))} -c '{hub_line}'  # the unmodified tensorflow_hub 0.16.1 client")
     click.echo(f"  {python} -c 'import registry; print(registry.load(\"{base}/{last}\", mode=\"tf2\"))'"
                f"  # the model URL, read as tensorflow_hub's hub.load reads it")
     click.echo(f"  MODEL_REGISTRY_URL={base} {python} -c 'import registry; print(registry.get_version(\"{last}\"))'")
