@@ -141,7 +141,7 @@ def already_published(registry: "Registry", model_name: str, source: Path):
         versions = registry.list_versions(model_name)
     except ModelNotFound:
         return None
-    sha256, _ = pack_directory(source, _Discard())  # type: ignore[arg-type]  (a write() is all it needs)
+    sha256, _ = pack_directory(source, _Discard())  # type: ignore[arg-type]  # write() is all it needs
     same = [v for v in versions if v.sha256 == sha256]  # live versions only, oldest first
     return same[-1] if same else None
 

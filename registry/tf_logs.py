@@ -82,7 +82,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
                 exec_module(module)
                 module.config.list_physical_devices()  # sets up devices now: the cuInit line is printed here
 
-        spec.loader.exec_module = quietly  # type: ignore[method-assign]  (this spec's own loader instance)
+        spec.loader.exec_module = quietly  # type: ignore[method-assign]  # this spec's own loader
         return spec
 
 
