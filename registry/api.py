@@ -310,7 +310,8 @@ class Registry:
         from registry.discovery import search
 
         return search(self.catalog, self.tasks, task=task, image_size=image_size, output_dim=output_dim,
-                      format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters)
+                      format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters,
+                      formats=self.adapters.formats)
 
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""
