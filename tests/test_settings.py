@@ -165,6 +165,21 @@ def test_a_bad_value_of_every_variable_is_one_error_line_from_the_cli(name, regi
     assert result.stdout == ""
 
 
+def test_a_postgresql_url_without_its_driver_says_which_extra_to_install(registry_env, tmp_path):
+    """psycopg made unimportable for one process (``sys.modules[name] = None``, Python's way to block an import)."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['psycopg'] = None\n")
+    env = {**os.environ, DATABASE_URL_ENV: "postgresql://registry:hunter2@db.internal/registry",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(blocker), str(REPO), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([str(Path(sys.executable).with_name("model-registry")), "list"], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"Error: {DATABASE_URL_ENV}='postgresql://registry:***@db.internal/registry' is "
+                                    f"not valid: its driver (psycopg) is not installed: pip install "
+                                    f"'tf-model-registry[postgres]'"), result.stderr
+
+
 def test_load_plugins_naming_no_installed_plugin_is_an_error(monkeypatch):
     from registry.plugin_manager import make_plugin_manager
 
