@@ -38,7 +38,8 @@ def search(catalog: "CatalogBackend", definitions: "DefinitionSet", *, filters: 
         from registry.errors import FormatError
 
         raise FormatError(f"unknown format {criteria['format']!r}; the registered formats are "
-                          f"{', '.join(sorted(formats)) or 'none'} (plugins add more through the register_adapters hook)")
+                          f"{', '.join(sorted(formats)) or 'none'} (plugins add more through the "
+                          f"register_adapters hook)")
     if filters:
         from registry.catalog.models import checked_filters
 
