@@ -101,8 +101,10 @@ def hub_client_python() -> Path | None:
     """
     import registry
 
-    python = Path(registry.__file__).resolve().parent.parent / ".hubclient" / "bin" / "python"
-    return python if python.is_file() else None
+    stack = Path(registry.__file__).resolve().parent.parent / ".hubclient"
+    python = stack / "venv" / "bin" / "python"
+    # tests/refstack.py writes its completion record last: a half-built environment is not named
+    return python if python.is_file() and (stack / "refstack-complete.json").is_file() else None
 
 
 COMMANDS = (demo,)
