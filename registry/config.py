@@ -299,8 +299,9 @@ def plugins_to_load() -> set[str] | None:
         return None
     names = {name.strip() for name in raw.split(",") if name.strip()}
     if not names:
-        raise invalid(PLUGINS_ENV, raw, "expected comma-separated plugin names (e.g. registry.adapters.tf1_hub); "
-                                        "unset it to load every installed plugin")
+        raise invalid(PLUGINS_ENV, raw, "expected comma-separated plugin names (as "
+                                        "registry.plugin_manager.DEFAULT_PLUGINS lists them); unset it to load every "
+                                        "installed plugin")
     return names
 
 
