@@ -311,7 +311,7 @@ class Registry:
 
         return search(self.catalog, self.tasks, task=task, image_size=image_size, output_dim=output_dim,
                       format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters,
-                      formats=self.adapters.formats)
+                      formats=self.adapters.formats if format is not None else None)
 
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""
