@@ -80,7 +80,10 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         def quietly(module) -> None:
             with filtered_stderr():
                 exec_module(module)
-                module.config.list_physical_devices()  # sets up devices now: the cuInit line is printed here
+                try:
+                    module.config.list_physical_devices()  # sets up devices now: the cuInit line is printed here
+                except Exception:  # noqa: BLE001 - a device problem is the first op's to report, not the import's
+                    pass
 
         spec.loader.exec_module = quietly  # type: ignore[method-assign]  # this spec's own loader
         return spec
