@@ -10,7 +10,11 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
+# What is installed: the project with its test extra (make test, lint, bench), or the project alone (make demo).
 STAMP := $(VENV)/.install-stamp
+DEMO_STAMP := $(VENV)/.install-stamp-demo
+# The port `make demo` serves on (`make demo PORT=8080`).
+PORT ?= 8000
 # Per-test limit: the slowest tests (fine-tuning, reference-stack subprocesses) take a few minutes on 2 cores.
 PYTEST_TIMEOUT ?= 900
 PYTEST_ARGS ?=
@@ -28,9 +32,10 @@ lint: venv
 	$(VENV)/bin/ruff check registry adapters plugins
 	$(VENV)/bin/mypy
 
-## demo: publish and load the bundled example models on the embedded default catalog, then serve it (Ctrl-C stops)
-demo: venv
-	$(VENV)/bin/model-registry demo --serve
+## demo: publish and load the bundled example models on the embedded default catalog, then serve it on PORT
+## (default 8000; Ctrl-C stops). Installs the project alone, not the test extra.
+demo: $(DEMO_STAMP)
+	$(VENV)/bin/model-registry demo --serve --port $(PORT)
 
 ## bench: run every benchmark in bench/
 bench: venv
@@ -43,14 +48,24 @@ system-deps:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -c constraints.txt -e '.[test]'
-	# A venv made when the project depended on tensorflow-cpu has it over tensorflow's files: one TensorFlow only.
+# A venv made when the project depended on tensorflow-cpu has it over tensorflow's files: one TensorFlow only.
+define one_tensorflow
 	if $(VENV)/bin/pip show --quiet tensorflow-cpu 2>/dev/null; then \
 		$(VENV)/bin/pip uninstall --yes tensorflow-cpu; \
 		$(VENV)/bin/pip install -c constraints.txt --force-reinstall --no-deps tensorflow; \
 	fi
+endef
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -c constraints.txt -e '.[test]'
+	$(one_tensorflow)
+	touch $@ $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -c constraints.txt -e .
+	$(one_tensorflow)
 	touch $@
 
 ## refstack: the other stacks the tests run beside the project: the reference (TF 2.15 + tensorflow_hub 0.15)

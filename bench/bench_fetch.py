@@ -4,8 +4,9 @@ Fetch contenders, each a fresh process with an empty destination or cache, all
 downloading the same ``.tar.gz`` from one HTTP server on 127.0.0.1:
 
 - ``curl -s URL | tar xz``                        the floor any downloader is judged against;
-- ``hub.resolve(URL)``                            tensorflow_hub 0.16.1 in its own venv (TF 2.21 + tf-keras),
-                                                  created here under ``.bench/`` on first use;
+- ``hub.resolve(URL)``                            tensorflow_hub 0.16.1 in the hub client stack the tests use
+                                                  (TF 2.21 + tf-keras, ``.hubclient/``, built once by
+                                                  ``tests/refstack.py``);
 - ``registry.resolve(URL)``                       a URL handle, fetched the tfhub way;
 - ``registry.resolve("bench/big/1")``             a catalog handle whose artifact is served over HTTP;
 - ``16 x registry.resolve("bench/big/1")``        sixteen processes started at once on one empty cache:
@@ -42,10 +43,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / ".bench" / "fetch"  # ignored by git: the model, its archive, the hub venv, scratch space
+WORK = ROOT / ".bench" / "fetch"  # ignored by git: the model, its archive, scratch space
 PYTHON = sys.executable
 TIME = shutil.which("time", path="/usr/bin:/bin") or "/usr/bin/time"  # GNU time: apt-get install -y time
-HUB_PINS = ["tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "tensorflow-hub==0.16.1"]
 MODEL_NAME = "bench/big"
 RESOLVE_CATALOG_HANDLE = [PYTHON, "-c", f"import registry; print(registry.resolve('{MODEL_NAME}/1'))"]
 
@@ -86,13 +86,14 @@ def make_archive(model: Path, archive: Path) -> tuple[str, int]:
 
 
 def hub_python() -> Path:
-    venv = WORK / "hub-venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        print(f"creating {venv} with {' '.join(HUB_PINS)} (once)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *HUB_PINS], check=True)
-    return python
+    """The unmodified tensorflow_hub 0.16.1 client's interpreter: the tests' hub client stack, not a stack of its own.
+
+    One environment, built once by ``tests/refstack.py`` with ``tensorflow`` (not ``tensorflow-cpu``: tf-keras
+    requires ``tensorflow``, and both would be two distributions over one ``tensorflow/`` directory).
+    """
+    from tests.refstack import ensure_hub_client  # ROOT is on sys.path (main)
+
+    return ensure_hub_client()
 
 
 class ArchiveServer:

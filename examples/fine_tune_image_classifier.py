@@ -3,9 +3,9 @@
     python examples/fine_tune_image_classifier.py                      # a throwaway catalog
     python examples/fine_tune_image_classifier.py --handle vision/fv/3  # your catalog's model
 
-Without ``--handle`` the example makes a throwaway catalog in a temporary folder and
+Without ``--handle`` the example makes a throwaway catalog in a temporary folder,
 publishes the bundled reference model ``registry/demo_models/tf2_image_feature_vector``
-there first, so it runs anywhere. The data set is generated: each image's class is
+there first, so it runs anywhere, and removes the folder when it ends. The data set is generated: each image's class is
 its brightest colour channel, which a small feature vector can learn.
 
 It publishes twice, both with the feature vector's version as parent:
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -63,6 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.handle is None:
         root = use_throwaway_catalog()
         print(f"throwaway catalog in {root}")
+        try:
+            return run(args)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)  # the catalog, its artifacts and cache: nothing is left behind
+            print(f"removed the throwaway catalog {root}")
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fine-tune, publish and load back, on whichever catalog the environment names by now."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import keras

@@ -18,6 +18,7 @@ from registry.errors import (  # noqa: F401  (errors are cheap and always wanted
     CatalogError,
     CatalogReadOnly,
     CatalogUnavailable,
+    ConfigError,
     ConversionError,
     FormatError,
     HandleError,

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, NamedTuple
 
 from registry.catalog.urls import redact
-from registry.config import Settings
+from registry.config import STORAGE_URL_ENV, Settings
 from registry.errors import PluginError, UnsupportedConversion
-from registry.handles import catalog_handle, parse, parse_model_name
+from registry.handles import catalog_handle, check_scheme, parse, parse_model_name
 from registry.modes import resolve_mode
 
 if TYPE_CHECKING:
@@ -49,6 +49,19 @@ class Converted(NamedTuple):
 
     version: VersionPublic
     report: ConversionReport
+
+
+def _check_storage_scheme(storage_url: str) -> None:
+    """A storage URL whose scheme no fsspec backend implements is a bad setting.
+
+    Checked when the storage is opened, not when settings are read: importing fsspec costs ~0.1 s.
+    """
+    from registry.errors import ConfigError, HandleError
+
+    try:
+        check_scheme(storage_url)
+    except HandleError as error:
+        raise ConfigError(f"{STORAGE_URL_ENV}={storage_url!r} (or storage_url=) is not valid: {error}") from None
 
 
 class Registry:
@@ -153,6 +166,7 @@ class Registry:
         from registry.storage.artifacts import ArtifactStore
 
         s = self.settings
+        _check_storage_scheme(s.storage_url)
         return ArtifactStore(s.storage_url, offline=s.offline, stall_timeout=s.stall_timeout)
 
     @cached_property
@@ -337,7 +351,10 @@ class Registry:
         self.catalog.remove_alias(publisher=publisher, name=model, alias=alias)
 
     def delete_version(self, handle):
-        record = self.get_version(handle)
+        """Delete (hide) the version ``handle`` names: ``pub/model/N`` or ``pub/model@alias``, never a bare model."""
+        from registry.handles import explicit_version
+
+        record = self.get_version(explicit_version(handle, "delete"))
         return self.catalog.delete_version(publisher=record.publisher, name=record.model, version=record.version)
 
     def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,
@@ -355,7 +372,8 @@ class Registry:
         from registry.discovery import search
 
         return search(self.catalog, self.tasks, task=task, image_size=image_size, output_dim=output_dim,
-                      format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters)
+                      format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters,
+                      formats=self.adapters.formats if format is not None else None)
 
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""

@@ -7,9 +7,13 @@ beside it, and downloads in the user's cache directory.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
+
+from registry.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -49,10 +53,8 @@ MAX_EXTRACTED_BYTES_ENV = "MODEL_REGISTRY_MAX_EXTRACTED_BYTES"
 MAX_EXPANSION_RATIO_ENV = "MODEL_REGISTRY_MAX_EXPANSION_RATIO"
 #: Most members (files and directories) an archive may hold (default 20,000; a SavedModel has a handful).
 MAX_MEMBERS_ENV = "MODEL_REGISTRY_MAX_MEMBERS"
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+#: "1"/"true": the CLI and the server show TensorFlow's start-up lines (absl, oneDNN, CUDA, cuInit); hidden by default.
+TF_LOGS_ENV = "MODEL_REGISTRY_TF_LOGS"
 
 
 def default_data_dir() -> Path:
@@ -97,9 +99,12 @@ class ArchiveLimits(NamedTuple):
     def from_env(cls, environ: "Mapping[str, str] | None" = None) -> "ArchiveLimits":
         env = os.environ if environ is None else environ
         default = cls()
-        return cls(max_bytes=int(_positive_float(env, MAX_EXTRACTED_BYTES_ENV, default.max_bytes)),
-                   max_ratio=_positive_float(env, MAX_EXPANSION_RATIO_ENV, default.max_ratio),
-                   max_members=int(_positive_float(env, MAX_MEMBERS_ENV, default.max_members)))
+        return cls(max_bytes=int(_positive_number(env, MAX_EXTRACTED_BYTES_ENV, default.max_bytes, "bytes",
+                                                  integer=True)),
+                   max_ratio=_positive_number(env, MAX_EXPANSION_RATIO_ENV, default.max_ratio,
+                                              "expanded bytes per compressed byte"),
+                   max_members=int(_positive_number(env, MAX_MEMBERS_ENV, default.max_members, "members",
+                                                    integer=True)))
 
 
 class Settings(NamedTuple):
@@ -140,60 +145,187 @@ class Settings(NamedTuple):
 
     @classmethod
     def from_env(cls, environ: "Mapping[str, str] | None" = None) -> "Settings":
+        """Every variable, checked: a value the registry cannot use is a ``ConfigError`` naming it, never a default."""
         env = os.environ if environ is None else environ
         return cls(
-            database_url=env.get(DATABASE_URL_ENV) or default_database_url(),
-            storage_url=env.get(STORAGE_URL_ENV) or default_storage_url(),
-            cache_dir=Path(os.path.expanduser(env.get(CACHE_DIR_ENV) or default_cache_dir())),
-            offline=_truthy(env.get(OFFLINE_ENV)),
-            server_url=(env.get(SERVER_URL_ENV) or "").strip() or None,
-            token=(env.get(TOKEN_ENV) or "").strip() or None,
-            database_timeout=_positive_float(env, DATABASE_TIMEOUT_ENV, DEFAULT_DATABASE_TIMEOUT_S),
-            stall_timeout=_positive_float(env, STALL_TIMEOUT_ENV, DEFAULT_STALL_TIMEOUT_S),
-            lock_timeout=_positive_float(env, LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT_S),
+            database_url=_database_url(env),
+            storage_url=_storage_url(env),
+            cache_dir=_cache_dir(env),
+            offline=_flag(env, OFFLINE_ENV),
+            server_url=_server_url(env),
+            token=_token(env),
+            database_timeout=_positive_number(env, DATABASE_TIMEOUT_ENV, DEFAULT_DATABASE_TIMEOUT_S, "seconds"),
+            stall_timeout=_positive_number(env, STALL_TIMEOUT_ENV, DEFAULT_STALL_TIMEOUT_S, "seconds"),
+            lock_timeout=_positive_number(env, LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT_S, "seconds"),
             archive_limits=ArchiveLimits.from_env(env),
-            require_read_token=_truthy(env.get(REQUIRE_READ_TOKEN_ENV)),
-            max_upload_bytes=_max_upload_bytes(env.get(MAX_UPLOAD_BYTES_ENV)),
+            require_read_token=_flag(env, REQUIRE_READ_TOKEN_ENV),
+            max_upload_bytes=int(_positive_number(env, MAX_UPLOAD_BYTES_ENV, DEFAULT_MAX_UPLOAD_BYTES, "bytes",
+                                                  integer=True)),
         )
 
 
-def _max_upload_bytes(raw: str | None) -> int:
-    raw = (raw or "").strip()
-    try:
-        value = int(raw) if raw else DEFAULT_MAX_UPLOAD_BYTES
-    except ValueError:
-        value = DEFAULT_MAX_UPLOAD_BYTES
-    return value if value > 0 else DEFAULT_MAX_UPLOAD_BYTES
+#: What a yes/no variable accepts; anything else is an error (unset or empty: no).
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+#: PostgreSQL drivers SQLAlchemy knows, by the module each imports (``postgresql://`` alone means psycopg 3).
+_POSTGRES_DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "psycopg2cffi": "psycopg2cffi",
+                     "pg8000": "pg8000", "asyncpg": "asyncpg"}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def _positive_float(env: "Mapping[str, str]", name: str, default: float) -> float:
-    raw = env.get(name)
+def invalid(name: str, value: str, allowed: str) -> ConfigError:
+    """The one form of a bad setting: ``NAME='value' is not valid: what is allowed``, on one line."""
+    return ConfigError(f"{name}={value!r} is not valid: {allowed}")
+
+
+def _raw(env: "Mapping[str, str]", name: str) -> str:
+    return (env.get(name) or "").strip()
+
+
+def _flag(env: "Mapping[str, str]", name: str) -> bool:
+    raw = _raw(env, name)
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise invalid(name, raw, "use 1, true, yes or on to turn it on; 0, false, no, off or unset for off")
+
+
+def _positive_number(env: "Mapping[str, str]", name: str, default: float, unit: str, *,
+                     integer: bool = False) -> float:
+    raw = _raw(env, name)
+    if not raw:
+        return default
     try:
-        value = float(raw) if raw else default
+        value: float = int(raw) if integer else float(raw)
     except ValueError:
-        value = default
-    return value if value > 0 else default
+        value = 0
+    if not 0 < value < float("inf"):  # also refuses nan
+        kind = "a whole number" if integer else "a number"
+        shown_default = f"{int(default)}" if integer else f"{default:g}"
+        raise invalid(name, raw, f"expected {kind} of {unit} greater than 0 (unset: {shown_default})")
+    return value
+
+
+def _database_url(env: "Mapping[str, str]") -> str:
+    raw = _raw(env, DATABASE_URL_ENV)
+    if not raw:
+        return default_database_url()
+    from registry.catalog.urls import backend, redact  # standard library only
+
+    allowed = ("the catalog is SQLite (sqlite:///PATH) or PostgreSQL (postgresql+psycopg://USER@HOST/DB, "
+               "after pip install 'tf-model-registry[postgres]')")
+    name = backend(raw)
+    if name not in ("sqlite", "postgresql", "postgres"):
+        raise invalid(DATABASE_URL_ENV, redact(raw), allowed)
+    if name != "sqlite":
+        scheme = raw.split("://", 1)[0]
+        driver = scheme.split("+", 1)[1].lower() if "+" in scheme else "psycopg"
+        module = _POSTGRES_DRIVERS.get(driver)
+        if module is None:
+            raise invalid(DATABASE_URL_ENV, redact(raw), f"{driver!r} is not a PostgreSQL driver; {allowed}")
+        if importlib.util.find_spec(module) is None:
+            hint = ("pip install 'tf-model-registry[postgres]'" if module == "psycopg" else
+                    f"install {module}, or use postgresql+psycopg:// after pip install 'tf-model-registry[postgres]'")
+            raise invalid(DATABASE_URL_ENV, redact(raw), f"its driver ({module}) is not installed: {hint}")
+    return raw
+
+
+def _storage_url(env: "Mapping[str, str]") -> str:
+    raw = _raw(env, STORAGE_URL_ENV)
+    if not raw:
+        return default_storage_url()
+    if any(ord(c) < 32 for c in raw) or ("://" in raw and not _SCHEME.match(raw)):
+        raise invalid(STORAGE_URL_ENV, raw, "expected a local folder or an fsspec URL (gs://bucket/prefix, ...)")
+    return raw  # the scheme is checked against fsspec's when the storage is opened (importing fsspec is slow)
+
+
+def _cache_dir(env: "Mapping[str, str]") -> Path:
+    raw = _raw(env, CACHE_DIR_ENV)
+    if not raw:
+        return default_cache_dir()
+    if "://" in raw or any(ord(c) < 32 for c in raw):
+        raise invalid(CACHE_DIR_ENV, raw, "expected a local folder (downloads are extracted there)")
+    path = Path(os.path.expanduser(raw))
+    if path.exists() and not path.is_dir():
+        raise invalid(CACHE_DIR_ENV, raw, "it is a file: name a folder (it is created if missing)")
+    return path
+
+
+def _server_url(env: "Mapping[str, str]") -> str | None:
+    raw = _raw(env, SERVER_URL_ENV)
+    if not raw:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    allowed = "expected the server's root URL, http(s)://HOST[:PORT] (what model-registry serve prints)"
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError unless the port is a number from 0 to 65535
+    except ValueError:
+        raise invalid(SERVER_URL_ENV, raw, allowed) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise invalid(SERVER_URL_ENV, raw, allowed)
+    path = parts.path.rstrip("/")
+    for api in ("/api/v1", "/api"):
+        if path.endswith(api):
+            root = urlunsplit((parts.scheme, parts.netloc, path[: -len(api)] or "", "", ""))
+            raise invalid(SERVER_URL_ENV, raw, f"use the server's root URL, {root}: the client adds /api/v1 itself")
+    return raw
+
+
+def _token(env: "Mapping[str, str]") -> str | None:
+    raw = _raw(env, TOKEN_ENV)
+    if not raw:
+        return None
+    if not all(33 <= ord(c) < 127 for c in raw):
+        raise invalid(TOKEN_ENV, "***", "a token is printable ASCII without spaces, as `model-registry token create` "
+                                        "printed it; copy it again")
+    return raw
 
 
 def debug_from_env() -> bool:
-    return _truthy(os.environ.get(DEBUG_ENV))
+    """``MODEL_REGISTRY_DEBUG``; a value that is neither yes nor no is a ``ConfigError`` like any other setting's."""
+    return _flag(os.environ, DEBUG_ENV)
 
 
 def plugins_to_load() -> set[str] | None:
-    """``MODEL_REGISTRY_LOAD_PLUGINS``, read when the process-wide plugin manager is first built."""
+    """``MODEL_REGISTRY_LOAD_PLUGINS``, read when the process-wide plugin manager is first built.
+
+    Whether each name is an installed plugin is checked there (``registry.plugin_manager``), the one place that
+    knows them (``unknown_plugins_error``); a value that names nothing at all is refused here.
+    """
     raw = os.environ.get(PLUGINS_ENV)
     if raw is None:
         return None
-    return {name.strip() for name in raw.split(",") if name.strip()}
+    names = {name.strip() for name in raw.split(",") if name.strip()}
+    if not names:
+        raise invalid(PLUGINS_ENV, raw, "expected comma-separated plugin names (as "
+                                        "registry.plugin_manager.DEFAULT_PLUGINS lists them); unset it to load every "
+                                        "installed plugin")
+    return names
+
+
+def unknown_plugins_error(unknown: "set[str]", installed: "list[str]") -> ConfigError:
+    """``MODEL_REGISTRY_LOAD_PLUGINS`` names plugins that are not installed (raised by the plugin manager)."""
+    raw = os.environ.get(PLUGINS_ENV) or ",".join(sorted(unknown))
+    return invalid(PLUGINS_ENV, raw, f"no plugin named {', '.join(repr(n) for n in sorted(unknown))} is installed; "
+                                     f"the installed ones are {', '.join(installed)}")
 
 
 def quiet_tensorflow_logs() -> None:
-    """Default ``TF_CPP_MIN_LOG_LEVEL`` to 2 (TensorFlow's C++ info lines drown a CLI's output); a set value wins.
+    """Keep TensorFlow's start-up lines off a command line's and a server's output, unless ``MODEL_REGISTRY_TF_LOGS``.
 
-    TensorFlow reads its own variable when it is imported, so this is a write to the environment, made here
-    with every other environment access.
+    Defaults ``TF_CPP_MIN_LOG_LEVEL`` to 2 (its C++ info lines; a set value wins), a write to the environment made
+    here with every other environment access, and filters the lines printed before TensorFlow's logging is set up,
+    which no variable silences (``registry.tf_logs``).
     """
+    if _flag(os.environ, TF_LOGS_ENV):
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from registry import tf_logs
+
+    tf_logs.install()
 
 
 def prepare_gcs_environment() -> None:

@@ -3,9 +3,12 @@
 The examples are the reference artifacts in ``registry/demo_models/`` (package data), made by
 TensorFlow 2.15 with tensorflow_hub 0.15 (the last stack that could write the
 TF1 Hub format), each with the inputs and outputs that stack computed. Every
-model is published twice — from its directory and from its ``.tar.gz`` — and
-each version is loaded by catalog handle in every mode in which its format's
-adapter declares that ``load`` returns TensorFlow's restored object
+model is published once, from its directory (the ``.tar.gz`` beside it holds the
+same files, for tools that want an archive), unless the model already has a live
+version with the same content (the sha256 of the archive publishing would make):
+a second run reuses that version, so running the demo twice leaves the catalog as
+one run did. Each version is loaded by catalog handle in every mode in which its
+format's adapter declares that ``load`` returns TensorFlow's restored object
 (``FormatAdapter.restored_object_modes``; mode tf1 inside a ``tf.Graph``), then
 compared output by output. Nothing here knows a format.
 """
@@ -48,7 +51,10 @@ class Comparison:
 
 @dataclass
 class DemoReport:
+    #: Every version the demo checked: published now, or found already published with the same content.
     published: list[str] = field(default_factory=list)
+    #: Those of ``published`` that were already in the catalog (a second run), not published again.
+    reused: list[str] = field(default_factory=list)
     #: The format of each published handle, as recorded.
     formats: dict[str, str] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
@@ -92,22 +98,52 @@ def run_demo(registry: "Registry", reference_dir: Path = REFERENCE_DIR, *, publi
     for name, entry in sorted(reference_manifest(reference_dir).items()):
         model_name = f"{publisher}/{name.replace('_', '-')}"
         inputs, outputs = expected_values(reference_dir, name)
-        for source in (reference_dir / name, reference_dir / f"{name}.tar.gz"):
-            try:
+        source = reference_dir / name
+        try:
+            record = already_published(registry, model_name, source)
+            if record is not None:
+                report.reused.append(record.handle)
+                echo(f"already published {record.handle} ({record.format}, sha256 {record.sha256[:12]}): "
+                     f"same content as {source.name}, not published again")
+            else:
                 record = registry.publish(source, name=model_name, description=entry.get("doc", ""))
-                report.published.append(record.handle)
-                report.formats[record.handle] = record.format
                 echo(f"published {record.handle} from {source.name} ({record.format}, sha256 {record.sha256[:12]})")
-                modes = demo_modes(registry, record.format)
-                for mode in modes:
-                    for comparison in compare_outputs(registry, record.handle, mode, inputs, outputs):
-                        report.comparisons.append(comparison)
-                        echo(f"  load {comparison.handle} mode {mode}: {comparison.signature} -> {comparison.output}"
-                             f"  max abs diff {comparison.max_abs_diff:.1e}  {'ok' if comparison.ok else 'MISMATCH'}")
-            except RegistryError as error:
-                report.failures.append((f"{name} from {source.name}", str(error)))
-                echo(f"FAILED {name} from {source.name}: {error}")
+            report.published.append(record.handle)
+            report.formats[record.handle] = record.format
+            for mode in demo_modes(registry, record.format):
+                for comparison in compare_outputs(registry, record.handle, mode, inputs, outputs):
+                    report.comparisons.append(comparison)
+                    echo(f"  load {comparison.handle} mode {mode}: {comparison.signature} -> {comparison.output}"
+                         f"  max abs diff {comparison.max_abs_diff:.1e}  {'ok' if comparison.ok else 'MISMATCH'}")
+        except RegistryError as error:
+            report.failures.append((f"{name} from {source.name}", str(error)))
+            echo(f"FAILED {name} from {source.name}: {error}")
     return report
+
+
+class _Discard:
+    """A sink that keeps nothing: packing into it gives an archive's sha256 without writing the archive."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def already_published(registry: "Registry", model_name: str, source: Path):
+    """The newest live version of ``model_name`` whose artifact has ``source``'s content, or None.
+
+    Publishing packs a directory deterministically (``pack_directory``), so the sha256 of that
+    archive is the content's identity, whatever catalog or storage holds it.
+    """
+    from registry.errors import ModelNotFound
+    from registry.storage.archive import pack_directory
+
+    try:
+        versions = registry.list_versions(model_name)
+    except ModelNotFound:
+        return None
+    sha256, _ = pack_directory(source, _Discard())  # type: ignore[arg-type]  # write() is all it needs
+    same = [v for v in versions if v.sha256 == sha256]  # live versions only, oldest first
+    return same[-1] if same else None
 
 
 def demo_modes(registry: "Registry", format: str) -> list[str]:

@@ -12,7 +12,7 @@ that name would replace the ``registry.search`` function with the module.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +25,21 @@ if TYPE_CHECKING:
 
 
 def search(catalog: "CatalogBackend", definitions: "DefinitionSet", *, filters: Mapping[str, Any] | None = None,
-           **criteria: Any) -> "list[VersionPublic] | list[str]":
+           formats: "Collection[str] | None" = None, **criteria: Any) -> "list[VersionPublic] | list[str]":
     """For each model, its newest live version matching every criterion (see ``registry.catalog.search``).
 
     ``filters`` are equalities on filterable metadata fields, checked and normalised
-    as the fields themselves are (``registry.catalog.models.checked_filters``).
+    as the fields themselves are (``registry.catalog.models.checked_filters``);
+    ``formats``, when given, are the format names a ``format`` criterion may take.
     """
     if criteria.get("task") is not None:
         definitions.get(criteria["task"])  # an unknown task is a typo, not an empty result
+    if criteria.get("format") is not None and formats is not None and criteria["format"] not in formats:
+        from registry.errors import FormatError
+
+        raise FormatError(f"unknown format {criteria['format']!r}; the registered formats are "
+                          f"{', '.join(sorted(formats)) or 'none'} (plugins add more through the "
+                          f"register_adapters hook)")
     if filters:
         from registry.catalog.models import checked_filters
 

@@ -13,6 +13,10 @@ class RegistryError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
+class ConfigError(RegistryError, ValueError):
+    """A setting (a ``MODEL_REGISTRY_*`` variable) has a value the registry cannot use; the message names both."""
+
+
 class HandleError(RegistryError, ValueError):
     """A string is not a handle this registry understands."""
 

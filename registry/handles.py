@@ -355,6 +355,18 @@ def catalog_handle(handle: "str | Handle | os.PathLike") -> CatalogHandle:
     return parsed
 
 
+def explicit_version(handle: "str | Handle | os.PathLike", action: str) -> CatalogHandle:
+    """``handle`` as a catalog handle that names one version (``/N``) or an alias; ``publisher/model`` is refused.
+
+    For what cannot be undone (deleting): "the newest version" is a moving target, so it is never implied.
+    """
+    parsed = catalog_handle(handle)
+    if parsed.version is None and parsed.alias is None:
+        raise HandleError(f"{action} needs a version: {parsed}/N or {parsed}@alias ({parsed} alone would mean "
+                          f"whichever version is newest, which is never implied for {action})")
+    return parsed
+
+
 _IMAGE_SIZE_RE = re.compile(r"^\s*(\d{1,6})\s*(?:[xX,]\s*(\d{1,6}))?\s*$")
 
 

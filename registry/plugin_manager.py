@@ -29,7 +29,7 @@ import pluggy
 
 from registry import hookspecs
 from registry.adapter import FormatAdapter
-from registry.config import plugins_to_load
+from registry.config import plugins_to_load, unknown_plugins_error
 from registry.errors import FormatError, PluginError
 from registry.matrix import CompatibilityMatrix
 
@@ -64,6 +64,12 @@ def make_plugin_manager(*, load_defaults: bool = True, load_entry_points: bool =
             if pm.get_plugin(ep.name) is not None:
                 continue
             pm.register(ep.load(), name=ep.name)
+    if only is not None and load_entry_points:
+        # A misspelt name would otherwise load nothing, and every model would be "in no registered format ()".
+        unknown = {name for name in only if pm.get_plugin(name) is None and name not in DEFAULT_PLUGINS}
+        if unknown:
+            installed = [*DEFAULT_PLUGINS, *sorted({ep.name for ep in group_entry_points(ENTRY_POINT_GROUP)})]
+            raise unknown_plugins_error(unknown, installed)
     return pm
 
 

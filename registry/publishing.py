@@ -77,7 +77,7 @@ class Publisher:
                     sha256, size = pack_directory(model_dir, out)
             else:
                 sha256, size = extracted.sha256, extracted.size
-            with self.progress(f"Uploading {publisher}/{model}", size) as update:
+            with self.progress(f"Storing {publisher}/{model}", size) as update:  # client mode says "Uploading"
                 uri = self.store.put(archive, sha256, progress=update)
             record = self.catalog.create_version(VersionCreate.checked({
                 **metadata.metadata_values(), "publisher": publisher, "name": model, "format": info.format,

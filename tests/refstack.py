@@ -62,16 +62,21 @@ def ensure_refstack() -> Path:
     with FileLock(str(root / "build.lock")):
         if marker.exists() and json.loads(marker.read_text()).get("pins") == list(PINS):
             return _venv_python(venv)
+        _say(f"reference stack: building {venv} (TensorFlow 2.15 + tensorflow_hub 0.15, ~1.5 GB, a few minutes)")
         if not _venv_python(venv).exists():
+            _say("reference stack: creating the virtual environment")
             _run([_base_python(), "-m", "venv", str(venv)], "create the virtual environment")
+        _say(f"reference stack: pip install {' '.join(PINS)}")
         _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PINS],
              "install " + " ".join(PINS), timeout=1800)
+        _say("reference stack: checking that it imports")
         versions = _run([str(_venv_python(venv)), "-c",
                          "import tensorflow as tf, tensorflow_hub as hub; print(tf.__version__, hub.__version__)"],
                         "import the reference stack", env=_quiet_env()).stdout.split()
         if versions[-2:] != ["2.15.1", "0.15.0"]:
             raise RefstackError(f"the reference stack reports versions {versions[-2:]}, expected 2.15.1 0.15.0")
         marker.write_text(json.dumps({"pins": list(PINS)}))
+        _say("reference stack: ready")
     return _venv_python(venv)
 
 
@@ -80,6 +85,11 @@ def _quiet_env() -> dict[str, str]:
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["CUDA_VISIBLE_DEVICES"] = ""
     return env
+
+
+def _say(what: str) -> None:
+    """One line on stderr per step of a build (minutes, gigabytes): `make test` shows what it is waiting for."""
+    print(what, file=sys.stderr, flush=True)
 
 
 def _run(cmd, what: str, *, timeout: int = 600, env=None) -> subprocess.CompletedProcess:
@@ -116,17 +126,22 @@ def ensure_hub_client() -> Path:
     with FileLock(str(root / "build.lock")):
         if marker.exists() and json.loads(marker.read_text()).get("pins") == list(HUB_CLIENT_PINS):
             return _venv_python(venv)
+        _say(f"hub client stack: building {venv} (TensorFlow 2.21 + tensorflow_hub 0.16.1, ~2 GB, a few minutes)")
         if not _venv_python(venv).exists():
+            _say("hub client stack: creating the virtual environment")
             _run([_base_python(), "-m", "venv", str(venv)], "create the hub client's virtual environment")
         constraints = REPO_ROOT / "constraints.txt"
+        _say(f"hub client stack: pip install {' '.join(HUB_CLIENT_PINS)}")
         _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
               "-c", str(constraints), *HUB_CLIENT_PINS], "install " + " ".join(HUB_CLIENT_PINS), timeout=1800)
         versions = _run([str(_venv_python(venv)), "-c",
                          "import tensorflow as tf, tensorflow_hub as hub; print(tf.__version__, hub.__version__)"],
                         "import the hub client stack", env=_quiet_env()).stdout.split()
+        _say("hub client stack: checked that it imports")
         if versions[-2:] != ["2.21.0", "0.16.1"]:
             raise RefstackError(f"the hub client stack reports versions {versions[-2:]}, expected 2.21.0 0.16.1")
         marker.write_text(json.dumps({"pins": list(HUB_CLIENT_PINS)}))
+        _say("hub client stack: ready")
     return _venv_python(venv)
 
 

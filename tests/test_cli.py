@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,23 @@ def test_delete_asks_first_then_hides_the_version(dense, reference):
 
     run("delete", "ex/dense/2", "--yes")
     assert_one_line_error(run("show", "ex/dense/2", code=1).stderr, "was deleted")
+
+
+def test_delete_without_a_version_is_refused_even_with_yes(dense, reference):
+    """``delete --yes pub/model`` does not mean "the newest": --yes skips the question, never the version."""
+    run("publish", str(reference.model_dir("tf1_dense_two_signatures")), "--name", "ex/dense")
+    for args in (("ex/dense", "--yes"), ("ex/dense",)):
+        assert_one_line_error(run("delete", *args, code=1).stderr, "delete needs a version", "ex/dense/N",
+                              "ex/dense@alias")
+    assert [v["version"] for v in json.loads(run("show", "ex/dense", "--json").stdout)["versions"]] == [1, 2]
+    import registry
+    from registry.errors import HandleError
+
+    with pytest.raises(HandleError, match="delete needs a version"):
+        registry.Registry().delete_version("ex/dense")
+    run("alias", "set", "ex/dense", "prod", "1")
+    assert run("delete", "ex/dense@prod", "--yes").stdout.strip() == "deleted ex/dense/1"
+    assert [v["version"] for v in json.loads(run("show", "ex/dense", "--json").stdout)["versions"]] == [2]
 
 
 # --------------------------------------------------------------------------- compat
@@ -333,19 +351,42 @@ def test_plugins_cannot_replace_a_builtin_command(registry_env, fresh_plugins):
 
 
 @pytest.mark.slow
-def test_demo_publishes_loads_and_reproduces_every_reference_model(registry_env, reference):
+def test_demo_publishes_loads_and_reproduces_every_reference_model_and_twice_is_once(registry_env, reference):
     done = run_script("demo", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     for name in reference.names:
         model = f"examples/{name.replace('_', '-')}"
         assert f"published {model}/1 from {name} " in out
-        assert f"published {model}/2 from {name}.tar.gz " in out
+        assert f"{model}/2" not in out and ".tar.gz" not in out  # each bundled model once, from its directory
         modes = ("tf2", "tf1") if reference.manifest[name]["format"] == "tf2_saved_model" else ("tf2",)
-        for version in (1, 2):
-            for mode in modes:
-                assert f"load {model}/{version} mode {mode}: " in out
+        for mode in modes:
+            assert f"load {model}/1 mode {mode}: " in out
     assert "MISMATCH" not in out and "FAILED" not in out
-    assert f"{2 * len(reference.names)} versions published" in out and "0 mismatched, 0 examples failed" in out
+    assert f"{len(reference.names)} versions published (0 already there)" in out
+    assert "0 mismatched, 0 examples failed" in out
     assert "catalog:\nMODEL" in out
     assert "compatibility matrix:\nformat" in out and "not supported" in out
+
+    # A second run against the same catalog finds every model's content already there and publishes nothing.
+    again = run_script("demo", timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    for name in reference.names:
+        model = f"examples/{name.replace('_', '-')}"
+        assert f"already published {model}/1 " in again.stdout and f"published {model}/1 from" not in again.stdout
+    assert f"0 versions published ({len(reference.names)} already there)" in again.stdout
+    listed = json.loads(run("list", "--json").stdout)
+    assert {m["handle"]: (m["version_count"], m["latest_version"]) for m in listed} == {
+        f"examples/{name.replace('_', '-')}": (1, 1) for name in reference.names}
+
+
+def test_demo_and_serve_on_a_busy_port_say_so_in_one_line_before_publishing_anything(registry_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args in (("demo", "--serve", "--port", str(port)), ("serve", "--port", str(port))):
+            done = run_script(*args)
+            assert done.returncode == 1 and done.stdout == "", (args, done.stdout, done.stderr)
+            assert_one_line_error(done.stderr, f"port {port} on 127.0.0.1 is in use", "--port", "make demo PORT=N")
+    assert json.loads(run("list", "--json").stdout) == []  # nothing was published

@@ -27,3 +27,15 @@ def test_fine_tune_example_publishes_a_child_version_that_loads_back(registry_en
     classifier = registry.get_version("vision/colour-classifier/1")
     assert classifier.parent == parent.handle
     assert [v.handle for v in registry.lineage(child.handle)] == [child.handle, parent.handle]
+
+
+def test_fine_tune_example_without_a_handle_leaves_no_temporary_catalog_behind(registry_env, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(scratch)}
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "fine_tune_image_classifier.py"), "--epochs", "1"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "throwaway catalog in " in done.stdout and "removed the throwaway catalog" in done.stdout
+    assert list(scratch.iterdir()) == []
+    assert registry.list_models() == []  # the configured catalog was not touched

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 
 import pytest
 
@@ -23,6 +24,17 @@ def test_catalog_handles_load_from_a_gcs_bucket(model, gcs_bucket, registry_env,
     loaded = reader.load("gcs/model/1", mode="tf2")
     check_tf2_mode(loaded, record.format, *reference.expected(model))
     assert reader.cache.get(record.sha256) is not None
+
+
+@pytest.mark.gcs
+def test_publishing_to_a_bucket_that_does_not_exist_says_to_create_it(gcs_emulator, registry_env, reference_dir):
+    missing = f"gs://no-such-bucket-{uuid.uuid4().hex[:12]}"
+    publisher = registry.Registry(storage_url=f"{missing}/registry")
+    with pytest.raises(registry.ArtifactError, match=f"the bucket {missing} does not exist; create it") as refused:
+        publisher.publish(reference_dir / "tf2_text_embedding", name="gcs/nowhere")
+    assert "MODEL_REGISTRY_STORAGE_URL" in str(refused.value)
+    with pytest.raises(registry.ModelNotFound):
+        publisher.get_version("gcs/nowhere")  # nothing was recorded
 
 
 @pytest.mark.parametrize("model", ["tf2_text_embedding", "tf1_dense_two_signatures"])

@@ -12,7 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from registry.errors import SignatureError
+from registry.errors import FormatError, SignatureError
 from registry.plugin_manager import make_plugin_manager
 
 
@@ -99,6 +99,11 @@ def test_search_returns_the_newest_live_matching_version(catalog, reference_dir,
 def test_an_unknown_task_is_an_error_not_an_empty_result(catalog):
     with pytest.raises(SignatureError, match="unknown task 'image_features'"):
         catalog.search(task="image_features")
+
+
+def test_an_unknown_format_is_an_error_as_an_unknown_task_is(catalog):
+    with pytest.raises(FormatError, match="unknown format 'onnx'; the registered formats are tf1_hub, tf2_saved_model"):
+        catalog.search(format="onnx")
 
 
 def test_feature_vectors_of_one_image_size_are_interchangeable(catalog):

@@ -142,6 +142,23 @@ def test_reads_can_be_made_token_only(start_registry_server):
     assert server.request("GET", "/healthz")[0] == 200  # a load balancer's probe needs no token
 
 
+def test_a_client_without_a_token_is_told_once_to_set_it_and_db_commands_refuse_client_mode(server, tmp_path):
+    """In client mode (MODEL_REGISTRY_URL): a refused write names the variable once; `db upgrade` and `db current`
+    refuse rather than quietly migrating a local SQLite catalog this client does not use."""
+    env = {k: v for k, v in server.env.items() if not k.startswith("MODEL_REGISTRY_")}
+    env.update(MODEL_REGISTRY_URL=server.url, MODEL_REGISTRY_CACHE_DIR=str(tmp_path / "cache"),
+               MODEL_REGISTRY_DATABASE_URL=f"sqlite:///{tmp_path / 'local.db'}")
+    refused = cli("alias", "set", "text/embed", "prod", "1", env=env, check=False)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: "), refused.stderr
+    assert lines[0].count("MODEL_REGISTRY_TOKEN") == 1, lines[0]
+    for command in ("upgrade", "current"):
+        done = cli("db", command, env=env, check=False)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert f"MODEL_REGISTRY_URL is set ({server.url})" in done.stderr and "where the server runs" in done.stderr
+    assert not (tmp_path / "local.db").exists()
+
+
 def test_token_cli_prints_the_token_alone_on_stdout(registry_server):
     env = registry_server.env
     result = cli("token", "create", "--name", "solo", "--scope", "read", env=env)

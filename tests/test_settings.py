@@ -8,14 +8,22 @@ The scan is textual on purpose: any read of ``os.environ`` (``.get``, ``[...]``,
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+from registry import config
 from registry.api import Registry
-from registry.config import (CACHE_DIR_ENV, DATABASE_TIMEOUT_ENV, DATABASE_URL_ENV, DEFAULT_MAX_UPLOAD_BYTES,
-                             LOCK_TIMEOUT_ENV, MAX_EXPANSION_RATIO_ENV, MAX_EXTRACTED_BYTES_ENV, MAX_MEMBERS_ENV,
-                             MAX_UPLOAD_BYTES_ENV, OFFLINE_ENV, REQUIRE_READ_TOKEN_ENV, SERVER_URL_ENV,
-                             STALL_TIMEOUT_ENV, STORAGE_URL_ENV, TOKEN_ENV, ArchiveLimits, Settings)
+from registry.config import (CACHE_DIR_ENV, DATABASE_TIMEOUT_ENV, DATABASE_URL_ENV, DEBUG_ENV,
+                             DEFAULT_MAX_UPLOAD_BYTES, LOCK_TIMEOUT_ENV, MAX_EXPANSION_RATIO_ENV,
+                             MAX_EXTRACTED_BYTES_ENV, MAX_MEMBERS_ENV, MAX_UPLOAD_BYTES_ENV, OFFLINE_ENV, PLUGINS_ENV,
+                             REQUIRE_READ_TOKEN_ENV, SERVER_URL_ENV, STALL_TIMEOUT_ENV, STORAGE_URL_ENV, TF_LOGS_ENV,
+                             TOKEN_ENV, ArchiveLimits, Settings)
+from registry.errors import ConfigError
 from registry.server.settings import ServerSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,12 +103,91 @@ def test_every_variable_is_read_into_settings():
     assert "mr_t" not in repr(s)
 
 
-def test_unusable_numbers_keep_the_default():
-    s = Settings.from_env({DATABASE_URL_ENV: "sqlite:///x.db", STORAGE_URL_ENV: "/s", CACHE_DIR_ENV: "/c",
-                           STALL_TIMEOUT_ENV: "soon", LOCK_TIMEOUT_ENV: "-1", MAX_UPLOAD_BYTES_ENV: "0",
-                           MAX_MEMBERS_ENV: "many"})
-    assert (s.stall_timeout, s.lock_timeout, s.max_upload_bytes, s.archive_limits.max_members) == \
-        (30.0, 600.0, 8 << 30, 20_000)
+def test_an_unusable_number_is_an_error_naming_the_variable():
+    base = {DATABASE_URL_ENV: "sqlite:///x.db", STORAGE_URL_ENV: "/s", CACHE_DIR_ENV: "/c"}
+    for name, value in ((STALL_TIMEOUT_ENV, "soon"), (LOCK_TIMEOUT_ENV, "-1"), (MAX_UPLOAD_BYTES_ENV, "0"),
+                        (MAX_MEMBERS_ENV, "many"), (MAX_EXPANSION_RATIO_ENV, "nan"), (DATABASE_TIMEOUT_ENV, "inf")):
+        with pytest.raises(ConfigError, match=f"^{name}='{value}' is not valid: expected a "):
+            Settings.from_env({**base, name: value})
+    # Blank is unset, and surrounding spaces do not matter.
+    assert Settings.from_env({**base, STALL_TIMEOUT_ENV: " ", LOCK_TIMEOUT_ENV: " 5 "})[7:9] == (30.0, 5.0)
+
+
+#: A value each MODEL_REGISTRY_* variable cannot take, the command that reads it, and what the error must say
+#: (besides the variable's name and, except for the token, the value). Every variable registry.config declares
+#: must be here: test_every_variable_is_walked keeps the walk complete when one is added.
+BAD_VALUES = {
+    DATABASE_URL_ENV: ("mysql://u:hunter2@db/x", "list", "pip install 'tf-model-registry[postgres]'"),
+    STORAGE_URL_ENV: ("nosuch://bucket/p", "publish", "unknown URL scheme 'nosuch'"),
+    CACHE_DIR_ENV: ("{file}", "list", "name a folder"),
+    OFFLINE_ENV: ("maybe", "list", "use 1, true, yes or on"),
+    PLUGINS_ENV: ("registry.adapters.tf1hub", "compat", "the installed ones are registry.adapters.tf2_saved_model"),
+    DATABASE_TIMEOUT_ENV: ("0", "list", "greater than 0 (unset: 60)"),
+    DEBUG_ENV: ("verbose", "list", "use 1, true, yes or on"),
+    SERVER_URL_ENV: ("http://registry:8000/api/v1/", "list", "use the server's root URL, http://registry:8000"),
+    TOKEN_ENV: ("mr_abc def", "list", "printable ASCII without spaces"),
+    REQUIRE_READ_TOKEN_ENV: ("sometimes", "list", "use 1, true, yes or on"),
+    MAX_UPLOAD_BYTES_ENV: ("8G", "list", "a whole number of bytes greater than 0"),
+    STALL_TIMEOUT_ENV: ("abc", "list", "a number of seconds greater than 0 (unset: 30)"),
+    LOCK_TIMEOUT_ENV: ("-1", "list", "a number of seconds greater than 0 (unset: 600)"),
+    MAX_EXTRACTED_BYTES_ENV: ("1.5e9", "list", "a whole number of bytes"),
+    MAX_EXPANSION_RATIO_ENV: ("nan", "list", "greater than 0 (unset: 200)"),
+    MAX_MEMBERS_ENV: ("-5", "list", "a whole number of members greater than 0 (unset: 20000)"),
+    TF_LOGS_ENV: ("loud", "list", "use 1, true, yes or on"),
+}
+
+
+def test_every_variable_is_walked():
+    declared = {value for name, value in vars(config).items() if name.endswith("_ENV") and
+                isinstance(value, str) and value.startswith("MODEL_REGISTRY_")}
+    assert declared == set(BAD_VALUES), "give each new MODEL_REGISTRY_* variable a bad value in BAD_VALUES"
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_a_bad_value_of_every_variable_is_one_error_line_from_the_cli(name, registry_env, reference, tmp_path):
+    """Through the installed ``model-registry`` in a process of its own, as a user meets it: one line, exit 1."""
+    value, command, allowed = BAD_VALUES[name]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    value = value.format(file=a_file)
+    args = {"list": ["list"], "compat": ["compat"],
+            "publish": ["publish", str(reference.model_dir("tf2_text_embedding")), "--name", "ex/walk"]}[command]
+    env = {**os.environ, name: value, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([str(Path(sys.executable).with_name("model-registry")), *args], capture_output=True,
+                            text=True, timeout=300, env=env)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1, (result.returncode, result.stderr)
+    shown_value = "***" if name == TOKEN_ENV else value.replace("hunter2", "***")
+    assert lines[0].startswith(f"Error: {name}={shown_value!r}") and " is not valid: " in lines[0], lines[0]
+    assert allowed in lines[0], lines[0]
+    assert "hunter2" not in result.stderr and ("abc def" not in result.stderr)
+    assert result.stdout == ""
+
+
+def test_a_postgresql_url_without_its_driver_says_which_extra_to_install(registry_env, tmp_path):
+    """psycopg made unimportable for one process (``sys.modules[name] = None``, Python's way to block an import)."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['psycopg'] = None\n")
+    env = {**os.environ, DATABASE_URL_ENV: "postgresql://registry:hunter2@db.internal/registry",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(blocker), str(REPO), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([str(Path(sys.executable).with_name("model-registry")), "list"], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"Error: {DATABASE_URL_ENV}='postgresql://registry:***@db.internal/registry' is "
+                                    f"not valid: its driver (psycopg) is not installed: pip install "
+                                    f"'tf-model-registry[postgres]'"), result.stderr
+
+
+def test_load_plugins_naming_no_installed_plugin_is_an_error(monkeypatch):
+    from registry.plugin_manager import make_plugin_manager
+
+    with pytest.raises(ConfigError, match=r"no plugin named 'nosuch' is installed; the installed ones are "):
+        make_plugin_manager(only={"registry.adapters.tf2_saved_model", "nosuch"})
+    monkeypatch.setenv(PLUGINS_ENV, " , ")
+    with pytest.raises(ConfigError, match=f"^{PLUGINS_ENV}=' , ' is not valid: expected comma-separated"):
+        config.plugins_to_load()
 
 
 def test_a_registry_hands_each_part_its_settings(tmp_path):

@@ -62,7 +62,9 @@ def add_signature(name: str | None = None, inputs=None, outputs=None) -> None:
     message = colocation.input_colocation_error(name, inputs)
     if message:
         raise ColocationError(message)
-    build = tf1.saved_model.utils.build_tensor_info
+    # tf.compat.v1.saved_model.utils.build_tensor_info without its deprecation notice (the same function, undecorated):
+    # writing TF1 Hub signatures is what this module is for, and the notice would be printed on every first export.
+    from tensorflow.python.saved_model.utils_impl import build_tensor_info_internal as build
     signature_def = tf1.saved_model.signature_def_utils.build_signature_def(
         inputs={k: build(v) for k, v in inputs.items()},
         outputs={k: build(v) for k, v in outputs.items()})

@@ -87,7 +87,10 @@ def _unexpected(error: Exception) -> str:
 
 def _debug(ctx: click.Context) -> bool:
     # The root's parameters, not ctx.obj: plugin commands load before the group's callback has run.
-    return bool(ctx.find_root().params.get("debug")) or debug_from_env()
+    try:
+        return bool(ctx.find_root().params.get("debug")) or debug_from_env()
+    except RegistryError:
+        return False  # MODEL_REGISTRY_DEBUG itself is invalid: main() reports that before anything runs
 
 
 @click.group(cls=RegistryGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,7 +98,7 @@ def _debug(ctx: click.Context) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="JSON output from commands that support it (list, show, ...).")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress bars for uploads and downloads (default: when stderr is a terminal).")
-@click.option("--debug", is_flag=True, envvar=DEBUG_ENV, help=f"Show tracebacks of errors (also {DEBUG_ENV}=1).")
+@click.option("--debug", is_flag=True, help=f"Show tracebacks of errors (also {DEBUG_ENV}=1).")
 @click.pass_context
 def cli(ctx: click.Context, as_json: bool, progress: bool | None, debug: bool) -> None:
     """Publish, version, inspect and serve TensorFlow models (TF1 Hub format and TF2 SavedModel).
@@ -120,5 +123,10 @@ _add_builtin_commands()
 
 def main() -> None:
     """Console-script entry point."""
-    quiet_tensorflow_logs()  # TensorFlow's C++ INFO logs are noise on a command line; a user's own setting wins
+    try:
+        debug_from_env()  # read before anything can fail: every later error is shown as it asks
+        quiet_tensorflow_logs()  # TensorFlow's start-up lines are noise on a command line (MODEL_REGISTRY_TF_LOGS=1)
+    except RegistryError as error:
+        CliError(str(error)).show()
+        raise SystemExit(CliError.exit_code) from None
     cli.main(prog_name="model-registry")

@@ -22,6 +22,17 @@ def _where(settings) -> str:
     return redact(settings.database_url)
 
 
+def _refuse_client_mode(settings, command: str) -> None:
+    """With ``MODEL_REGISTRY_URL`` set this process is a client: it must not quietly act on a local SQLite catalog."""
+    if settings.server_url:
+        from registry.cli.context import CliError
+        from registry.config import SERVER_URL_ENV
+
+        raise CliError(f"{SERVER_URL_ENV} is set ({settings.server_url}), so this is a client of that server: run "
+                       f"`model-registry db {command}` where the server runs, against its database; or unset "
+                       f"{SERVER_URL_ENV} to act on the local catalog {_where(settings)}")
+
+
 @contextlib.contextmanager
 def _engine(settings) -> Iterator:
     """One engine for the command, with the settings' SQLite busy timeout (``MODEL_REGISTRY_DATABASE_TIMEOUT``)."""
@@ -42,6 +53,7 @@ def upgrade(obj: CliContext, revision: str) -> None:
     from registry.catalog import schema
 
     settings = obj.settings
+    _refuse_client_mode(settings, "upgrade")
     with _engine(settings) as engine:
         before = schema.current(engine)
         schema.upgrade(engine, revision)
@@ -61,6 +73,7 @@ def current(obj: CliContext, check: bool, as_json: bool) -> None:
     from registry.catalog import schema
 
     settings = obj.settings
+    _refuse_client_mode(settings, "current")
     with _engine(settings) as engine:
         revision, head = schema.current(engine), schema.head()
     if as_json or obj.json:

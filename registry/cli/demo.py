@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -20,16 +23,21 @@ from registry.cli.context import CliContext
 def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_after: bool, port: int) -> None:
     """Publish the bundled example models, load each back by handle and compare with the reference outputs.
 
-    Every model is published from its directory and from its .tar.gz, loaded in
-    each mode its format's adapter runs generically (mode tf1 in a tf.Graph) and
-    checked against the outputs TensorFlow 2.15 + tensorflow_hub 0.15 computed;
-    then the catalog and the compatibility matrix are printed.
+    Every model is published once, from its directory (a model already published with
+    the same content is reused, so a second run changes nothing), loaded in each mode
+    its format's adapter runs generically (mode tf1 in a tf.Graph) and checked against
+    the outputs TensorFlow 2.15 + tensorflow_hub 0.15 computed; then the catalog and
+    the compatibility matrix are printed. With --serve, a busy --port is reported
+    before anything is published.
     """
     from registry.cli.compat import compat
     from registry.cli.context import CliError
     from registry.cli.models import list_
+    from registry.cli.serve import ensure_port_free
     from registry.demo import ATOL, REFERENCE_DIR, run_demo
 
+    if serve_after:
+        ensure_port_free("127.0.0.1", port)
     obj = ctx.ensure_object(CliContext)  # as pass_context does (ensure=True)
     registry = obj.registry
     click.echo(f"registry: {registry!r}")
@@ -44,7 +52,8 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_a
 
     mismatches = [c for c in report.comparisons if not c.ok]
     click.echo("")
-    click.echo(f"{len(report.published)} versions published, {len(report.comparisons)} outputs compared "
+    click.echo(f"{len(report.published) - len(report.reused)} versions published ({len(report.reused)} already "
+               f"there), {len(report.comparisons)} outputs compared "
                f"(atol {ATOL:g}): {len(mismatches)} mismatched, {len(report.failures)} examples failed")
     if not report.ok:
         problems = [f"{f[0]}: {f[1]}" for f in report.failures[:1]] + [
@@ -69,14 +78,33 @@ def _serve(ctx: click.Context, formats: dict[str, str], port: int) -> None:
         first_of_format.setdefault(format, handle)
     handles = list(first_of_format.values())
     first, last = handles[0], handles[-1]
+    python = shlex.quote(sys.executable)  # the interpreter running this demo: it has the registry installed
     click.echo("")
     click.echo(f"The catalog is served at {base}/ (web pages, JSON API at /api/v1, tfhub.dev-style model URLs). Try:")
-    click.echo(f"  curl -L '{base}/{first}?tf-hub-format=compressed' | tar tz")
-    click.echo(f"  python -c 'import tensorflow_hub as hub; print(hub.load(\"{base}/{last}\"))'")
-    click.echo(f"  MODEL_REGISTRY_URL={base} .venv/bin/python "
-               f"-c 'import registry; print(registry.get_version(\"{last}\"))'")
+    if shutil.which("curl"):
+        click.echo(f"  curl -L '{base}/{first}?tf-hub-format=compressed' | tar tz")
+    hub_client = hub_client_python()
+    if hub_client is not None:
+        hub_line = f"import tensorflow_hub as hub; print(hub.load(\"{base}/{last}\"))"
+        click.echo(f"  {shlex.quote(str(hub_client))} -c '{hub_line}'  # the unmodified tensorflow_hub 0.16.1 client")
+    click.echo(f"  {python} -c 'import registry; print(registry.load(\"{base}/{last}\", mode=\"tf2\"))'"
+               f"  # the model URL, read as tensorflow_hub's hub.load reads it")
+    click.echo(f"  MODEL_REGISTRY_URL={base} {python} -c 'import registry; print(registry.get_version(\"{last}\"))'")
     click.echo("Ctrl-C stops it.")
     ctx.invoke(serve, host="127.0.0.1", port=port, workers=1, log_level="warning")
+
+
+def hub_client_python() -> Path | None:
+    """The interpreter of the tensorflow_hub client environment ``make test`` builds in a clone (``.hubclient/``).
+
+    Named in the lines to try only when it exists: the project's own environment has no tensorflow_hub.
+    """
+    import registry
+
+    stack = Path(registry.__file__).resolve().parent.parent / ".hubclient"
+    python = stack / "venv" / "bin" / "python"
+    # tests/refstack.py writes its completion record last: a half-built environment is not named
+    return python if python.is_file() and (stack / "refstack-complete.json").is_file() else None
 
 
 COMMANDS = (demo,)

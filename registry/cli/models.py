@@ -256,9 +256,15 @@ def resolve(obj: CliContext, handle: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_context
 def delete(obj: CliContext, handle: str, yes: bool) -> None:
-    """Delete (hide) the version HANDLE names. Its number is never reused; aliases on it stop resolving."""
+    """Delete (hide) the version HANDLE names (publisher/model/N or publisher/model@alias).
+
+    Its number is never reused; aliases on it stop resolving. A bare publisher/model is refused, --yes or not:
+    --yes only skips the confirmation.
+    """
+    from registry.handles import explicit_version
+
     registry = obj.registry
-    record = registry.get_version(handle)
+    record = registry.get_version(explicit_version(handle, "delete"))
     if not yes:
         click.confirm(f"Delete {record.handle} ({record.format}, created {timestamp(record.created_at)})?",
                       abort=True, err=True)

@@ -22,6 +22,30 @@ def logging_config(level: str) -> dict:
     return config
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail with one line if ``host:port`` cannot be listened on (another server has it), before any work.
+
+    Binds as uvicorn will (``SO_REUSEADDR``, so a port in TIME_WAIT counts as free) and lets go at once; a
+    server that takes the port in between still fails, with uvicorn's message.
+    """
+    import socket
+
+    from registry.cli.context import CliError
+
+    if port == 0:
+        return  # any free port
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as error:
+        reason = "is in use (another server is listening there?)" if getattr(error, "errno", None) == 98 else \
+            f"cannot be listened on ({error.strerror or error})"
+        raise CliError(f"port {port} on {host} {reason}: stop that server or choose another port with --port "
+                       f"(make demo PORT=N)") from None
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
@@ -40,6 +64,7 @@ def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str) -
 
     from registry.server.app import server_registry
 
+    ensure_port_free(host, port)
     registry = server_registry()
     registry.catalog.ping()  # a wrong database URL fails here, once, not in every worker
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -146,7 +146,9 @@ class ServerConnection:
             fallback += f"; set {TOKEN_ENV}"
         error = error_from_body(response.status, body, fallback=fallback)
         if response.status == 401 and not self.token and isinstance(body, dict):
-            error.args = (f"{body.get('message', fallback)} (no token was sent: set {TOKEN_ENV})",)
+            message = str(body.get("message", fallback))
+            # said once: the server's own message may already name the variable
+            error.args = (message if TOKEN_ENV in message else f"{message} (no token was sent: set {TOKEN_ENV})",)
         return error
 
     def _connection(self) -> http.client.HTTPConnection:

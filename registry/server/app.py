@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from registry.config import quiet_tensorflow_logs
 from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
 from registry.server import api_v1, hub_urls, pages
@@ -60,7 +61,9 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     app.add_middleware(AccessLogMiddleware)
 
     # Open to everyone, whatever the read-token setting: a load balancer's probe has no token.
-    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"], summary="200 when the catalog answers")
+    # GET in the OpenAPI document, HEAD beside it unlisted: one route for both would give both one operation ID.
+    @app.head("/healthz", include_in_schema=False)
+    @app.get("/healthz", tags=["health"], summary="200 when the catalog answers")
     async def healthz(registry: RegistryDep):
         try:
             await run_in_threadpool(registry.catalog.ping)
@@ -77,6 +80,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
 
 def app_from_env() -> FastAPI:
     """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app)."""
+    quiet_tensorflow_logs()  # a worker process of its own imports TensorFlow quietly too (MODEL_REGISTRY_TF_LOGS=1)
     app = create_app()
     settle_start_up_heap(app)
     return app

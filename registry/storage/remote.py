@@ -188,7 +188,17 @@ def put_file(local_file: Path, uri: str, *, progress: Progress | None = None) ->
             os.replace(tmp, path)
         else:
             # object stores make an object visible only once its upload completed
-            fs.put_file(str(local_file), path, callback=_ProgressCallback(progress))
+            try:
+                fs.put_file(str(local_file), path, callback=_ProgressCallback(progress))
+            except FileNotFoundError as error:
+                bucket = path.split("/", 1)[0]
+                if _failure_behind(error) is None and not fs.exists(bucket):
+                    scheme = uri.split("://", 1)[0]
+                    raise ArtifactNotFound(
+                        f"cannot publish to {shown(uri, 200)}: the bucket {scheme}://{bucket} does not exist; create "
+                        f"it (for GCS: gcloud storage buckets create {scheme}://{bucket}), or point "
+                        f"MODEL_REGISTRY_STORAGE_URL at an existing one") from error
+                raise
     return uri
 
 
