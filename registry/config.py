@@ -49,6 +49,14 @@ MAX_EXTRACTED_BYTES_ENV = "MODEL_REGISTRY_MAX_EXTRACTED_BYTES"
 MAX_EXPANSION_RATIO_ENV = "MODEL_REGISTRY_MAX_EXPANSION_RATIO"
 #: Most members (files and directories) an archive may hold (default 20,000; a SavedModel has a handful).
 MAX_MEMBERS_ENV = "MODEL_REGISTRY_MAX_MEMBERS"
+#: How a cached model is checked each time it is used: "stat" (default: every file's size and times against the
+#: record, ~0.1 ms) or "hash" (every file re-hashed: about as long as reading the model). See the README's Cache.
+CACHE_CHECK_ENV = "MODEL_REGISTRY_CACHE_CHECK"
+CACHE_CHECK_LEVELS = ("stat", "hash")
+#: Server: seconds an upload's body may send nothing before it is dropped (default 60).
+UPLOAD_IDLE_TIMEOUT_ENV = "MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT"
+#: Server: the slowest average rate, bytes per second, an upload may keep after its first 30 s (default 1024).
+UPLOAD_MIN_RATE_ENV = "MODEL_REGISTRY_UPLOAD_MIN_RATE"
 
 
 def _truthy(value: str | None) -> bool:
@@ -81,6 +89,9 @@ DEFAULT_STALL_TIMEOUT_S = 30.0
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 #: Default of ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
 DEFAULT_MAX_UPLOAD_BYTES = 8 << 30
+#: Defaults of ``MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT`` (seconds) and ``..._UPLOAD_MIN_RATE`` (bytes per second).
+DEFAULT_UPLOAD_IDLE_TIMEOUT_S = 60.0
+DEFAULT_UPLOAD_MIN_RATE = 1024.0
 
 
 class ArchiveLimits(NamedTuple):
@@ -132,6 +143,11 @@ class Settings(NamedTuple):
     require_read_token: bool = False
     #: Server: ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    #: ``MODEL_REGISTRY_CACHE_CHECK``: one of ``CACHE_CHECK_LEVELS``.
+    cache_check: str = "stat"
+    #: Server: ``MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT`` and ``MODEL_REGISTRY_UPLOAD_MIN_RATE``.
+    upload_idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S
+    upload_min_rate: float = DEFAULT_UPLOAD_MIN_RATE
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "token")
@@ -153,7 +169,16 @@ class Settings(NamedTuple):
             archive_limits=ArchiveLimits.from_env(env),
             require_read_token=_truthy(env.get(REQUIRE_READ_TOKEN_ENV)),
             max_upload_bytes=_max_upload_bytes(env.get(MAX_UPLOAD_BYTES_ENV)),
+            cache_check=_cache_check(env.get(CACHE_CHECK_ENV)),
+            upload_idle_timeout=_positive_float(env, UPLOAD_IDLE_TIMEOUT_ENV, DEFAULT_UPLOAD_IDLE_TIMEOUT_S),
+            upload_min_rate=_positive_float(env, UPLOAD_MIN_RATE_ENV, DEFAULT_UPLOAD_MIN_RATE),
         )
+
+
+def _cache_check(raw: str | None) -> str:
+    """A level of ``CACHE_CHECK_LEVELS``; an unknown value is taken as the strictest, never as "no check"."""
+    value = (raw or "").strip().lower() or "stat"
+    return value if value in CACHE_CHECK_LEVELS else "hash"
 
 
 def _max_upload_bytes(raw: str | None) -> int:

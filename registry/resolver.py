@@ -24,7 +24,7 @@ import stat as stat_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, NamedTuple
 
-from registry.errors import ArtifactNotFound, HandleError, NotARegularFile, OfflineError
+from registry.errors import ArtifactNotFound, HandleError, IntegrityError, NotARegularFile, OfflineError
 from registry.handles import CatalogHandle, Handle, PathHandle, UrlHandle, is_local_url, local_path
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Resolver:
         if handle.pinned and not self.catalog.is_local:
             # A version never changes: one fetched from a catalog on the network before loads without asking it.
             ref = self.cache.lookup_ref(self._ref_key(handle))
-            if ref is not None and ref.get("format") and self.cache.get(ref["sha256"]) is not None:
+            if ref is not None and ref.get("format") and self._cached(ref["sha256"], refetchable=True) is not None:
                 return self._last_resolution(handle, before_fetch)
         location = self.catalog.locate(handle)
         if before_fetch is not None:
@@ -114,7 +114,7 @@ class Resolver:
             raise OfflineError(
                 f"{handle} has never been resolved on this machine and MODEL_REGISTRY_OFFLINE is set, so the catalog "
                 f"({self.catalog.identity}) cannot be asked; {OFFLINE_HINT}")
-        path = self.cache.get(ref["sha256"])
+        path = self._cached(ref["sha256"], refetchable=False)
         if path is None:
             raise OfflineError(f"{handle} was resolved on this machine before, but its files were removed from the "
                                f"cache since; {OFFLINE_HINT}")
@@ -123,9 +123,25 @@ class Resolver:
         return Resolved(path, ref.get("format"), ref["sha256"],
                         gated=before_fetch is not None and bool(ref.get("format")))
 
+    def _cached(self, sha256: str, *, refetchable: bool) -> Path | None:
+        """The cached entry for ``sha256``, checked before it is used (``ModelCache.checked``); None if absent.
+
+        An entry that no longer matches its record is removed and None returned when its bytes can be
+        fetched again (``refetchable``), so the caller fetches it afresh; otherwise its ``IntegrityError``
+        stands: nothing changed on disk is ever loaded.
+        """
+        try:
+            return self.cache.checked(sha256)
+        except IntegrityError:
+            if not refetchable:
+                raise
+            self.cache.remove(sha256)
+            return None
+
     def fetch_version(self, location: "VersionLocation") -> Resolved:
         """The local directory of a catalog version, fetched by its sha256 unless cached."""
-        path = self.cache.get(location.sha256)
+        path = self._cached(location.sha256,
+                            refetchable=not self.offline or is_local_url(location.artifact_uri))
         if path is None:
             if self.offline and not is_local_url(location.artifact_uri):
                 raise OfflineError(f"{location.handle} is not in the local cache and its artifact "
@@ -151,7 +167,9 @@ class Resolver:
         key = f"url:{handle.url}"
         ref = self.cache.lookup_ref(key)
         if ref is not None:
-            return Resolved(self.cache.get(ref["sha256"]), None, ref["sha256"])
+            path = self._cached(ref["sha256"], refetchable=not self.offline or is_local_url(handle.url))
+            if path is not None:
+                return Resolved(path, None, ref["sha256"])
         if self.offline and not is_local_url(handle.url):
             raise OfflineError(f"{handle.url} is not in the local cache and MODEL_REGISTRY_OFFLINE is set; "
                                f"{OFFLINE_HINT}")
@@ -219,7 +237,9 @@ class Resolver:
         key = f"path:{path}:{stat.st_size}:{stat.st_mtime_ns}"
         ref = self.cache.lookup_ref(key)
         if ref is not None:
-            return Resolved(self.cache.get(ref["sha256"]), None, ref["sha256"])
+            cached = self._cached(ref["sha256"], refetchable=True)
+            if cached is not None:
+                return Resolved(cached, None, ref["sha256"])
         if not stat_module.S_ISREG(stat.st_mode):
             raise NotARegularFile(f"{path} is not a regular file (a FIFO, a device or a socket); pass a model "
                                   f"directory or a .tar.gz archive")
