@@ -22,7 +22,7 @@ from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
 from registry.server import api_v1, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
-from registry.server.deps import RegistryDep
+from registry.server.deps import RegistryDep, hide_server_paths
 from registry.server.settings import ServerSettings
 
 logger = logging.getLogger("registry.server")
@@ -104,6 +104,7 @@ def settle_start_up_heap(app: FastAPI) -> None:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def registry_error(request: Request, error: RegistryError):
+        hide_server_paths(error, request.app.state.registry)
         status, _ = status_of(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(error), status_code=status, headers=headers)

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry.errors import RegistryError
 from registry.server import web_pages
 from registry.server.auth import TOKEN_COOKIE
-from registry.server.deps import RegistryDep, ServerSettingsDep, get_server_settings
+from registry.server.deps import RegistryDep, ServerSettingsDep, get_server_settings, hide_server_paths
 from registry.server.web_pages import page_reader
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -105,6 +105,7 @@ def _html_errors_for_browsers(app: FastAPI) -> None:
     json_http_error = app.exception_handlers[StarletteHTTPException]
 
     async def registry_error(request: Request, error: RegistryError):
+        hide_server_paths(error, request.app.state.registry)
         if web_pages.wants_html(request):
             settings = await get_server_settings(request)
             return await run_in_threadpool(web_pages.error_page, request, settings.require_read_token, error)

@@ -28,7 +28,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from registry.catalog.models import PublishManifest
-from registry.errors import ArtifactError, IntegrityError, MetadataError, UploadTooLarge
+from registry.errors import ArtifactError, IntegrityError, MetadataError, StorageFull, UploadTooLarge, is_disk_full
 
 #: Bytes gathered before one write to disk (fewer, larger writes off the event loop).
 WRITE_BATCH = 1 << 20
@@ -51,7 +51,20 @@ class Upload:
 
 
 async def receive_upload(request: Request, target: Path, *, limit: int, declared_sha256: str | None) -> Upload:
-    """Parse the request body, writing its archive to ``target``. Raises typed errors for every fault."""
+    """Parse the request body, writing its archive to ``target``. Raises typed errors for every fault.
+
+    A full disk is ``StorageFull`` (507); the caller removes ``target``'s work directory whatever happens.
+    """
+    try:
+        return await _receive(request, target, limit=limit, declared_sha256=declared_sha256)
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        raise StorageFull("the server has no space left to receive this upload; nothing was kept: try again later, "
+                          "or ask the server's operator to free space") from error
+
+
+async def _receive(request: Request, target: Path, *, limit: int, declared_sha256: str | None) -> Upload:
     from starlette.concurrency import run_in_threadpool
 
     boundary = _boundary(request.headers.get("content-type"))

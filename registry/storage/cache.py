@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, NamedTuple
 
 from registry.config import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S, ArchiveLimits
-from registry.errors import CacheBusy, IntegrityError
+from registry.errors import CacheBusy, IntegrityError, StorageFull, is_disk_full
 
 if TYPE_CHECKING:
     from registry.storage.archive import ExtractResult, Progress
@@ -278,16 +278,22 @@ class ModelCache:
         It is held (an flock on its ``.lock`` sibling) until ``discard`` or the process ends, so
         no other process's cleanup removes it; once the process is gone, the next fetch does.
         """
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        while True:
-            stem = self.tmp / f"{WORK_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-            lock_path = stem.with_name(stem.name + LOCK_SUFFIX)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-            _flock(fd, blocking=True)
-            if _same_file(fd, lock_path):  # not unlinked by a cleaner between create and lock
-                break
-            os.close(fd)
-        stem.mkdir()
+        with self.disk_full_is_typed():
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            while True:
+                stem = self.tmp / f"{WORK_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+                lock_path = stem.with_name(stem.name + LOCK_SUFFIX)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+                _flock(fd, blocking=True)
+                if _same_file(fd, lock_path):  # not unlinked by a cleaner between create and lock
+                    break
+                os.close(fd)
+            try:
+                stem.mkdir()
+            except OSError:
+                lock_path.unlink(missing_ok=True)
+                os.close(fd)
+                raise
         self._work_locks[stem] = fd
         return stem
 
@@ -305,11 +311,25 @@ class ModelCache:
 
     @contextlib.contextmanager
     def workdir(self) -> Iterator[Path]:
+        """A ``new_workdir`` removed when the block ends; a full disk inside the block is ``StorageFull``."""
         work = self.new_workdir()
         try:
-            yield work
+            with self.disk_full_is_typed():
+                yield work
         finally:
             self.discard(work)
+
+    @contextlib.contextmanager
+    def disk_full_is_typed(self) -> Iterator[None]:
+        """Turn a full disk (``ENOSPC``/``EDQUOT``) while writing into the cache into ``StorageFull``."""
+        try:
+            yield
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            raise StorageFull(f"no space left in the model cache {self.root} ({error.strerror}); nothing was kept: "
+                              f"free space (`model-registry cache prune` removes cached models) and try "
+                              f"again") from error
 
     def clean_leftovers(self) -> list[Path]:
         """Remove what dead processes left in ``tmp/`` (their flock is gone); return what went."""
