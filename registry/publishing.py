@@ -48,7 +48,8 @@ class Publisher:
         self.progress = progress
 
     def publish(self, source: Any, *, name: str, metadata: "VersionMetadata | None" = None, parent: str | None = None,
-                tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any) -> "VersionPublic":
+                tasks: Iterable[str] = (), mode: str | None = None, idempotency_key: str | None = None,
+                **create_options: Any) -> "VersionPublic":
         """Publish ``source`` as the next version of ``name``, saying ``metadata`` about it.
 
         The catalog receives one ``VersionCreate``: ``metadata``'s fields as they are, plus what
@@ -82,7 +83,8 @@ class Publisher:
                 **metadata.metadata_values(), "publisher": publisher, "name": model, "format": info.format,
                 "artifact_uri": uri, "sha256": sha256, "size": size, "tag_sets": [sorted(t) for t in info.tag_sets],
                 "signatures": list(info.signatures), "details": details,
-                "parent": str(parent_handle) if parent_handle is not None else None, "tasks": conformance["tasks"]}))
+                "parent": str(parent_handle) if parent_handle is not None else None, "tasks": conformance["tasks"],
+                "idempotency_key": idempotency_key}))
             if extracted is not None:
                 self.cache.add_extracted(model_dir, extracted, source=uri)
             else:

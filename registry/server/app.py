@@ -78,8 +78,24 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
 def app_from_env() -> FastAPI:
     """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app)."""
     app = create_app()
+    reclaim_dead_uploads(app)
     settle_start_up_heap(app)
     return app
+
+
+def reclaim_dead_uploads(app: FastAPI) -> None:
+    """Remove the upload work directories that server processes killed mid-upload left in the cache.
+
+    Each live upload holds an flock on its directory (``ModelCache.new_workdir``), which the kernel drops when
+    its process dies; what is unlocked is removed here at start-up, and again before each upload.
+    """
+    try:
+        removed = app.state.registry.cache.clean_leftovers()
+    except OSError as error:
+        logger.warning("could not clean the cache's work directories: %s", error)
+        return
+    if removed:
+        logger.info("removed %d work directories of server processes that ended mid-upload", len(removed))
 
 
 def settle_start_up_heap(app: FastAPI) -> None:
