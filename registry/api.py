@@ -149,7 +149,8 @@ class Registry:
         from registry.resolver import Resolver
 
         return Resolver(catalog=self.catalog, store=self.store, cache=self.cache, offline=self.settings.offline,
-                        progress=self.progress, claims_file=lambda path: self.adapters.claim_file(path) is not None)
+                        progress=self.progress, claims_file=lambda path: self.adapters.claim_file(path) is not None,
+                        check_directory=lambda path: self.adapters.detect(path))
 
     @cached_property
     def publisher(self):

@@ -63,7 +63,8 @@ class Resolved(NamedTuple):
 class Resolver:
     def __init__(self, *, catalog: "CatalogBackend", store: "ArtifactStorage", cache: "ModelCache",
                  offline: bool = False, progress: ProgressFactory = no_progress,
-                 claims_file: Callable[[Path], bool] | None = None):
+                 claims_file: Callable[[Path], bool] | None = None,
+                 check_directory: Callable[[Path], object] | None = None):
         self.catalog = catalog
         self.store = store
         self.cache = cache
@@ -71,6 +72,9 @@ class Resolver:
         self.progress = progress
         #: True for a file some format adapter reads as a whole model: a path to it resolves to the file itself.
         self.claims_file = claims_file
+        #: Raises ``FormatError`` for a directory no format adapter claims (``AdapterSet.detect``): run before a
+        #: directory is walked or copied, so what is not a model costs nothing.
+        self.check_directory = check_directory
 
     def resolve(self, handle: Handle, *, before_fetch: BeforeFetch | None = None) -> Resolved:
         """The local directory of a parsed handle (``registry.handles.parse``: done once, where it entered)."""
@@ -162,7 +166,7 @@ class Resolver:
     # -- URLs ----------------------------------------------------------------------------------
 
     def _resolve_url(self, handle: UrlHandle) -> Resolved:
-        if handle.protocol == "file" and not handle.is_archive:
+        if is_local_url(handle.url) and not handle.is_archive:  # file:// and local://: used in place, never copied
             return self._resolve_path(PathHandle(local_path(handle.url)))
         key = f"url:{handle.url}"
         ref = self.cache.lookup_ref(key)
@@ -197,21 +201,32 @@ class Resolver:
             return sha, path
 
     def _copy_directory(self, url: str) -> tuple[str, Path]:
-        """Copy a model directory from an fsspec URL into the cache, keyed by the hash of its files."""
+        """Copy a model directory from an fsspec URL into the cache, keyed by the hash of its files.
+
+        Its top-level files come first and are checked (``check_directory``: formats are recognised by them)
+        before anything below is copied, so a directory that is no model is refused having cost a few files.
+        """
         from registry.storage.archive import ExtractResult, file_digest, tree_digest
 
         fs, _ = remote().filesystem_for(url)
-        files = remote().list_directory(url)
+        files = sorted(remote().list_directory(url), key=lambda item: ("/" in item[0], item[0]))
         if not files:
             raise ArtifactNotFound(f"no files under {url}")
         with self.cache.workdir() as work:
             target_root = work / "model"
+            target_root.mkdir()
             digests = {}
+            checked = self.check_directory is None
             for rel, full in files:
+                if not checked and "/" in rel:
+                    self.check_directory(target_root)
+                    checked = True
                 target = target_root / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 remote().copy_file(fs, full, str(target), url=url)
                 digests[rel] = file_digest(target)
+            if not checked:
+                self.check_directory(target_root)
             result = ExtractResult(sha256=tree_digest(digests), size=sum(d["size"] for d in digests.values()),
                                    files=digests)
             return result.sha256, self.cache.add_extracted(target_root, result, source=url)
@@ -222,6 +237,9 @@ class Resolver:
         path = Path(handle.expanded)
         if path.is_dir():
             from registry.storage.archive import walk_model_directory
+
+            if self.check_directory is not None:
+                self.check_directory(path)  # "/" or a home folder: FormatError now, not a walk of every file
 
             for _ in walk_model_directory(path):  # a FIFO, a device or a dangling link: NotARegularFile, now
                 pass

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import registry
-from registry.errors import CatalogError, CatalogUnavailable
+from registry.errors import CatalogUnavailable
 from tests.server_support import multipart_publish_body
 from tests.services import LOCALHOST, PostgresServer, ServiceUnavailable
 
