@@ -134,6 +134,11 @@ class TransferStalled(ArtifactError, TimeoutError):
     """A download received no bytes for longer than ``MODEL_REGISTRY_STALL_TIMEOUT`` seconds."""
 
 
+class UploadStalled(TransferStalled):
+    """An upload's body sent nothing for ``MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT`` seconds, or came slower than
+    ``MODEL_REGISTRY_UPLOAD_MIN_RATE`` bytes a second (HTTP 408); the server dropped it and what it had received."""
+
+
 class CacheBusy(RegistryError, TimeoutError):
     """Another process kept fetching the same artifact for longer than ``MODEL_REGISTRY_LOCK_TIMEOUT`` seconds."""
 

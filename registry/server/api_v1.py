@@ -179,7 +179,8 @@ async def publish(request: Request, registry: RegistryDep, settings: ServerSetti
     try:
         archive = work / "upload.tar.gz"
         upload = await receive_upload(request, archive, limit=settings.max_upload_bytes,
-                                      declared_sha256=x_content_sha256)
+                                      declared_sha256=x_content_sha256, idle_timeout=settings.upload_idle_timeout,
+                                      min_rate=settings.upload_min_rate)
         manifest = upload.manifest
         version = await run_in_threadpool(lambda: registry.publish(
             str(archive), name=name, metadata=manifest.version_metadata(), parent=manifest.parent,

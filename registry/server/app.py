@@ -22,7 +22,8 @@ from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
 from registry.server import api_v1, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
-from registry.server.deps import RegistryDep, hide_server_paths
+from registry.server.auth import bearer_token
+from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
 from registry.server.settings import ServerSettings
 
 logger = logging.getLogger("registry.server")
@@ -59,20 +60,40 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     _add_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)
 
-    # Open to everyone, whatever the read-token setting: a load balancer's probe has no token.
+    # Open to everyone, whatever the read-token setting: a load balancer's probe has no token. Where reads need a
+    # token, an anonymous probe learns only the status: the catalog's location (a file path, user@host:port/db),
+    # the version and the error are for callers with a valid token.
     @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"], summary="200 when the catalog answers")
-    async def healthz(registry: RegistryDep):
+    async def healthz(request: Request, registry: RegistryDep, settings: ServerSettingsDep):
         try:
             await run_in_threadpool(registry.catalog.ping)
         except RegistryError as error:
+            if not await _may_see_details(request, registry, settings):
+                return JSONResponse({"status": "unavailable"}, status_code=503)
+            hide_server_paths(error, request)
             return JSONResponse({"status": "unavailable", "catalog": registry.catalog.identity,
                                  "message": str(error)}, status_code=503)
+        if not await _may_see_details(request, registry, settings):
+            return {"status": "ok"}
         return {"status": "ok", "catalog": registry.catalog.identity, "version": package_version}
 
     app.include_router(api_v1.router)
     pages.install(app)
     app.include_router(hub_urls.router)  # last: its /{publisher}/{model} pattern would shadow fixed paths
     return app
+
+
+async def _may_see_details(request: Request, registry, settings: ServerSettings) -> bool:
+    """Whether /healthz may say more than its status: reads are open, or the request carries a valid token."""
+    if not settings.require_read_token:
+        return True
+    token = bearer_token(request)
+    if token is None:
+        return False
+    try:
+        return await run_in_threadpool(registry.catalog.tokens.authenticate, token) is not None
+    except RegistryError:
+        return False
 
 
 def app_from_env() -> FastAPI:
@@ -120,7 +141,7 @@ def settle_start_up_heap(app: FastAPI) -> None:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def registry_error(request: Request, error: RegistryError):
-        hide_server_paths(error, request.app.state.registry)
+        hide_server_paths(error, request)
         status, _ = status_of(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(error), status_code=status, headers=headers)

@@ -15,6 +15,7 @@ reading an attribute.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -52,7 +53,7 @@ def handle_for(publisher: str, model: str, ref: str | None = None) -> CatalogHan
     return catalog_handle(text)
 
 
-def hide_server_paths(error: "RegistryError", registry: "Registry") -> None:
+def hide_server_paths(error: "RegistryError", request: Request) -> None:
     """Take the server's own folders (its cache, a local storage folder) out of ``error``'s message.
 
     Messages are written for a local user, who is helped by the path; a server's callers are not, and its
@@ -60,11 +61,14 @@ def hide_server_paths(error: "RegistryError", registry: "Registry") -> None:
     """
     from registry.handles import is_local_url, local_path
 
-    settings = registry.settings
+    settings = request.app.state.registry.settings
     folders = [(str(settings.cache_dir), "<server cache>")]
     if is_local_url(settings.storage_url):
         folders.append((str(local_path(settings.storage_url)), "<storage>"))
     message = str(error)
+    for variant in {str(settings.cache_dir), os.path.realpath(settings.cache_dir)}:
+        # An upload's work directory (ModelCache.new_workdir) is what the caller sent: call it that.
+        message = re.sub(re.escape(variant) + r"/tmp/w-[0-9]+-[0-9a-f]+(/model)?", "the uploaded model", message)
     for folder, name in sorted(folders, key=lambda item: -len(item[0])):
         for variant in {folder, os.path.realpath(folder)}:
             if len(variant) > 1:
