@@ -216,17 +216,17 @@ class Resolver:
             target_root = work / "model"
             target_root.mkdir()
             digests = {}
-            checked = self.check_directory is None
+            check = self.check_directory
             for rel, full in files:
-                if not checked and "/" in rel:
-                    self.check_directory(target_root)
-                    checked = True
+                if check is not None and "/" in rel:
+                    check(target_root)
+                    check = None
                 target = target_root / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 remote().copy_file(fs, full, str(target), url=url)
                 digests[rel] = file_digest(target)
-            if not checked:
-                self.check_directory(target_root)
+            if check is not None:
+                check(target_root)
             result = ExtractResult(sha256=tree_digest(digests), size=sum(d["size"] for d in digests.values()),
                                    files=digests)
             return result.sha256, self.cache.add_extracted(target_root, result, source=url)
