@@ -167,8 +167,9 @@ def _several_revisions(engine: Engine, rows: list[str]) -> str:
 
 def _run(engine: Engine, operation: str, revision: str) -> None:
     """Run Alembic's ``upgrade`` or ``downgrade`` command."""
-    from alembic import command
     from alembic.util import CommandError
+
+    from alembic import command
 
     # One outer transaction (BEGIN IMMEDIATE on SQLite) shared with Alembic, so a migration is all or nothing
     # and an in-memory database is migrated on the connection that keeps it alive.
