@@ -211,3 +211,35 @@ def test_a_catalog_outage_reaches_client_mode_as_catalog_unavailable_and_recover
     version = client.publish(reference_dir / "tf2_image_feature_vector", name="pub/outage")
     assert version.version == 2 and [v.version for v in client.list_versions("pub/outage")] == [1, 2]
 
+
+
+def test_the_next_upload_reclaims_what_a_killed_server_left_in_a_shared_cache(start_registry_server, reference,
+                                                                               tmp_path):
+    """Two servers over one catalog, storage and cache folder: one dies mid-upload, the other's next upload cleans."""
+    cache = tmp_path / "shared-cache"
+    first = start_registry_server(database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
+                                  storage_url=str(tmp_path / "artifacts"),
+                                  extra_env={"MODEL_REGISTRY_CACHE_DIR": str(cache)})
+    second = start_registry_server(database_url=f"sqlite:///{tmp_path / 'catalog.db'}",
+                                   storage_url=str(tmp_path / "artifacts"), admin_token=False,
+                                   extra_env={"MODEL_REGISTRY_CACHE_DIR": str(cache)})
+    second.admin_token = first.admin_token
+    archive = reference.archive("tf2_text_embedding").read_bytes()
+    content_type, body = multipart_publish_body({}, archive)
+    sock = socket.create_connection((LOCALHOST, first.port))
+    sock.sendall((f"POST /api/v1/models/pub/shared/versions HTTP/1.1\r\nHost: {LOCALHOST}\r\n"
+                  f"Authorization: Bearer {first.admin_token}\r\nContent-Type: {content_type}\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body[: len(body) // 2])
+    deadline = time.monotonic() + 30
+    while not _work_dirs(cache) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _work_dirs(cache)
+    assert left
+    os.killpg(first.process.pid, signal.SIGKILL)
+    first.process.wait()
+    sock.close()
+    assert _work_dirs(cache) == left  # nobody has cleaned yet
+
+    status, answer = second.publish("pub/shared", archive)
+    assert status == 201 and answer["version"] == 1
+    assert _work_dirs(cache) == []
