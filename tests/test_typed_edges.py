@@ -107,3 +107,20 @@ def test_two_rows_in_alembic_version_are_a_schema_error_naming_db_upgrade(tmp_pa
     monkeypatch.setenv("MODEL_REGISTRY_DATABASE_URL", url)
     result = CliRunner().invoke(cli, ["db", "upgrade"])
     assert result.exit_code != 0 and "Traceback" not in result.output and "alembic_version" in result.output
+
+
+def test_every_registry_error_the_server_sends_arrives_as_its_own_class():
+    """What client mode does with a server's JSON error: the class, not a ServerError wrapping it."""
+    from registry import errors
+    from registry.error_codes import error_body, error_from_body, status_of
+
+    classes = [cls for cls in vars(errors).values()
+               if isinstance(cls, type) and issubclass(cls, errors.RegistryError)]
+    assert errors.StorageFull in classes and errors.CatalogUnavailable in classes and len(classes) > 25
+    for cls in classes:
+        error = (cls("m", format="f", operation="load", mode="tf2") if cls is errors.UnsupportedOperation
+                 else cls("m"))
+        status, _ = status_of(error)
+        arrived = error_from_body(status, error_body(error), fallback="?")
+        assert type(arrived) is cls and str(arrived) == "m", cls
+    assert status_of(errors.StorageFull("m"))[0] == 507 and status_of(errors.UploadStalled("m"))[0] == 408
