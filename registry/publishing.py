@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from registry.errors import ArtifactNotFound, RegistryError
+from registry.errors import ArtifactNotFound, MetadataError, RegistryError
 from registry.handles import SCHEME_RE, CatalogHandle, catalog_handle, parse_model_name
 from registry.modes import resolve_mode
 from registry.resolver import ProgressFactory, no_progress
@@ -55,10 +55,14 @@ class Publisher:
         The catalog receives one ``VersionCreate``: ``metadata``'s fields as they are, plus what
         was read from the artifact; ``create_options`` go to the adapter creating an in-memory model.
         """
-        from registry.catalog.models import VersionCreate, VersionMetadata
+        from registry.catalog.models import VersionCreate, VersionMetadata, checked_idempotency_key
 
         metadata = metadata if metadata is not None else VersionMetadata()
         publisher, model = parse_model_name(name)
+        try:
+            checked_idempotency_key(idempotency_key)  # refused before any work, not after the upload to storage
+        except ValueError as error:
+            raise MetadataError(f"idempotency_key: {error}") from None
         parent_handle = parse_parent(parent)
         if parent_handle is not None:
             self.catalog.get_version(parent_handle)  # fail before any work if the parent is unknown

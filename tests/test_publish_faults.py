@@ -243,3 +243,15 @@ def test_the_next_upload_reclaims_what_a_killed_server_left_in_a_shared_cache(st
     status, answer = second.publish("pub/shared", archive)
     assert status == 201 and answer["version"] == 1
     assert _work_dirs(cache) == []
+
+
+def test_a_local_publish_with_an_idempotency_key_is_recorded_once(tmp_path, reference_dir):
+    reg = registry.Registry(database_url=f"sqlite:///{tmp_path / 'catalog.db'}", storage_url=str(tmp_path / "art"),
+                            cache_dir=tmp_path / "cache")
+    first = reg.publish(reference_dir / "tf2_text_embedding", name="pub/local", idempotency_key="nightly-2026-12-05")
+    again = reg.publish(reference_dir / "tf2_text_embedding", name="pub/local", idempotency_key="nightly-2026-12-05")
+    plain = reg.publish(reference_dir / "tf2_text_embedding", name="pub/local")  # no key: a new version, as always
+    assert (first.version, again.version, plain.version) == (1, 1, 2)
+    assert [v.version for v in reg.list_versions("pub/local")] == [1, 2]
+    with pytest.raises(registry.errors.MetadataError, match="idempotency key"):
+        reg.publish(reference_dir / "tf2_text_embedding", name="pub/local", idempotency_key="x" * 200)

@@ -191,6 +191,13 @@ def checked_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
+def checked_idempotency_key(value: Optional[str]) -> Optional[str]:
+    if value is not None and not IDEMPOTENCY_KEY.fullmatch(value):
+        raise ValueError("an idempotency key is 8 to 128 letters, digits and . _ : - (a fresh random one per "
+                         "publish, sent again with its retries)")
+    return value
+
+
 class PublishManifest(VersionMetadata):
     """What a publish says besides its model: the metadata, the parent, the tasks it claims.
 
@@ -209,10 +216,7 @@ class PublishManifest(VersionMetadata):
     @field_validator("idempotency_key")
     @classmethod
     def _idempotency_key(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and not IDEMPOTENCY_KEY.fullmatch(value):
-            raise ValueError("an idempotency key is 8 to 128 letters, digits and . _ : - (a fresh random one per "
-                             "publish, sent again with its retries)")
-        return value
+        return checked_idempotency_key(value)
 
     def version_metadata(self) -> VersionMetadata:
         """The ``VersionMetadata`` part (already validated)."""
@@ -274,6 +278,11 @@ class VersionCreate(VersionBase):
     parent: Optional[str] = None
     #: ``PublishManifest.idempotency_key``: a second create with it returns the first one's version.
     idempotency_key: Optional[str] = None
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _idempotency_key(cls, value: Optional[str]) -> Optional[str]:
+        return checked_idempotency_key(value)
 
 
 class Alias(SQLModel, table=True):
