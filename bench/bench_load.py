@@ -39,6 +39,10 @@ Then, to show where the difference comes from rather than only how big it is:
 - the modules the registry imports that the raw load does not, with their
   ``python -X importtime`` self times (minimum over a few children).
 
+And what checking the cached entry before each load costs (``MODEL_REGISTRY_CACHE_CHECK``): the default
+"stat" level (each file's size and times against the completion record) and the "hash" level (every file
+re-hashed), each as a share of the in-process ``registry.load``. Target for the default: <= 2 %.
+
 Both are measured on the tiny reference model and on a generated model of
 realistic size: the registry's cost is fixed per load (or per start), so the
 small model shows it most. Target for all ratios: within 5 % (<= 1.05).
@@ -100,16 +104,17 @@ def publish(reg, model_dir: Path, name: str) -> Published:
 
 # --------------------------------------------------------------------------- in one process
 
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
 def measure_in_process(reg, model: Published, repeats: int) -> tuple[list[float], list[float]]:
     import tensorflow as tf
 
     reg.load(model.handle, mode="tf2")  # warm: adapters, catalog connection, TF's own caches
     tf.saved_model.load(model.cached_dir)
-
-    def timed(load) -> float:
-        start = time.perf_counter()
-        load()
-        return time.perf_counter() - start
 
     raw, ours = [], []
     for i in range(repeats):
@@ -284,6 +289,17 @@ def report_in_process(raw: list[float], ours: list[float]) -> float:
     return ratio
 
 
+def report_cache_check(reg, model: Published, load_s: float, repeats: int) -> None:
+    """The check ``registry.load`` makes of a cached entry before using it, per level, against a whole load."""
+    sha = Path(model.cached_dir).name
+    print(f"  cache check before each load  ({repeats} checks each; MODEL_REGISTRY_CACHE_CHECK)")
+    for level, full in (("stat (default)", False), ("hash", True)):
+        samples = [timed(lambda full=full: reg.cache.checked(sha, full=full)) for _ in range(repeats)]
+        share = statistics.median(samples) / load_s
+        target = f"  (target <= 2 %: {'met' if share <= 0.02 else 'NOT met'})" if not full else ""
+        print(f"    {level:16} {statistics.median(samples) * 1e3:8.3f} ms = {share:6.2%} of registry.load{target}")
+
+
 def report_fresh(raw: Samples, ours: Samples) -> tuple[float, float]:
     """Print the fresh-process comparison; return the (wall, CPU) ratios, median over median."""
     print(f"  fresh process  ({len(raw.wall)} interleaved pairs of `python -c ...`)")
@@ -361,7 +377,9 @@ def main() -> int:
         for i, model_dir in enumerate(models):
             model = publish(reg, model_dir, f"bench/model-{i}")
             print(f"\n{model.label}  ({model.handle})")
-            in_process = report_in_process(*measure_in_process(reg, model, args.repeats))
+            raw_loads, our_loads = measure_in_process(reg, model, args.repeats)
+            in_process = report_in_process(raw_loads, our_loads)
+            report_cache_check(reg, model, statistics.median(our_loads), args.repeats)
             fresh_wall, fresh_cpu = report_fresh(*measure_fresh(reg, model, args.pairs, cwd=str(tmp)))
             if not args.no_breakdown:
                 report_phases(measure_phases(reg, model, args.children, cwd=str(tmp)), args.children)

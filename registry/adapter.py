@@ -142,7 +142,11 @@ class FormatAdapter(ABC):
     @classmethod
     @abstractmethod
     def detect(cls, path: Path) -> bool:
-        """True if ``path`` is a model directory in this format."""
+        """True if ``path`` is a model directory in this format, judged from its top-level files.
+
+        (A directory at a remote URL is checked when only its top-level files are copied, so that what is no
+        model is refused before the rest is downloaded.)
+        """
 
     @classmethod
     def detect_file(cls, path: Path) -> bool:

@@ -180,7 +180,8 @@ class Registry:
         from registry.resolver import Resolver
 
         return Resolver(catalog=self.catalog, store=self.store, cache=self.cache, offline=self.settings.offline,
-                        progress=self.progress, claims_file=lambda path: self.adapters.claim_file(path) is not None)
+                        progress=self.progress, claims_file=lambda path: self.adapters.claim_file(path) is not None,
+                        check_directory=lambda path: self.adapters.detect(path))
 
     @cached_property
     def publisher(self):
@@ -257,20 +258,21 @@ class Registry:
         return prepared.adapter.fine_tune(prepared.path, mode=prepared.mode, **options)
 
     def publish(self, source: Any, *, name: str, parent: str | None = None, tasks: Iterable[str] = (),
-                mode: str | None = None, metadata=None, **kwargs: Any):
+                mode: str | None = None, metadata=None, idempotency_key: str | None = None, **kwargs: Any):
         """Publish a model directory, a ``.tar.gz``, or an in-memory model as the next version of ``name``.
 
         Keyword arguments named after ``registry.catalog.models.VersionMetadata`` fields
         (``description=``...) are what the publisher says about the version, validated
         here (``MetadataError``); ``metadata=VersionMetadata(...)`` gives them as one record,
         (or a dict), and a keyword argument given too replaces its field. The other keyword arguments
-        go to the adapter that creates an in-memory model.
+        go to the adapter that creates an in-memory model. ``idempotency_key``: a publish retried with the
+        same key gets the version its first try committed, not a second one (client mode sends one itself).
         """
         from registry.catalog.models import VersionMetadata
 
         metadata = VersionMetadata.merged(metadata, VersionMetadata.split(kwargs))
         return self.publisher.publish(source, name=name, metadata=metadata, parent=parent, tasks=tasks, mode=mode,
-                                      **kwargs)
+                                      idempotency_key=idempotency_key, **kwargs)
 
     def convert(self, handle, *, to: str, name: str | None = None, mode: str | None = None, metadata=None,
                 **kwargs: Any) -> Converted:

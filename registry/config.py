@@ -55,6 +55,14 @@ MAX_EXPANSION_RATIO_ENV = "MODEL_REGISTRY_MAX_EXPANSION_RATIO"
 MAX_MEMBERS_ENV = "MODEL_REGISTRY_MAX_MEMBERS"
 #: "1"/"true": the CLI and the server show TensorFlow's start-up lines (absl, oneDNN, CUDA, cuInit); hidden by default.
 TF_LOGS_ENV = "MODEL_REGISTRY_TF_LOGS"
+#: How a cached model is checked each time it is used: "stat" (default: every file's size and times against the
+#: record, ~0.1 ms) or "hash" (every file re-hashed: about as long as reading the model). See the README's Cache.
+CACHE_CHECK_ENV = "MODEL_REGISTRY_CACHE_CHECK"
+CACHE_CHECK_LEVELS = ("stat", "hash")
+#: Server: seconds an upload's body may send nothing before it is dropped (default 60).
+UPLOAD_IDLE_TIMEOUT_ENV = "MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT"
+#: Server: the slowest average rate, bytes per second, an upload may keep after its first 30 s (default 1024).
+UPLOAD_MIN_RATE_ENV = "MODEL_REGISTRY_UPLOAD_MIN_RATE"
 
 
 def default_data_dir() -> Path:
@@ -83,6 +91,9 @@ DEFAULT_STALL_TIMEOUT_S = 30.0
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 #: Default of ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
 DEFAULT_MAX_UPLOAD_BYTES = 8 << 30
+#: Defaults of ``MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT`` (seconds) and ``..._UPLOAD_MIN_RATE`` (bytes per second).
+DEFAULT_UPLOAD_IDLE_TIMEOUT_S = 60.0
+DEFAULT_UPLOAD_MIN_RATE = 1024.0
 
 
 class ArchiveLimits(NamedTuple):
@@ -137,6 +148,11 @@ class Settings(NamedTuple):
     require_read_token: bool = False
     #: Server: ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    #: ``MODEL_REGISTRY_CACHE_CHECK``: one of ``CACHE_CHECK_LEVELS``.
+    cache_check: str = "stat"
+    #: Server: ``MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT`` and ``MODEL_REGISTRY_UPLOAD_MIN_RATE``.
+    upload_idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S
+    upload_min_rate: float = DEFAULT_UPLOAD_MIN_RATE
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}"
@@ -161,6 +177,10 @@ class Settings(NamedTuple):
             require_read_token=_flag(env, REQUIRE_READ_TOKEN_ENV),
             max_upload_bytes=int(_positive_number(env, MAX_UPLOAD_BYTES_ENV, DEFAULT_MAX_UPLOAD_BYTES, "bytes",
                                                   integer=True)),
+            cache_check=_cache_check(env),
+            upload_idle_timeout=_positive_number(env, UPLOAD_IDLE_TIMEOUT_ENV, DEFAULT_UPLOAD_IDLE_TIMEOUT_S,
+                                                 "seconds"),
+            upload_min_rate=_positive_number(env, UPLOAD_MIN_RATE_ENV, DEFAULT_UPLOAD_MIN_RATE, "bytes per second"),
         )
 
 
@@ -171,6 +191,16 @@ _FALSE = frozenset({"", "0", "false", "no", "off"})
 _POSTGRES_DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "psycopg2cffi": "psycopg2cffi",
                      "pg8000": "pg8000", "asyncpg": "asyncpg"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _cache_check(env: "Mapping[str, str]") -> str:
+    """One of ``CACHE_CHECK_LEVELS`` (unset: "stat")."""
+    raw = _raw(env, CACHE_CHECK_ENV)
+    if not raw:
+        return "stat"
+    if raw.lower() not in CACHE_CHECK_LEVELS:
+        raise invalid(CACHE_CHECK_ENV, raw, f"use one of {', '.join(CACHE_CHECK_LEVELS)} (unset: stat)")
+    return raw.lower()
 
 
 def invalid(name: str, value: str, allowed: str) -> ConfigError:

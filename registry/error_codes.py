@@ -24,6 +24,8 @@ STATUS: dict[type[errors.RegistryError], tuple[int, str]] = {
     errors.CatalogError: (409, "conflict"),
     errors.MetadataError: (422, "invalid"),
     errors.UploadTooLarge: (413, "too_large"),
+    errors.UploadStalled: (408, "timeout"),
+    errors.StorageFull: (507, "storage_full"),
     errors.UnsupportedOperation: (422, "unsupported"),
     errors.FormatError: (422, "refused"),
     errors.SignatureError: (422, "refused"),
@@ -77,5 +79,6 @@ def error_from_body(status: int, body: dict | None, *, fallback: str) -> errors.
 
 def _class_for_status(status: int) -> type[errors.RegistryError]:
     return {400: errors.RegistryError, 401: errors.AuthenticationRequired, 403: errors.AccessDenied,
-            404: errors.VersionNotFound, 409: errors.CatalogError, 413: errors.UploadTooLarge,
-            422: errors.ArtifactError}.get(status, errors.ServerError)
+            404: errors.VersionNotFound, 408: errors.UploadStalled,
+            409: errors.CatalogError, 413: errors.UploadTooLarge,
+            422: errors.ArtifactError, 507: errors.StorageFull}.get(status, errors.ServerError)

@@ -8,6 +8,8 @@ prints ``str(error)`` on one line and exits non-zero; no traceback reaches a use
 
 from __future__ import annotations
 
+import errno
+
 
 class RegistryError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -144,5 +146,28 @@ class TransferStalled(ArtifactError, TimeoutError):
     """A download received no bytes for longer than ``MODEL_REGISTRY_STALL_TIMEOUT`` seconds."""
 
 
+class UploadStalled(TransferStalled):
+    """An upload's body sent nothing for ``MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT`` seconds, or came slower than
+    ``MODEL_REGISTRY_UPLOAD_MIN_RATE`` bytes a second (HTTP 408); the server dropped it and what it had received."""
+
+
 class CacheBusy(RegistryError, TimeoutError):
     """Another process kept fetching the same artifact for longer than ``MODEL_REGISTRY_LOCK_TIMEOUT`` seconds."""
+
+
+class StorageFull(RegistryError, OSError):
+    """A disk has no room left (``ENOSPC``/``EDQUOT``): the artifact storage, the server's cache or the local cache
+    (HTTP 507). What was being written is removed; free space (``model-registry cache prune``) and try again."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.errno = errno.ENOSPC
+
+
+#: The ``errno`` values of a full disk or an exhausted quota.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is an ``OSError`` saying a disk or quota is full (and not already a ``StorageFull``)."""
+    return isinstance(error, OSError) and not isinstance(error, StorageFull) and error.errno in DISK_FULL_ERRNOS

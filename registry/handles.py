@@ -30,7 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 from registry.errors import HandleError
 
 NAME_RE = re.compile(r"^[a-z0-9._-]+$")
-SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
+#: ASCII only: with Unicode case folding, "İHTTP" would match and lower-case to a longer, different string.
+SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE | re.ASCII)
 #: As tensorflow_hub: a handle ending so is an archive (its compression is told from its bytes, not this suffix).
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 LATEST = "latest"
@@ -44,6 +45,8 @@ MAX_HANDLE_LENGTH = 4096
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: Schemes whose location is ``host[:port]``, so a host and a numeric port can be checked before connecting.
 HOST_SCHEMES = frozenset({"http", "https", "ftp", "sftp", "ssh", "smb", "webhdfs"})
+#: fsspec's schemes for this machine's own files.
+LOCAL_SCHEMES = frozenset({"file", "local"})
 
 GRAMMAR = (
     "a handle is one of: a catalog handle 'publisher/model', 'publisher/model/N' or 'publisher/model@alias' "
@@ -65,14 +68,15 @@ def validate_name(value: str, what: str = "name") -> str:
 
 
 def is_local_url(url: str) -> bool:
-    """True for a plain path or a ``file://`` URL: bytes on this machine, readable offline."""
+    """True for a plain path or a ``file://`` or ``local://`` URL (fsspec's two names for this machine's files)."""
     match = SCHEME_RE.match(url)
-    return match is None or match.group(1).lower() == "file"
+    return match is None or match.group(1).lower() in LOCAL_SCHEMES
 
 
 def local_path(url: str) -> str:
-    """The path of a ``file://`` URL (a plain path as is)."""
-    return url[len("file://"):] if url.startswith("file://") else url
+    """The path of a ``file://`` or ``local://`` URL (a plain path as is)."""
+    match = SCHEME_RE.match(url)
+    return url[match.end():] if match is not None and match.group(1).lower() in LOCAL_SCHEMES else url
 
 
 def _same_kind_and_fields(self, other) -> bool:

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from registry.errors import ArtifactNotFound, RegistryError
+from registry.errors import ArtifactNotFound, MetadataError, RegistryError
 from registry.handles import SCHEME_RE, CatalogHandle, catalog_handle, parse, parse_model_name
 from registry.modes import resolve_mode
 from registry.resolver import ProgressFactory, no_progress
@@ -48,16 +48,21 @@ class Publisher:
         self.progress = progress
 
     def publish(self, source: Any, *, name: str, metadata: "VersionMetadata | None" = None, parent: str | None = None,
-                tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any) -> "VersionPublic":
+                tasks: Iterable[str] = (), mode: str | None = None, idempotency_key: str | None = None,
+                **create_options: Any) -> "VersionPublic":
         """Publish ``source`` as the next version of ``name``, saying ``metadata`` about it.
 
         The catalog receives one ``VersionCreate``: ``metadata``'s fields as they are, plus what
         was read from the artifact; ``create_options`` go to the adapter creating an in-memory model.
         """
-        from registry.catalog.models import VersionCreate, VersionMetadata
+        from registry.catalog.models import VersionCreate, VersionMetadata, checked_idempotency_key
 
         metadata = metadata if metadata is not None else VersionMetadata()
         publisher, model = parse_model_name(name)
+        try:
+            checked_idempotency_key(idempotency_key)  # refused before any work, not after the upload to storage
+        except ValueError as error:
+            raise MetadataError(f"idempotency_key: {error}") from None
         parent_handle = parse_parent(parent)
         if parent_handle is not None:
             self.catalog.get_version(parent_handle)  # fail before any work if the parent is unknown
@@ -83,7 +88,8 @@ class Publisher:
                 **metadata.metadata_values(), "publisher": publisher, "name": model, "format": info.format,
                 "artifact_uri": uri, "sha256": sha256, "size": size, "tag_sets": [sorted(t) for t in info.tag_sets],
                 "signatures": list(info.signatures), "details": details,
-                "parent": str(parent_handle) if parent_handle is not None else None, "tasks": conformance["tasks"]}))
+                "parent": str(parent_handle) if parent_handle is not None else None, "tasks": conformance["tasks"],
+                "idempotency_key": idempotency_key}))
             if extracted is not None:
                 self.cache.add_extracted(model_dir, extracted, source=uri)
             else:

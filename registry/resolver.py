@@ -24,7 +24,7 @@ import stat as stat_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, NamedTuple
 
-from registry.errors import ArtifactNotFound, HandleError, NotARegularFile, OfflineError
+from registry.errors import ArtifactNotFound, HandleError, IntegrityError, NotARegularFile, OfflineError
 from registry.handles import CatalogHandle, Handle, PathHandle, UrlHandle, is_local_url, local_path
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ class Resolved(NamedTuple):
 class Resolver:
     def __init__(self, *, catalog: "CatalogBackend", store: "ArtifactStorage", cache: "ModelCache",
                  offline: bool = False, progress: ProgressFactory = no_progress,
-                 claims_file: Callable[[Path], bool] | None = None):
+                 claims_file: Callable[[Path], bool] | None = None,
+                 check_directory: Callable[[Path], object] | None = None):
         self.catalog = catalog
         self.store = store
         self.cache = cache
@@ -71,6 +72,9 @@ class Resolver:
         self.progress = progress
         #: True for a file some format adapter reads as a whole model: a path to it resolves to the file itself.
         self.claims_file = claims_file
+        #: Raises ``FormatError`` for a directory no format adapter claims (``AdapterSet.detect``): run before a
+        #: directory is walked or copied, so what is not a model costs nothing.
+        self.check_directory = check_directory
 
     def resolve(self, handle: Handle, *, before_fetch: BeforeFetch | None = None) -> Resolved:
         """The local directory of a parsed handle (``registry.handles.parse``: done once, where it entered)."""
@@ -84,14 +88,6 @@ class Resolver:
 
     # -- catalog handles ---------------------------------------------------------------------
 
-    def _cached(self, sha256: str) -> Path:
-        """The cache entry a ref just named (``lookup_ref`` checks it is complete); gone only if removed since."""
-        path = self.cache.get(sha256)
-        if path is None:
-            raise ArtifactNotFound(f"cache entry {sha256} was removed while being resolved (a cache prune in another "
-                                   f"process?); try again")
-        return path
-
     def _ref_key(self, handle: CatalogHandle) -> str:
         return f"catalog:{self.catalog.identity}:{handle}"
 
@@ -104,7 +100,7 @@ class Resolver:
         if handle.pinned and not self.catalog.is_local:
             # A version never changes: one fetched from a catalog on the network before loads without asking it.
             ref = self.cache.lookup_ref(self._ref_key(handle))
-            if ref is not None and ref.get("format") and self.cache.get(ref["sha256"]) is not None:
+            if ref is not None and ref.get("format") and self._cached(ref["sha256"], refetchable=True) is not None:
                 return self._last_resolution(handle, before_fetch)
         location = self.catalog.locate(handle)
         if before_fetch is not None:
@@ -122,7 +118,7 @@ class Resolver:
             raise OfflineError(
                 f"{handle} has never been resolved on this machine and MODEL_REGISTRY_OFFLINE is set, so the catalog "
                 f"({self.catalog.identity}) cannot be asked; {OFFLINE_HINT}")
-        path = self.cache.get(ref["sha256"])
+        path = self._cached(ref["sha256"], refetchable=False)
         if path is None:
             raise OfflineError(f"{handle} was resolved on this machine before, but its files were removed from the "
                                f"cache since; {OFFLINE_HINT}")
@@ -131,9 +127,25 @@ class Resolver:
         return Resolved(path, ref.get("format"), ref["sha256"],
                         gated=before_fetch is not None and bool(ref.get("format")))
 
+    def _cached(self, sha256: str, *, refetchable: bool) -> Path | None:
+        """The cached entry for ``sha256``, checked before it is used (``ModelCache.checked``); None if absent.
+
+        An entry that no longer matches its record is removed and None returned when its bytes can be
+        fetched again (``refetchable``), so the caller fetches it afresh; otherwise its ``IntegrityError``
+        stands: nothing changed on disk is ever loaded.
+        """
+        try:
+            return self.cache.checked(sha256)
+        except IntegrityError:
+            if not refetchable:
+                raise
+            self.cache.remove(sha256)
+            return None
+
     def fetch_version(self, location: "VersionLocation") -> Resolved:
         """The local directory of a catalog version, fetched by its sha256 unless cached."""
-        path = self.cache.get(location.sha256)
+        path = self._cached(location.sha256,
+                            refetchable=not self.offline or is_local_url(location.artifact_uri))
         if path is None:
             if self.offline and not is_local_url(location.artifact_uri):
                 raise OfflineError(f"{location.handle} is not in the local cache and its artifact "
@@ -154,12 +166,14 @@ class Resolver:
     # -- URLs ----------------------------------------------------------------------------------
 
     def _resolve_url(self, handle: UrlHandle) -> Resolved:
-        if handle.protocol == "file" and not handle.is_archive:
+        if is_local_url(handle.url) and not handle.is_archive:  # file:// and local://: used in place, never copied
             return self._resolve_path(PathHandle(local_path(handle.url)))
         key = f"url:{handle.url}"
         ref = self.cache.lookup_ref(key)
         if ref is not None:
-            return Resolved(self._cached(ref["sha256"]), None, ref["sha256"])
+            path = self._cached(ref["sha256"], refetchable=not self.offline or is_local_url(handle.url))
+            if path is not None:
+                return Resolved(path, None, ref["sha256"])
         if self.offline and not is_local_url(handle.url):
             raise OfflineError(f"{handle.url} is not in the local cache and MODEL_REGISTRY_OFFLINE is set; "
                                f"{OFFLINE_HINT}")
@@ -180,28 +194,41 @@ class Resolver:
         with self.cache.lock(key, source=source, ready=lambda: self.cache.lookup_ref(key) is not None):
             ref = self.cache.lookup_ref(key)
             if ref is not None:  # another process fetched it while this one waited
-                return ref["sha256"], self._cached(ref["sha256"])
+                cached = self._cached(ref["sha256"], refetchable=True)
+                if cached is not None:  # else removed since (pruned, or failed its check): fetched again below
+                    return ref["sha256"], cached
             with (self.progress(label, None) if label else no_progress("", None)) as update:
                 sha, path = self.cache.fetch(open_stream, source=source, progress=update)
             self.cache.write_ref(key, sha)
             return sha, path
 
     def _copy_directory(self, url: str) -> tuple[str, Path]:
-        """Copy a model directory from an fsspec URL into the cache, keyed by the hash of its files."""
+        """Copy a model directory from an fsspec URL into the cache, keyed by the hash of its files.
+
+        Its top-level files come first and are checked (``check_directory``: formats are recognised by them)
+        before anything below is copied, so a directory that is no model is refused having cost a few files.
+        """
         from registry.storage.archive import ExtractResult, file_digest, tree_digest
 
         fs, _ = remote().filesystem_for(url)
-        files = remote().list_directory(url)
+        files = sorted(remote().list_directory(url), key=lambda item: ("/" in item[0], item[0]))
         if not files:
             raise ArtifactNotFound(f"no files under {url}")
         with self.cache.workdir() as work:
             target_root = work / "model"
+            target_root.mkdir()
             digests = {}
+            check = self.check_directory
             for rel, full in files:
+                if check is not None and "/" in rel:
+                    check(target_root)
+                    check = None
                 target = target_root / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 remote().copy_file(fs, full, str(target), url=url)
                 digests[rel] = file_digest(target)
+            if check is not None:
+                check(target_root)
             result = ExtractResult(sha256=tree_digest(digests), size=sum(d["size"] for d in digests.values()),
                                    files=digests)
             return result.sha256, self.cache.add_extracted(target_root, result, source=url)
@@ -212,6 +239,9 @@ class Resolver:
         path = Path(handle.expanded)
         if path.is_dir():
             from registry.storage.archive import walk_model_directory
+
+            if self.check_directory is not None:
+                self.check_directory(path)  # "/" or a home folder: FormatError now, not a walk of every file
 
             for _ in walk_model_directory(path):  # a FIFO, a device or a dangling link: NotARegularFile, now
                 pass
@@ -227,7 +257,9 @@ class Resolver:
         key = f"path:{path}:{stat.st_size}:{stat.st_mtime_ns}"
         ref = self.cache.lookup_ref(key)
         if ref is not None:
-            return Resolved(self._cached(ref["sha256"]), None, ref["sha256"])
+            cached = self._cached(ref["sha256"], refetchable=True)
+            if cached is not None:
+                return Resolved(cached, None, ref["sha256"])
         if not stat_module.S_ISREG(stat.st_mode):
             raise NotARegularFile(f"{path} is not a regular file (a FIFO, a device or a socket); pass a model "
                                   f"directory or a .tar.gz archive")

@@ -127,12 +127,21 @@ class PostgresServer:
     def start(self) -> "PostgresServer":
         self._pg("initdb", "-D", str(self.datadir), "-U", self.superuser, "--auth=trust",
                  "--encoding=UTF8", "--no-sync")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Start the cluster (again, after ``halt``) on the same port and data."""
         # fsync off: the cluster is thrown away, durability would only slow the tests.
         options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses={LOCALHOST} "
                    f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
         self._pg("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.datadir), "-l", str(self.logfile),
                  "-o", options)
-        return self
+
+    def halt(self) -> None:
+        """Stop the cluster, keeping its data for ``resume`` (``-m fast``: with fsync and synchronous commit off,
+        an immediate stop would lose the last commits)."""
+        self._pg("pg_ctl", "stop", "-w", "-t", "30", "-m", "fast", "-D", str(self.datadir))
 
     def stop(self) -> None:
         if (self.datadir / "postmaster.pid").exists():

@@ -187,6 +187,17 @@ def checked_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
     return {name: getattr(record, name) for name in given if getattr(record, name) is not None}
 
 
+#: What ``PublishManifest.idempotency_key`` may be.
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+
+
+def checked_idempotency_key(value: Optional[str]) -> Optional[str]:
+    if value is not None and not IDEMPOTENCY_KEY.fullmatch(value):
+        raise ValueError("an idempotency key is 8 to 128 letters, digits and . _ : - (a fresh random one per "
+                         "publish, sent again with its retries)")
+    return value
+
+
 class PublishManifest(VersionMetadata):
     """What a publish says besides its model: the metadata, the parent, the tasks it claims.
 
@@ -198,6 +209,14 @@ class PublishManifest(VersionMetadata):
     parent: Optional[str] = None
     #: Common signatures the model is claimed to implement (checked before anything is written).
     tasks: list[str] = []
+    #: Chosen by the client for one publish and sent again with each retry of it: a retry whose first try was
+    #: committed (its response lost) gets that version back instead of a second one (``ModelVersion``).
+    idempotency_key: Optional[str] = None
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _idempotency_key(cls, value: Optional[str]) -> Optional[str]:
+        return checked_idempotency_key(value)
 
     def version_metadata(self) -> VersionMetadata:
         """The ``VersionMetadata`` part (already validated)."""
@@ -229,6 +248,8 @@ class ModelVersion(VersionBase, table=True):
         # description itself stays out of the key: PostgreSQL refuses B-tree entries over about 2.7 kB.
         Index("ix_version_described", "model_id", "deleted_at", "version", "format",
               sqlite_where=text("description <> ''"), postgresql_where=text("description <> ''")),
+        # One version per publish however often it is retried (migration 0007); NULLs (local publishes) never clash.
+        Index("uq_version_idempotency_key", "model_id", "idempotency_key", unique=True),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -237,6 +258,8 @@ class ModelVersion(VersionBase, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     parent_id: Optional[int] = Field(default=None, foreign_key="model_version.id", index=True)
     deleted_at: Optional[datetime] = Field(default=None)
+    #: ``PublishManifest.idempotency_key`` of the publish that made it (None for a local publish).
+    idempotency_key: Optional[str] = Field(default=None, max_length=128)
 
 
 class VersionCreate(VersionBase):
@@ -253,6 +276,13 @@ class VersionCreate(VersionBase):
     tasks: list[dict[str, Any]] = []
     #: The catalog handle (``publisher/model/N``) of the version this one was derived from.
     parent: Optional[str] = None
+    #: ``PublishManifest.idempotency_key``: a second create with it returns the first one's version.
+    idempotency_key: Optional[str] = None
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _idempotency_key(cls, value: Optional[str]) -> Optional[str]:
+        return checked_idempotency_key(value)
 
 
 class Alias(SQLModel, table=True):

@@ -149,24 +149,39 @@ def _recorded_revision(engine: Engine) -> str | None:
 
 def _state(engine: Engine) -> tuple[str | None, set[str]]:
     """The database's revision and its tables (besides alembic_version)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
-        revision = MigrationContext.configure(connection).get_current_revision()
         tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
-    return revision, tables
+        rows = [] if not inspect(connection).has_table("alembic_version") else [
+            row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version")).fetchall()]
+    if len(rows) > 1:
+        raise SchemaError(_several_revisions(engine, rows))
+    return (rows[0] if rows else None), tables
+
+
+def _several_revisions(engine: Engine, rows: list[str]) -> str:
+    return (f"the catalog database {engine.url.render_as_string(hide_password=True)} records {len(rows)} schema "
+            f"revisions ({', '.join(sorted(rows))}) in its alembic_version table, which must hold one (an "
+            f"interrupted or hand-made migration): back it up, delete the rows of the revisions not applied "
+            f"(DELETE FROM alembic_version WHERE version_num = '...'), then run `{UPGRADE_COMMAND}`")
 
 
 def _run(engine: Engine, operation: str, revision: str) -> None:
     """Run Alembic's ``upgrade`` or ``downgrade`` command."""
+    from alembic.util import CommandError
+
     from alembic import command
 
     # One outer transaction (BEGIN IMMEDIATE on SQLite) shared with Alembic, so a migration is all or nothing
     # and an in-memory database is migrated on the connection that keeps it alive.
+    _state(engine)  # SchemaError for a version table Alembic would refuse with a bare CommandError
     config = alembic_config(engine.url)
-    with write_engine(engine).begin() as connection:
-        config.attributes["connection"] = connection
-        getattr(command, operation)(config, revision)
+    try:
+        with write_engine(engine).begin() as connection:
+            config.attributes["connection"] = connection
+            getattr(command, operation)(config, revision)
+    except CommandError as error:
+        raise SchemaError(f"cannot {operation} the catalog database {engine.url.render_as_string(hide_password=True)} "
+                          f"to {revision}: {error}") from error
 
 
 @contextlib.contextmanager

@@ -102,23 +102,49 @@ class Catalog:
             parent_row = (self._resolve(session, _catalog_handle(record.parent), include_deleted=False)[0]
                           if record.parent else None)
             model = self._get_or_create_model(session, record.publisher, record.name)
+            if record.idempotency_key:
+                committed = self._published_with_key(session, model, record)
+                if committed is not None:
+                    return committed
             if record.description and not model.description:
                 model.description = record.description
-            number = session.exec(
-                update(RegisteredModel)
-                .where(col(RegisteredModel.id) == model.id)
-                .values(last_version=col(RegisteredModel.last_version) + 1)
-                .returning(col(RegisteredModel.last_version))
-                .execution_options(synchronize_session=False)
-            ).scalar_one()
-            version = ModelVersion(model_id=_id(model), version=number,
-                                   parent_id=parent_row.id if parent_row is not None else None, **fields)
-            session.add(version)
-            session.flush()
+            try:
+                # A savepoint: a retry racing its own first try for the same key undoes only this insert.
+                with session.begin_nested():
+                    number = session.exec(
+                        update(RegisteredModel)
+                        .where(col(RegisteredModel.id) == model.id)
+                        .values(last_version=col(RegisteredModel.last_version) + 1)
+                        .returning(col(RegisteredModel.last_version))
+                        .execution_options(synchronize_session=False)
+                    ).scalar_one()
+                    version = ModelVersion(model_id=_id(model), version=number,
+                                           idempotency_key=record.idempotency_key,
+                                           parent_id=parent_row.id if parent_row is not None else None, **fields)
+                    session.add(version)
+                    session.flush()
+            except IntegrityError:
+                committed = self._published_with_key(session, model, record) if record.idempotency_key else None
+                if committed is None:
+                    raise
+                return committed
             session.add_all(Signature(version_id=_id(version), **row) for row in signature_rows)
             session.add_all(VersionTask(version_id=_id(version), **row) for row in task_rows)
             session.flush()
             return records.version_records(session, [(version, model)])[0]
+
+    def _published_with_key(self, session: Session, model: RegisteredModel, record: VersionCreate
+                            ) -> VersionPublic | None:
+        """The version an earlier try of this publish (same idempotency key) committed, if any."""
+        row = session.exec(select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.idempotency_key == record.idempotency_key)).first()
+        if row is None:
+            return None
+        if row.sha256 != record.sha256:
+            raise CatalogError(f"the idempotency key {record.idempotency_key!r} already published "
+                               f"{model.publisher}/{model.name}/{row.version} with other content; a new publish "
+                               f"needs a new key")
+        return records.version_records(session, [(row, model)])[0]
 
     def set_alias(self, *, publisher: str, name: str, alias: str, version: int) -> VersionPublic:
         """Point ``publisher/name@alias`` at ``version`` (creating or moving the alias)."""

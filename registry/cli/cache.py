@@ -25,15 +25,16 @@ def _cache(obj: CliContext):
 @json_option
 @pass_context
 def ls(obj: CliContext, as_json: bool) -> None:
-    """List complete entries, and leftovers of interrupted downloads."""
+    """List complete entries, corrupt ones (an unreadable record), and leftovers of interrupted downloads."""
     model_cache = _cache(obj)
-    entries, leftovers = model_cache.entries(), model_cache.incomplete()
+    entries, leftovers, corrupt = model_cache.entries(), model_cache.incomplete(), model_cache.corrupt()
     if wants_json(obj, as_json):
         echo_json({
             "root": str(model_cache.root),
             "entries": [{"sha256": e.sha256, "path": str(e.path), "size": e.size, "source": e.record.get("source"),
                          "completed_at": e.record.get("completed_at")} for e in entries],
             "incomplete": [str(p) for p in leftovers],
+            "corrupt": [{"sha256": sha, "path": str(model_cache.models / sha)} for sha in corrupt],
         })
         return
     click.echo(f"cache {model_cache.root}: {len(entries)} entries, "
@@ -42,6 +43,10 @@ def ls(obj: CliContext, as_json: bool) -> None:
         click.echo(table(("SHA256", "SIZE", "CACHED", "SOURCE"),
                          [(e.sha256[:16], human_size(e.size), timestamp(e.record.get("completed_at")),
                            e.record.get("source", "-")) for e in entries]))
+    if corrupt:
+        click.echo(f"{len(corrupt)} corrupt (record unreadable; never used, removed by `model-registry cache prune`):")
+        for sha in corrupt:
+            click.echo(f"  {sha}  CORRUPT")
     if leftovers:
         click.echo(f"{len(leftovers)} incomplete (removed by `model-registry cache prune`):")
         for path in leftovers:
@@ -54,15 +59,16 @@ def ls(obj: CliContext, as_json: bool) -> None:
 def verify(obj: CliContext, sha256: str | None) -> None:
     """Re-hash every cached file (or one entry's); exit with status 1 if any changed or went missing."""
     model_cache = _cache(obj)
-    entries = [e for e in model_cache.entries() if sha256 is None or e.sha256.startswith(sha256)]
+    entries = [e.sha256 for e in model_cache.entries()] + model_cache.corrupt()
+    entries = [sha for sha in entries if sha256 is None or sha.startswith(sha256)]
     if sha256 is not None and not entries:
         from registry.errors import ArtifactNotFound
 
         raise ArtifactNotFound(f"the cache has no entry whose sha256 starts with {sha256!r}; "
                                f"see `model-registry cache ls`")
     problems = {}
-    for entry in entries:
-        problems.update(model_cache.verify(entry.sha256))
+    for sha in entries:
+        problems.update(model_cache.verify(sha))
     for sha, found in problems.items():
         click.echo(f"{sha}: CORRUPT")
         for problem in found:
@@ -89,7 +95,7 @@ def prune(obj: CliContext, everything: bool, corrupt: bool, older_than_days: flo
     entries = {e.sha256 for e in model_cache.entries()}
     removed_corrupt = []
     if corrupt:
-        for sha in model_cache.verify():
+        for sha in model_cache.verify():  # corrupt records included
             model_cache.remove(sha)
             removed_corrupt.append(sha)
     if everything:

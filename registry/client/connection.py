@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from registry.config import DEFAULT_STALL_TIMEOUT_S, SERVER_URL_ENV, TOKEN_ENV
 from registry.error_codes import error_from_body
-from registry.errors import HandleError, OfflineError, ServerError
+from registry.errors import HandleError, OfflineError, RegistryError, ServerError
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRead
@@ -120,6 +120,8 @@ class ServerConnection:
             if response.status >= 400:
                 raise self._error(response, method, target)
             yield response
+        except RegistryError:
+            raise  # the server's own answer (CatalogUnavailable is a ConnectionError too): kept as its class
         except (socket.timeout, http.client.IncompleteRead, ConnectionError) as error:
             connection.close()
             if not fresh:
@@ -173,6 +175,12 @@ class _CountingReader:
         if data:
             self.progress(len(data))
         return data
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether ``error`` is a ``ServerError`` for a connection that failed or broke (not an answer the server gave)."""
+    return isinstance(error, ServerError) and isinstance(
+        error.__cause__, (ConnectionError, http.client.HTTPException, socket.timeout, ssl.SSLError, OSError))
 
 
 def quoted(*parts: str) -> str:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable
 
-from registry.client.connection import ServerConnection, quoted
+from registry.client.connection import ServerConnection, connection_lost, quoted
+from registry.errors import ServerError
 from registry.handles import parse_model_name
 from registry.publishing import materialize, parse_parent
 from registry.resolver import ProgressFactory, no_progress
@@ -23,6 +25,10 @@ from registry.storage.archive import file_digest, pack_directory
 
 if TYPE_CHECKING:
     from registry.catalog.models import VersionMetadata
+
+
+#: Seconds before the one retry of a publish whose connection was lost (a restarting server gets a moment).
+RETRY_AFTER_S = 2.0
 
 
 class UploadingPublisher:
@@ -36,14 +42,18 @@ class UploadingPublisher:
         self.progress = progress
 
     def publish(self, source: Any, *, name: str, metadata: "VersionMetadata | None" = None, parent=None,
-                tasks: Iterable[str] = (), mode: str | None = None, **create_options: Any):
+                tasks: Iterable[str] = (), mode: str | None = None, idempotency_key: str | None = None,
+                **create_options: Any):
+        """Upload ``source`` as the next version of ``name``; retried once, with the same idempotency key, when the
+        connection is lost (the server may have committed it: a retry then gets that version, never a second)."""
         from registry.catalog.models import PublishManifest, VersionMetadata, VersionPublic
 
         publisher, model = parse_model_name(name)
         parent_handle = parse_parent(parent)
         manifest = PublishManifest.model_construct(
             **(metadata if metadata is not None else VersionMetadata()).metadata_values(),
-            parent=str(parent_handle) if parent_handle else None, tasks=list(dict.fromkeys(tasks)))
+            parent=str(parent_handle) if parent_handle else None, tasks=list(dict.fromkeys(tasks)),
+            idempotency_key=idempotency_key or secrets.token_hex(16))
         with self.cache.workdir() as work:
             model_dir, archive = materialize(source, work, resolver=self.resolver, adapters=self.adapters, mode=mode,
                                              create_options=create_options)
@@ -56,10 +66,19 @@ class UploadingPublisher:
             else:
                 digest = file_digest(archive)
                 sha256, size = digest["sha256"], digest["size"]
-            with open(archive, "rb") as stream, self.progress(f"Uploading {publisher}/{model}", size) as update:
-                body = MultipartUpload(manifest.model_dump(mode="json"), stream, size, progress=update)
-                answer = self.connection.upload(quoted("api", "v1", "models", publisher, model, "versions"), body,
-                                                size=body.length, sha256=sha256, content_type=body.content_type)
+            path = quoted("api", "v1", "models", publisher, model, "versions")
+            for attempt in range(2):
+                try:
+                    with open(archive, "rb") as stream, \
+                            self.progress(f"Uploading {publisher}/{model}", size) as update:
+                        body = MultipartUpload(manifest.model_dump(mode="json"), stream, size, progress=update)
+                        answer = self.connection.upload(path, body, size=body.length, sha256=sha256,
+                                                        content_type=body.content_type)
+                    break
+                except ServerError as error:
+                    if attempt or not connection_lost(error):
+                        raise
+                    time.sleep(RETRY_AFTER_S)
             record = VersionPublic.from_json(answer)
             if model_dir is not None:
                 # What was just published need not be downloaded again to load it here.

@@ -174,15 +174,17 @@ async def publish(request: Request, registry: RegistryDep, settings: ServerSetti
                   x_content_sha256: Annotated[str | None, Header()] = None):
     """The body is described in ``registry.server.uploads``; ``X-Content-SHA256`` is the archive's sha256."""
     name = f"{validate_name(publisher, 'publisher')}/{validate_name(model, 'model name')}"
+    await run_in_threadpool(registry.cache.clean_leftovers)  # what killed processes' uploads left
     work = await run_in_threadpool(registry.cache.new_workdir)
     try:
         archive = work / "upload.tar.gz"
         upload = await receive_upload(request, archive, limit=settings.max_upload_bytes,
-                                      declared_sha256=x_content_sha256)
+                                      declared_sha256=x_content_sha256, idle_timeout=settings.upload_idle_timeout,
+                                      min_rate=settings.upload_min_rate)
         manifest = upload.manifest
         version = await run_in_threadpool(lambda: registry.publish(
             str(archive), name=name, metadata=manifest.version_metadata(), parent=manifest.parent,
-            tasks=manifest.tasks))
+            tasks=manifest.tasks, idempotency_key=manifest.idempotency_key))
     finally:
         await run_in_threadpool(registry.cache.discard, work)  # removes it and releases its lock
     return JSONResponse(version_json(request, version), status_code=201)

@@ -23,7 +23,8 @@ from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
 from registry.server import api_v1, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
-from registry.server.deps import RegistryDep
+from registry.server.auth import bearer_token
+from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
 from registry.server.settings import ServerSettings
 
 logger = logging.getLogger("registry.server")
@@ -60,16 +61,23 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     _add_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)
 
-    # Open to everyone, whatever the read-token setting: a load balancer's probe has no token.
+    # Open to everyone, whatever the read-token setting: a load balancer's probe has no token. Where reads need a
+    # token, an anonymous probe learns only the status: the catalog's location (a file path, user@host:port/db),
+    # the version and the error are for callers with a valid token.
     # GET in the OpenAPI document, HEAD beside it unlisted: one route for both would give both one operation ID.
     @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz", tags=["health"], summary="200 when the catalog answers")
-    async def healthz(registry: RegistryDep):
+    async def healthz(request: Request, registry: RegistryDep, settings: ServerSettingsDep):
         try:
             await run_in_threadpool(registry.catalog.ping)
         except RegistryError as error:
+            if not await _may_see_details(request, registry, settings):
+                return JSONResponse({"status": "unavailable"}, status_code=503)
+            hide_server_paths(error, request)
             return JSONResponse({"status": "unavailable", "catalog": registry.catalog.identity,
                                  "message": str(error)}, status_code=503)
+        if not await _may_see_details(request, registry, settings):
+            return {"status": "ok"}
         return {"status": "ok", "catalog": registry.catalog.identity, "version": package_version}
 
     app.include_router(api_v1.router)
@@ -78,12 +86,41 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     return app
 
 
+async def _may_see_details(request: Request, registry, settings: ServerSettings) -> bool:
+    """Whether /healthz may say more than its status: reads are open, or the request carries a valid token."""
+    if not settings.require_read_token:
+        return True
+    token = bearer_token(request)
+    if token is None:
+        return False
+    try:
+        return await run_in_threadpool(registry.catalog.tokens.authenticate, token) is not None
+    except RegistryError:
+        return False
+
+
 def app_from_env() -> FastAPI:
     """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app)."""
     quiet_tensorflow_logs()  # a worker process of its own imports TensorFlow quietly too (MODEL_REGISTRY_TF_LOGS=1)
     app = create_app()
+    reclaim_dead_uploads(app)
     settle_start_up_heap(app)
     return app
+
+
+def reclaim_dead_uploads(app: FastAPI) -> None:
+    """Remove the upload work directories that server processes killed mid-upload left in the cache.
+
+    Each live upload holds an flock on its directory (``ModelCache.new_workdir``), which the kernel drops when
+    its process dies; what is unlocked is removed here at start-up, and again before each upload.
+    """
+    try:
+        removed = app.state.registry.cache.clean_leftovers()
+    except OSError as error:
+        logger.warning("could not clean the cache's work directories: %s", error)
+        return
+    if removed:
+        logger.info("removed %d work directories of server processes that ended mid-upload", len(removed))
 
 
 def settle_start_up_heap(app: FastAPI) -> None:
@@ -108,6 +145,7 @@ def settle_start_up_heap(app: FastAPI) -> None:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def registry_error(request: Request, error: RegistryError):
+        hide_server_paths(error, request)
         status, _ = status_of(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(error), status_code=status, headers=headers)

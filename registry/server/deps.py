@@ -14,6 +14,8 @@ reading an attribute.
 
 from __future__ import annotations
 
+import os
+import re
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -23,6 +25,7 @@ from registry.server.settings import ServerSettings
 
 if TYPE_CHECKING:  # the routes get the Registry from the application; only the app factory builds one
     from registry.api import Registry
+    from registry.errors import RegistryError
 
 
 async def get_registry(request: Request) -> Registry:
@@ -48,3 +51,27 @@ def handle_for(publisher: str, model: str, ref: str | None = None) -> CatalogHan
     else:
         text = f"{publisher}/{model}@{ref.removeprefix('@')}"
     return catalog_handle(text)
+
+
+def hide_server_paths(error: "RegistryError", request: Request) -> None:
+    """Take the server's own folders (its cache, a local storage folder) out of ``error``'s message.
+
+    Messages are written for a local user, who is helped by the path; a server's callers are not, and its
+    layout is none of their business. Each folder becomes a name for it: ``<server cache>``, ``<storage>``.
+    """
+    from registry.handles import is_local_url, local_path
+
+    settings = request.app.state.registry.settings
+    folders = [(str(settings.cache_dir), "<server cache>")]
+    if is_local_url(settings.storage_url):
+        folders.append((str(local_path(settings.storage_url)), "<storage>"))
+    message = str(error)
+    for variant in {str(settings.cache_dir), os.path.realpath(settings.cache_dir)}:
+        # An upload's work directory (ModelCache.new_workdir) is what the caller sent: call it that.
+        message = re.sub(re.escape(variant) + r"/tmp/w-[0-9]+-[0-9a-f]+(/model)?", "the uploaded model", message)
+    for folder, name in sorted(folders, key=lambda item: -len(item[0])):
+        for variant in {folder, os.path.realpath(folder)}:
+            if len(variant) > 1:
+                message = message.replace(variant, name)
+    if message != str(error):
+        error.args = (message,)

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry.errors import RegistryError
 from registry.server import web_pages
 from registry.server.auth import TOKEN_COOKIE
-from registry.server.deps import RegistryDep, ServerSettingsDep, get_server_settings
+from registry.server.deps import RegistryDep, ServerSettingsDep, get_server_settings, hide_server_paths
 from registry.server.web_pages import page_reader
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -54,7 +54,27 @@ async def compare(request: Request, registry: RegistryDep, settings: ServerSetti
     return await web_pages.page(request, registry, settings.require_read_token, web_pages.compare)
 
 
-# Signing in and out is open to everyone: it is how a browser gets (or drops) its read credential.
+# Signing in and out is open to everyone: it is how a browser gets (or drops) its read credential. Neither may be
+# posted from another site (login CSRF: signing a victim in as the attacker, or out): ``same_origin`` checks.
+
+
+def same_origin(request: Request) -> None:
+    """Refuse (403) a POST another site's page made: its ``Origin`` (or, without one, ``Referer``) names another host,
+    or the browser says so (``Sec-Fetch-Site: cross-site``). A client that sends none of them is no browser, and
+    cannot be made to post by another site."""
+    from urllib.parse import urlsplit
+
+    from registry.errors import AccessDenied
+
+    host = request.headers.get("host", "")
+    origin = request.headers.get("origin")
+    source = origin if origin is not None else request.headers.get("referer")
+    cross = request.headers.get("sec-fetch-site") == "cross-site"
+    if source is not None:
+        cross = cross or source == "null" or urlsplit(source).netloc.lower() != host.lower()
+    if cross:
+        raise AccessDenied("signing in or out from another site's page is refused; use this server's own sign-in "
+                           "page")
 
 @router.get("/signin", name="signin")
 async def signin_form(request: Request, settings: ServerSettingsDep):
@@ -62,14 +82,14 @@ async def signin_form(request: Request, settings: ServerSettingsDep):
                                    _next_path(request.query_params.get("next")), "")
 
 
-@router.post("/signin")
+@router.post("/signin", dependencies=[Depends(same_origin)])
 async def signin(request: Request, registry: RegistryDep, settings: ServerSettingsDep):
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
     return await run_in_threadpool(_sign_in, request, registry, settings.require_read_token,
                                    form.get("token", "").strip(), _next_path(form.get("next")))
 
 
-@router.post("/signout")
+@router.post("/signout", dependencies=[Depends(same_origin)])
 async def signout():
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
@@ -92,7 +112,8 @@ def _next_path(value: str | None) -> str:
     """Where to go after signing in: a path on this server only (never ``//host`` or a full URL)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
-    return value
+    path, _, query = value.partition("?")
+    return web_pages.without_secrets(path, query)
 
 
 def _html_errors_for_browsers(app: FastAPI) -> None:
@@ -108,6 +129,7 @@ def _html_errors_for_browsers(app: FastAPI) -> None:
 
     @app.exception_handler(RegistryError)
     async def registry_error(request: Request, error: RegistryError):
+        hide_server_paths(error, request)
         if web_pages.wants_html(request):
             settings = await get_server_settings(request)
             return await run_in_threadpool(web_pages.error_page, request, settings.require_read_token, error)

@@ -18,8 +18,11 @@ the catalog. A refused or broken upload leaves only the work file, which is remo
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +32,16 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from registry.catalog.models import PublishManifest
-from registry.errors import ArtifactError, IntegrityError, MetadataError, UploadTooLarge
+from registry.config import DEFAULT_UPLOAD_IDLE_TIMEOUT_S, DEFAULT_UPLOAD_MIN_RATE
+from registry.errors import (
+    ArtifactError,
+    IntegrityError,
+    MetadataError,
+    StorageFull,
+    UploadStalled,
+    UploadTooLarge,
+    is_disk_full,
+)
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks  # declared for type checkers only
@@ -54,8 +66,28 @@ class Upload:
     size: int
 
 
-async def receive_upload(request: Request, target: Path, *, limit: int, declared_sha256: str | None) -> Upload:
-    """Parse the request body, writing its archive to ``target``. Raises typed errors for every fault."""
+async def receive_upload(request: Request, target: Path, *, limit: int, declared_sha256: str | None,
+                         idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S,
+                         min_rate: float = DEFAULT_UPLOAD_MIN_RATE) -> Upload:
+    """Parse the request body, writing its archive to ``target``. Raises typed errors for every fault.
+
+    A full disk is ``StorageFull`` (507); a body that sends nothing for ``idle_timeout`` seconds, or that
+    averages under ``min_rate`` bytes a second once it has run that long, is ``UploadStalled`` (408): a
+    token holder trickling bytes cannot hold a work directory and a worker for ever. The caller removes
+    ``target``'s work directory whatever happens.
+    """
+    try:
+        return await _receive(request, target, limit=limit, declared_sha256=declared_sha256,
+                              idle_timeout=idle_timeout, min_rate=min_rate)
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        raise StorageFull("the server has no space left to receive this upload; nothing was kept: try again later, "
+                          "or ask the server's operator to free space") from error
+
+
+async def _receive(request: Request, target: Path, *, limit: int, declared_sha256: str | None,
+                   idle_timeout: float, min_rate: float) -> Upload:
     from starlette.concurrency import run_in_threadpool
 
     boundary = _boundary(request.headers.get("content-type"))
@@ -71,7 +103,7 @@ async def receive_upload(request: Request, target: Path, *, limit: int, declared
             raise ArtifactError(f"the upload's multipart boundary is unusable ({error}); {SHAPE}") from None
         received = 0
         try:
-            async for chunk in request.stream():
+            async for chunk in _paced(request.stream(), idle_timeout=idle_timeout, min_rate=min_rate):
                 if not chunk:
                     continue
                 received += len(chunk)
@@ -98,6 +130,29 @@ async def receive_upload(request: Request, target: Path, *, limit: int, declared
         raise IntegrityError(f"the upload's sha256 is {body.digest.hexdigest()}, not the {declared_sha256} the client "
                              "declared: it was changed or cut in transit; publish again")
     return Upload(manifest=manifest, size=body.size)
+
+
+async def _paced(chunks: AsyncIterator[bytes], *, idle_timeout: float, min_rate: float) -> AsyncIterator[bytes]:
+    """``chunks``, refused with ``UploadStalled`` when one takes ``idle_timeout`` seconds to come, or when the
+    average rate falls under ``min_rate`` bytes a second after the first ``idle_timeout`` seconds."""
+    started = time.monotonic()
+    received = 0
+    iterator = chunks.__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(iterator.__anext__(), timeout=idle_timeout)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise UploadStalled(f"the upload sent nothing for {idle_timeout:g} s after {received:,} bytes, so the "
+                                f"server dropped it (MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT); publish again") from None
+        received += len(chunk)
+        elapsed = time.monotonic() - started
+        if elapsed > idle_timeout and received < min_rate * elapsed:
+            raise UploadStalled(f"the upload came at {received / elapsed:,.0f} bytes/s, under this server's minimum "
+                                f"of {min_rate:,.0f} (MODEL_REGISTRY_UPLOAD_MIN_RATE), so it was dropped; publish "
+                                f"again over a faster link")
+        yield chunk
 
 
 class _Body:

@@ -210,5 +210,19 @@ def signin_page(request: Request, token_required: bool, next_path: str, message:
 
 
 def _current_path(request: Request) -> str:
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+    """The path and query to come back to after signing in, less any parameter that may carry a credential
+    (``?token=``, ``access_token``, ``api_key``...): a page never echoes a secret someone put in a URL."""
+    return without_secrets(request.url.path, request.url.query)
+
+
+def without_secrets(path: str, query: str) -> str:
+    """``path?query`` less the query parameters whose names say they hold a credential (``SECRET_PARAMETER_WORDS``)."""
+    from urllib.parse import unquote_plus
+
+    kept = [part for part in query.split("&") if part and not any(
+        word in unquote_plus(part.partition("=")[0]).lower() for word in SECRET_PARAMETER_WORDS)]
+    return path + (f"?{'&'.join(kept)}" if kept else "")
+
+
+#: A query parameter whose name holds one of these is never written into a page.
+SECRET_PARAMETER_WORDS = ("token", "key", "secret", "password", "auth", "credential", "session")

@@ -21,6 +21,17 @@ is waited for only while its holder makes progress: a holder that stops (a
 SIGSTOPped or hung process) is passed after ``MODEL_REGISTRY_STALL_TIMEOUT``
 seconds and a dead one at once (the kernel drops its flock). Work directories
 of dead processes are removed by the next fetch.
+
+Nothing cached is used unchecked (``checked``): every use compares each file's
+size and modification and change times with those the record took at install
+(a few ``stat`` calls) and looks for files the record does not name; a file
+whose times moved but whose size did not is re-hashed, and kept (its times
+re-recorded) only if its sha256 is still the recorded one. With
+``MODEL_REGISTRY_CACHE_CHECK=hash`` every file is re-hashed on every use.
+Anything that does not match is an ``IntegrityError`` (the resolver fetches the
+entry again where its bytes can be fetched again). A record that cannot be read
+makes its entry corrupt: never served, shown by ``corrupt()`` and removed by
+every ``prune``.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, ContextManager, Iterator, NamedTuple
 
 from registry.config import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_STALL_TIMEOUT_S, ArchiveLimits, Settings
-from registry.errors import CacheBusy
+from registry.errors import CacheBusy, IntegrityError, StorageFull, is_disk_full
 
 if TYPE_CHECKING:
     from registry.storage.archive import ExtractResult, Progress
@@ -68,7 +79,8 @@ class ModelCache:
     """Content-addressed store of extracted model directories, safe for any number of processes."""
 
     def __init__(self, root: Path, *, stall_timeout: float = DEFAULT_STALL_TIMEOUT_S,
-                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, limits: ArchiveLimits | None = None):
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, limits: ArchiveLimits | None = None,
+                 check: str = "stat"):
         """``Registry.cache`` passes the ``Settings`` values (``MODEL_REGISTRY_STALL_TIMEOUT``, ``..._LOCK_TIMEOUT``,
         the archive limits); a bare ``ModelCache`` has the defaults."""
         self.root = Path(root)
@@ -79,6 +91,8 @@ class ModelCache:
         self.stall_timeout = stall_timeout
         self.lock_timeout = lock_timeout
         self.limits = limits or ArchiveLimits()
+        #: ``MODEL_REGISTRY_CACHE_CHECK``: "stat" or "hash" (see ``checked``).
+        self.check = check
         self._work_locks: dict[Path, int] = {}
         self._held = threading.local()
 
@@ -86,22 +100,99 @@ class ModelCache:
     def from_settings(cls, settings: "Settings") -> "ModelCache":
         """The cache ``settings`` describe: its folder, timeouts and archive limits."""
         return cls(settings.cache_dir, stall_timeout=settings.stall_timeout, lock_timeout=settings.lock_timeout,
-                   limits=settings.archive_limits)
+                   limits=settings.archive_limits, check=settings.cache_check)
 
     # -- lookups ---------------------------------------------------------------------------
 
     def get(self, sha256: str) -> Path | None:
-        """The extracted directory for ``sha256`` if it is complete, else None."""
+        """The extracted directory for ``sha256`` if it is complete (its record readable), else None.
+
+        Not checked against its record: what is about to be used goes through ``checked``.
+        """
         path = self.models / sha256
-        if (self.models / (sha256 + RECORD_SUFFIX)).is_file() and path.is_dir():
+        if path.is_dir() and self.record(sha256) is not None:
             return path
         return None
 
     def record(self, sha256: str) -> dict | None:
+        """The completion record of ``sha256``; None when there is none or it cannot be read (a corrupt entry)."""
         try:
-            return json.loads((self.models / (sha256 + RECORD_SUFFIX)).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            record = json.loads((self.models / (sha256 + RECORD_SUFFIX)).read_bytes())
+        except (OSError, ValueError):
             return None
+        if not (isinstance(record, dict) and record.get("sha256") == sha256 and isinstance(record.get("files"), dict)):
+            return None
+        return record
+
+    def checked(self, sha256: str, *, full: bool | None = None) -> Path | None:
+        """The entry for ``sha256``, checked against its record before it is used; None if there is none.
+
+        Raises ``IntegrityError`` naming what changed. ``full`` (default: ``self.check == "hash"``)
+        re-hashes every file; otherwise only the files whose stat changed are.
+        """
+        path = self.models / sha256
+        record = self.record(sha256)
+        if record is None or not path.is_dir():
+            return None
+        if full if full is not None else self.check == "hash":
+            problems = self._problems(path, record, rehash=set(record["files"]))
+        else:
+            changed, problems = self._stat_changes(path, record)
+            if changed and not problems:
+                problems = self._problems(path, record, rehash=changed)
+                if not problems:  # the same bytes with new times (a copied or restored cache): keep, re-recorded
+                    self._restamp(sha256, record)
+        if problems:
+            raise IntegrityError(
+                f"the cached model {path} no longer matches what was cached ({'; '.join(problems[:5])}"
+                f"{'; ...' if len(problems) > 5 else ''}); see `model-registry cache verify`, and remove it with "
+                f"`model-registry cache prune --corrupt` (it is downloaded again when next used)")
+        return path
+
+    def _stat_changes(self, path: Path, record: dict) -> tuple[set[str], list[str]]:
+        """(files whose times moved, problems no hash can clear: a missing, resized, extra or unrecorded file)."""
+        stats = record.get("stats") or {}
+        on_disk = _tree_stats(path)
+        problems = [f"{rel}: missing" for rel in sorted(set(record["files"]) - set(on_disk))]
+        problems += [f"{rel}: not in the record" for rel in sorted(set(on_disk) - set(record["files"]))]
+        changed = set()
+        for rel, (size, mtime_ns, ctime_ns) in on_disk.items():
+            expected = record["files"].get(rel)
+            if expected is None:
+                continue
+            if size != expected.get("size"):
+                problems.append(f"{rel}: size changed")
+            elif stats.get(rel) != [size, mtime_ns, ctime_ns]:
+                changed.add(rel)
+        return changed, problems
+
+    def _problems(self, path: Path, record: dict, *, rehash: set[str]) -> list[str]:
+        """Everything that differs from the record, re-hashing the files in ``rehash``."""
+        from registry.storage.archive import file_digest
+
+        on_disk = _tree_stats(path)
+        problems = [f"{rel}: missing" for rel in sorted(set(record["files"]) - set(on_disk))]
+        problems += [f"{rel}: not in the record" for rel in sorted(set(on_disk) - set(record["files"]))]
+        for rel in sorted(rehash & set(on_disk)):
+            try:
+                if file_digest(path / rel) != record["files"][rel]:
+                    problems.append(f"{rel}: content changed")
+            except OSError as error:
+                problems.append(f"{rel}: unreadable ({error.strerror})")
+        return problems
+
+    def _restamp(self, sha256: str, record: dict) -> None:
+        """Record the current times of an entry whose bytes were just found unchanged."""
+        stats = {rel: list(value) for rel, value in _tree_stats(self.models / sha256).items()}
+        with contextlib.suppress(OSError):
+            self._write_json(self.models / (sha256 + RECORD_SUFFIX), {**record, "stats": stats})
+
+    def corrupt(self) -> list[str]:
+        """The sha256 of every entry whose completion record exists but cannot be read: never served."""
+        if not self.models.is_dir():
+            return []
+        return sorted(p.name[: -len(RECORD_SUFFIX)] for p in self.models.glob("*" + RECORD_SUFFIX)
+                      if self.record(p.name[: -len(RECORD_SUFFIX)]) is None)
 
     def lookup_ref(self, key: str) -> dict | None:
         """The ref saved for ``key`` (a URL or pinned handle) if its entry is still complete."""
@@ -187,16 +278,22 @@ class ModelCache:
         It is held (an flock on its ``.lock`` sibling) until ``discard`` or the process ends, so
         no other process's cleanup removes it; once the process is gone, the next fetch does.
         """
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        while True:
-            stem = self.tmp / f"{WORK_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-            lock_path = stem.with_name(stem.name + LOCK_SUFFIX)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-            _flock(fd, blocking=True)
-            if _same_file(fd, lock_path):  # not unlinked by a cleaner between create and lock
-                break
-            os.close(fd)
-        stem.mkdir()
+        with self.disk_full_is_typed():
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            while True:
+                stem = self.tmp / f"{WORK_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+                lock_path = stem.with_name(stem.name + LOCK_SUFFIX)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+                _flock(fd, blocking=True)
+                if _same_file(fd, lock_path):  # not unlinked by a cleaner between create and lock
+                    break
+                os.close(fd)
+            try:
+                stem.mkdir()
+            except OSError:
+                lock_path.unlink(missing_ok=True)
+                os.close(fd)
+                raise
         self._work_locks[stem] = fd
         return stem
 
@@ -214,11 +311,25 @@ class ModelCache:
 
     @contextlib.contextmanager
     def workdir(self) -> Iterator[Path]:
+        """A ``new_workdir`` removed when the block ends; a full disk inside the block is ``StorageFull``."""
         work = self.new_workdir()
         try:
-            yield work
+            with self.disk_full_is_typed():
+                yield work
         finally:
             self.discard(work)
+
+    @contextlib.contextmanager
+    def disk_full_is_typed(self) -> Iterator[None]:
+        """Turn a full disk (``ENOSPC``/``EDQUOT``) while writing into the cache into ``StorageFull``."""
+        try:
+            yield
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            raise StorageFull(f"no space left in the model cache {self.root} ({error.strerror}); nothing was kept: "
+                              f"free space (`model-registry cache prune` removes cached models) and try "
+                              f"again") from error
 
     def clean_leftovers(self) -> list[Path]:
         """Remove what dead processes left in ``tmp/`` (their flock is gone); return what went."""
@@ -270,6 +381,8 @@ class ModelCache:
                 "source": source,
                 "completed_at": time.time(),
                 "files": result.files,
+                # What ``checked`` compares on every use: renaming the directory below changes none of it.
+                "stats": {rel: list(value) for rel, value in _tree_stats(work).items()},
             })
             try:
                 os.rename(work, final)  # the directory appears whole, or not at all
@@ -362,7 +475,8 @@ class ModelCache:
         from registry.storage.archive import file_digest
 
         entries = [e for e in self.entries() if sha256 is None or e.sha256 == sha256]
-        problems: dict[str, list[str]] = {}
+        problems: dict[str, list[str]] = {
+            sha: ["completion record unreadable"] for sha in self.corrupt() if sha256 is None or sha == sha256}
         for entry in entries:
             found = []
             on_disk = {p.relative_to(entry.path).as_posix() for p in entry.path.rglob("*") if p.is_file()}
@@ -388,6 +502,9 @@ class ModelCache:
     def prune(self, *, keep: set[str] | None = None, older_than_s: float | None = None) -> list[str]:
         """Remove leftovers and the entries not in ``keep`` (and older than ``older_than_s``); return what went."""
         removed = [str(p) for p in self.clean_leftovers()]
+        for sha in self.corrupt():  # never trusted, so never kept
+            self.remove(sha)
+            removed.append(sha)
         for path in self.incomplete():
             if path.parent == self.tmp:
                 continue  # a live process's work: clean_leftovers took every dead one
@@ -540,6 +657,23 @@ def _orphaned(path: Path) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _tree_stats(root: Path) -> dict[str, tuple[int, int, int]]:
+    """(size, mtime_ns, ctime_ns) of every file under ``root``, by relative POSIX path (``os.scandir``: no hashing)."""
+    found: dict[str, tuple[int, int, int]] = {}
+    stack = [("", str(root))]
+    while stack:
+        prefix, folder = stack.pop()
+        with os.scandir(folder) as it:
+            for item in it:
+                rel = prefix + item.name
+                if item.is_dir(follow_symlinks=False):
+                    stack.append((rel + "/", item.path))
+                else:
+                    st = item.stat(follow_symlinks=False)
+                    found[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return found
 
 
 def _remove(path: Path) -> None:

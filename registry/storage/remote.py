@@ -29,11 +29,21 @@ import fsspec
 from fsspec.callbacks import Callback
 
 from registry.config import DEFAULT_STALL_TIMEOUT_S, prepare_gcs_environment
-from registry.errors import ArtifactError, ArtifactNotFound, HandleError, RegistryError, TransferStalled
+from registry.errors import (
+    ArtifactError,
+    ArtifactNotFound,
+    HandleError,
+    RegistryError,
+    StorageFull,
+    TransferStalled,
+    is_disk_full,
+)
 from registry.handles import SCHEME_RE, check_scheme, local_path, shown  # noqa: F401  (local_path: re-exported)
 from registry.handles import is_local_url as is_local
 
 Progress = Callable[[int], None]
+#: A publish copies an artifact into local storage under ``<final name>.<uuid>.tmp``, then renames it.
+TMP_SUFFIX = ".tmp"
 
 
 def filesystem_for(url: str):
@@ -149,6 +159,9 @@ def translated_errors(url: str, doing: str) -> Iterator[None]:
     except _network_errors() as error:
         raise _unreachable(url, doing, error) from error
     except OSError as error:  # permissions, a full disk, an HTTP status from requests...
+        if is_disk_full(error):
+            raise StorageFull(f"cannot {doing} {shown(url, 200)}: no space left there ({_describe(error)}); "
+                              f"free space in the storage and try again (nothing was kept)") from error
         raise ArtifactError(f"cannot {doing} {shown(url, 200)}: {_describe(error)}") from error
     except _library_errors() as error:
         raise ArtifactError(f"cannot {doing} {shown(url, 200)}: {_describe(error)}; check the URL, the server "
@@ -182,10 +195,8 @@ def put_file(local_file: Path, uri: str, *, progress: Progress | None = None) ->
         parent = path.rsplit("/", 1)[0]
         fs.makedirs(parent, exist_ok=True)
         if is_local(uri):
-            # a rename makes a half-written file impossible to see under the final name
-            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-            fs.put_file(str(local_file), tmp, callback=_ProgressCallback(progress))
-            os.replace(tmp, path)
+            _sweep_dead_temporaries(parent.rsplit("/", 1)[0])
+            _put_local(local_file, path, progress)
         else:
             # object stores make an object visible only once its upload completed
             try:
@@ -200,6 +211,61 @@ def put_file(local_file: Path, uri: str, *, progress: Progress | None = None) ->
                         f"MODEL_REGISTRY_STORAGE_URL at an existing one") from error
                 raise
     return uri
+
+
+def _put_local(local_file: Path, path: str, progress: Progress | None) -> None:
+    """Copy ``local_file`` to ``path`` through a temporary file renamed into place, held by an flock while written.
+
+    The rename makes a half-written file impossible to see under the final name. A failed copy (a full disk)
+    removes its temporary file; one whose writer was killed is unlocked, and the next publish removes it
+    (``_sweep_dead_temporaries``).
+    """
+    import fcntl
+
+    while True:
+        tmp = f"{path}.{uuid.uuid4().hex}{TMP_SUFFIX}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(tmp)):
+                break  # not swept away between its creation and the lock
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        with open(local_file, "rb") as source:
+            while chunk := source.read(1 << 20):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+                if progress:
+                    progress(len(chunk))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _sweep_dead_temporaries(root: str) -> None:
+    """Remove the temporary files under ``root``'s ``<ab>/`` folders whose writer is gone (their flock is free)."""
+    import fcntl
+    import glob
+
+    for tmp in glob.glob(os.path.join(glob.escape(root), "*", "*" + TMP_SUFFIX)):
+        try:
+            fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(tmp)
+        except OSError:
+            pass  # held: a publish in progress
+        finally:
+            os.close(fd)
 
 
 def exists(uri: str) -> bool:
