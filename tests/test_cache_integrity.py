@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from click.testing import CliRunner
 
 import registry
 from registry.cli import cli
-from registry.errors import IntegrityError, OfflineError
+from registry.errors import ConfigError, IntegrityError, OfflineError
 
 TAMPERINGS = ("other_weights", "flipped_bytes", "empty_record", "missing_file", "extra_file")
 INPUT = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
@@ -180,7 +181,9 @@ def test_the_hash_level_rehashes_every_file_on_every_use(tmp_path, models, monke
 
     assert Settings.from_env().cache_check == "hash"
     monkeypatch.setenv("MODEL_REGISTRY_CACHE_CHECK", "nonsense")
-    assert Settings.from_env().cache_check == "hash"  # an unknown level is the strictest, never none
+    with pytest.raises(ConfigError, match="MODEL_REGISTRY_CACHE_CHECK='nonsense' is not valid"):
+        Settings.from_env()  # an unknown level is a bad setting, as every other one: never "no check"
+    monkeypatch.setenv("MODEL_REGISTRY_CACHE_CHECK", "hash")
     reg = _registry(tmp_path, settings=Settings.from_env()._replace(cache_check="hash"))
     assert reg.cache.check == "hash"
     version = reg.publish(models["a"], name="pub/linear")

@@ -248,7 +248,7 @@ class ModelVersion(VersionBase, table=True):
         # description itself stays out of the key: PostgreSQL refuses B-tree entries over about 2.7 kB.
         Index("ix_version_described", "model_id", "deleted_at", "version", "format",
               sqlite_where=text("description <> ''"), postgresql_where=text("description <> ''")),
-        # One version per publish however often it is retried (migration 0007); NULLs (local publishes) never clash.
+        # One version per publish however often it is retried (migration 0006); NULLs (local publishes) never clash.
         Index("uq_version_idempotency_key", "model_id", "idempotency_key", unique=True),
     )
 
