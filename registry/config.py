@@ -49,6 +49,12 @@ MAX_EXTRACTED_BYTES_ENV = "MODEL_REGISTRY_MAX_EXTRACTED_BYTES"
 MAX_EXPANSION_RATIO_ENV = "MODEL_REGISTRY_MAX_EXPANSION_RATIO"
 #: Most members (files and directories) an archive may hold (default 20,000; a SavedModel has a handful).
 MAX_MEMBERS_ENV = "MODEL_REGISTRY_MAX_MEMBERS"
+#: Server: where webhooks may point: comma-separated host names, ``*.domain`` suffixes and IP networks (none by
+#: default); ``..._MAX_ATTEMPTS``: attempts per message (default 10); ``..._DISABLE_AFTER``: failed attempts in a
+#: row after which a hook is disabled (default 50).
+WEBHOOK_ALLOW_ENV = "MODEL_REGISTRY_WEBHOOK_ALLOW"
+WEBHOOK_MAX_ATTEMPTS_ENV = "MODEL_REGISTRY_WEBHOOK_MAX_ATTEMPTS"
+WEBHOOK_DISABLE_AFTER_ENV = "MODEL_REGISTRY_WEBHOOK_DISABLE_AFTER"
 
 
 def _truthy(value: str | None) -> bool:
@@ -102,6 +108,20 @@ class ArchiveLimits(NamedTuple):
                    max_members=int(_positive_float(env, MAX_MEMBERS_ENV, default.max_members)))
 
 
+class WebhookSettings(NamedTuple):
+    """What webhooks obey (``registry.catalog.webhooks``): the destinations allowed, and when to give up."""
+
+    allow: tuple[str, ...] = ()
+    max_attempts: int = 10
+    disable_after: int = 50
+
+    @classmethod
+    def from_env(cls, env: "Mapping[str, str]") -> "WebhookSettings":
+        allow = tuple(part.strip() for part in (env.get(WEBHOOK_ALLOW_ENV) or "").split(",") if part.strip())
+        return cls(allow=allow, max_attempts=int(_positive_float(env, WEBHOOK_MAX_ATTEMPTS_ENV, cls().max_attempts)),
+                   disable_after=int(_positive_float(env, WEBHOOK_DISABLE_AFTER_ENV, cls().disable_after)))
+
+
 class Settings(NamedTuple):
     """Every value the registry takes from its environment, read once and handed down from here.
 
@@ -128,6 +148,8 @@ class Settings(NamedTuple):
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     #: ``MODEL_REGISTRY_MAX_EXTRACTED_BYTES``, ``..._MAX_EXPANSION_RATIO``, ``..._MAX_MEMBERS``.
     archive_limits: ArchiveLimits = ArchiveLimits()
+    #: Server: ``MODEL_REGISTRY_WEBHOOK_ALLOW``, ``..._WEBHOOK_MAX_ATTEMPTS``, ``..._WEBHOOK_DISABLE_AFTER``.
+    webhooks: WebhookSettings = WebhookSettings()
     #: Server: ``MODEL_REGISTRY_REQUIRE_READ_TOKEN``.
     require_read_token: bool = False
     #: Server: ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
@@ -151,6 +173,7 @@ class Settings(NamedTuple):
             stall_timeout=_positive_float(env, STALL_TIMEOUT_ENV, DEFAULT_STALL_TIMEOUT_S),
             lock_timeout=_positive_float(env, LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT_S),
             archive_limits=ArchiveLimits.from_env(env),
+            webhooks=WebhookSettings.from_env(env),
             require_read_token=_truthy(env.get(REQUIRE_READ_TOKEN_ENV)),
             max_upload_bytes=_max_upload_bytes(env.get(MAX_UPLOAD_BYTES_ENV)),
         )

@@ -16,15 +16,28 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Iterator
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy import select as select_columns
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from registry.actor import current_base_url
 from registry.catalog import records
+from registry.catalog.audit import (
+    AliasInterval,
+    AuditEntry,
+    AuditLog,
+    alias_intervals,
+    as_utc,
+    record_change,
+    stored_utc,
+)
+from registry.catalog.downloads import DownloadCount  # noqa: F401  (its table is part of the schema)
 from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
+from registry.catalog.failures import database_errors
 from registry.catalog.models import (
     Alias,
     ModelPublic,
@@ -38,10 +51,10 @@ from registry.catalog.models import (
     VersionTask,
     utcnow,
 )
-from registry.catalog.failures import database_errors
 from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
+from registry.catalog.webhooks import Webhook  # noqa: F401  (its tables are part of the schema)
 from registry.errors import CatalogError, ModelNotFound, VersionNotFound
 from registry.handles import LATEST, CatalogHandle, validate_name
 from registry.handles import catalog_handle as _catalog_handle
@@ -118,6 +131,8 @@ class Catalog:
             session.add_all(Signature(version_id=version.id, **row) for row in signature_rows)
             session.add_all(VersionTask(version_id=version.id, **row) for row in task_rows)
             session.flush()
+            record_change(session, "version.published", _subject(model, version), publisher=model.publisher,
+                          model=model.name, after=_state(version, model))
             return records.version_records(session, [(version, model)])[0]
 
     def set_alias(self, *, publisher: str, name: str, alias: str, version: int) -> VersionPublic:
@@ -127,6 +142,10 @@ class Catalog:
             row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
                                        include_deleted=False)
             existing = self._alias(session, model.id, alias)
+            before = None
+            if existing is not None:
+                previous = session.get(ModelVersion, existing.version_id)
+                before = _state(previous, model) if previous is not None else None
             if existing is None:
                 try:
                     with session.begin_nested():  # another writer may create the same alias at the same moment
@@ -135,10 +154,18 @@ class Catalog:
                     existing = self._alias(session, model.id, alias)
                     if existing is None:
                         raise
-            if existing is not None:
+                    previous = session.get(ModelVersion, existing.version_id)
+                    before = _state(previous, model) if previous is not None else None
+            if existing is not None and existing.version_id != row.id:
                 existing.version_id = row.id
                 existing.updated_at = utcnow()
+            elif existing is not None:
+                before = _state(row, model)  # already there: a change of nothing, recorded as nothing
             session.flush()
+            if before is None or before["version"] != row.version:
+                record_change(session, "alias.moved" if before else "alias.set", f"{model.publisher}/{model.name}@"
+                              f"{alias}", publisher=model.publisher, model=model.name, before=before,
+                              after=_state(row, model))
             return records.version_records(session, [(row, model)])[0]
 
     def remove_alias(self, *, publisher: str, name: str, alias: str) -> None:
@@ -150,7 +177,12 @@ class Catalog:
             if existing is None:
                 raise VersionNotFound(
                     f"{publisher}/{name} has no alias {alias!r}; {self._aliases_hint(session, model)}")
+            previous = session.get(ModelVersion, existing.version_id)
             session.delete(existing)
+            session.flush()
+            record_change(session, "alias.removed", f"{model.publisher}/{model.name}@{alias}",
+                          publisher=model.publisher, model=model.name,
+                          before=_state(previous, model) if previous is not None else None)
 
     def delete_version(self, *, publisher: str, name: str, version: int) -> VersionPublic:
         """Hide a version. Its number is never reused; aliases pointing at it stop resolving. Idempotent."""
@@ -158,17 +190,43 @@ class Catalog:
             row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
                                        include_deleted=True)
             if row.deleted_at is None:
+                before = _state(row, model)
                 row.deleted_at = utcnow()
                 session.flush()
+                record_change(session, "version.deleted", _subject(model, row), publisher=model.publisher,
+                              model=model.name, before=before, after=_state(row, model))
             return records.version_records(session, [(row, model)])[0]
 
     # --- reads --------------------------------------------------------------------------------------------------
 
-    def get_version(self, handle: CatalogHandle | str, *, include_deleted: bool = False) -> VersionPublic:
-        """The version a catalog handle names: newest (skipping deleted ones), number N, or ``@alias``."""
+    def get_version(self, handle: CatalogHandle | str, *, include_deleted: bool = False,
+                    at: datetime | None = None) -> VersionPublic:
+        """The version a catalog handle names: newest (skipping deleted ones), number N, or ``@alias``;
+        with ``at``, the one it named at that moment (``_resolve_at``)."""
         with self._read() as session:
-            return records.version_records(session, [self._resolve(session, _catalog_handle(handle),
-                                                                   include_deleted=include_deleted)])[0]
+            parsed = _catalog_handle(handle)
+            pair = (self._resolve(session, parsed, include_deleted=include_deleted) if at is None
+                    else self._resolve_at(session, parsed, as_utc(at), include_deleted=include_deleted))
+            return records.version_records(session, [pair])[0]
+
+    def alias_history(self, handle: CatalogHandle | str) -> list[AliasInterval]:
+        """Every version ``publisher/model@alias`` has named, oldest first, each with its interval and actor
+        (read off the audit log, which records every alias change)."""
+        parsed = _catalog_handle(handle)
+        if parsed.alias is None or parsed.alias == LATEST or parsed.version is not None:
+            raise CatalogError(f"alias history is of an alias (publisher/model@alias), not {parsed}")
+        with self._read() as session:
+            model = self._model(session, parsed.publisher, parsed.model)
+            entries = list(session.exec(self._alias_entries(model, parsed.alias).order_by(col(AuditEntry.id))))
+            if not entries:
+                raise VersionNotFound(f"{model.publisher}/{model.name} has never had an alias {parsed.alias!r}; "
+                                      f"{self._aliases_hint(session, model)}")
+            return alias_intervals(entries)
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log of this database (read-only: see ``registry.catalog.audit``)."""
+        return AuditLog(self)
 
     def locate(self, handle: CatalogHandle | str) -> VersionLocation:
         """Where the version a handle names lives, and its format: the one read that loading needs."""
@@ -345,6 +403,46 @@ class Catalog:
         return row, model
 
     @staticmethod
+    def _alias_entries(model: RegisteredModel, alias: str):
+        return select(AuditEntry).where(AuditEntry.subject == f"{model.publisher}/{model.name}@{alias}",
+                                        col(AuditEntry.action).startswith("alias."))
+
+    def _resolve_at(self, session: Session, handle: CatalogHandle, at: datetime, *, include_deleted: bool) -> Pair:
+        """What ``handle`` named at ``at`` (UTC): an alias, by its history; the newest version, among those
+        published by then and not yet deleted; a number, if that version existed then."""
+        model = self._model(session, handle.publisher, handle.model)
+        when = f"{at:%Y-%m-%d %H:%M:%S} UTC"
+        if handle.alias is not None and handle.alias != LATEST:
+            entry = session.exec(self._alias_entries(model, handle.alias).where(col(AuditEntry.at) <= at)
+                                 .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())).first()
+            if entry is None or entry.after is None:
+                state = "had been removed" if entry is not None else "did not exist yet"
+                raise VersionNotFound(f"at {when}, the alias {handle} {state}; "
+                                      f"registry.alias_history({str(handle)!r}) lists what it named when")
+            row = session.exec(select(ModelVersion).where(ModelVersion.model_id == model.id,
+                                                          ModelVersion.version == entry.after["version"])).one()
+            if row.deleted_at is not None and not include_deleted:
+                raise VersionNotFound(f"at {when}, {handle} named version {row.version}, which was deleted on "
+                                      f"{row.deleted_at:%Y-%m-%d %H:%M} UTC")
+            return row, model
+        if handle.version is not None:
+            row, model = self._resolve(session, handle, include_deleted=include_deleted)
+            if stored_utc(row.created_at) > at:
+                raise VersionNotFound(f"{handle} was published on {row.created_at:%Y-%m-%d %H:%M:%S} UTC, after "
+                                      f"{when}")
+            return row, model
+        row = session.exec(select(ModelVersion).where(
+            ModelVersion.model_id == model.id, col(ModelVersion.created_at) <= at,
+            or_(col(ModelVersion.deleted_at).is_(None), col(ModelVersion.deleted_at) > at))
+            .order_by(col(ModelVersion.version).desc())).first()
+        if row is None:
+            raise VersionNotFound(f"{model.publisher}/{model.name} had no live version at {when}")
+        if row.deleted_at is not None and not include_deleted:
+            raise VersionNotFound(f"at {when}, {handle} was version {row.version}, which was deleted on "
+                                  f"{row.deleted_at:%Y-%m-%d %H:%M} UTC")
+        return row, model
+
+    @staticmethod
     def _alias(session: Session, model_id: int, alias: str) -> Alias | None:
         return session.exec(select(Alias).where(Alias.model_id == model_id, Alias.name == alias)).first()
 
@@ -392,6 +490,21 @@ def _check_alias(alias: str) -> None:
         raise CatalogError("the alias 'latest' is reserved: it always means the newest version of a model, so it "
                            "cannot be set or removed; choose another alias name")
     validate_name(alias, "alias")
+
+
+def _subject(model: RegisteredModel, version: ModelVersion) -> str:
+    return f"{model.publisher}/{model.name}/{version.version}"
+
+
+def _state(version: ModelVersion, model: RegisteredModel) -> dict:
+    """A version as the audit log and webhook bodies describe it: handle, pinned URL, sha256 and what else
+    identifies its bytes. The URL is the server's model URL when the change came through a server, else
+    where the archive is stored."""
+    base = current_base_url()
+    handle = _subject(model, version)
+    return {"version": version.version, "handle": handle, "format": version.format, "sha256": version.sha256,
+            "size": version.size, "url": f"{base}/{handle}?tf-hub-format=compressed" if base else version.artifact_uri,
+            "deleted": version.deleted_at is not None}
 
 
 def _number(version: int) -> int:

@@ -26,6 +26,7 @@ from fastapi import Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from registry.access import Grant
+from registry.actor import set_actor
 from registry.errors import AccessDenied, AuthenticationRequired
 from registry.server.deps import RegistryDep, ServerSettingsDep
 
@@ -66,6 +67,9 @@ async def caller(request: Request, registry) -> Grant | None:
         if grant is None:
             raise AuthenticationRequired("the token sent is not valid (unknown or revoked); ask an admin for a new "
                                          "one and set MODEL_REGISTRY_TOKEN")
+        # Whatever this request changes is the token's doing (the audit log's actor, ``registry.actor``): set in
+        # the request's own context, which the route's worker thread copies.
+        set_actor(grant.name, str(request.base_url))
     request.state.grant = grant
     return grant
 

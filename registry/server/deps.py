@@ -14,6 +14,7 @@ reading an attribute.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -48,3 +49,10 @@ def handle_for(publisher: str, model: str, ref: str | None = None) -> CatalogHan
     else:
         text = f"{publisher}/{model}@{ref.removeprefix('@')}"
     return catalog_handle(text)
+
+
+def utc_instant(moment: datetime | None) -> datetime | None:
+    """A moment from a query string: one without a zone is UTC (a server's local time means nothing to a client)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
