@@ -104,7 +104,7 @@ def test_an_entry_rolls_back_with_its_change(catalog):
     """The entry is written in the change's transaction: a failure after it undoes both."""
     publish(catalog, n=1)
     with pytest.raises(RuntimeError), catalog._write() as session:
-        from registry.catalog.audit import record_change
+        from registry.catalog.changes import record_change
 
         record_change(session, "alias.set", "text/embed@ghost", publisher="text", model="embed")
         raise RuntimeError("the change fails after its entry was added")

@@ -1,11 +1,11 @@
 """The audit log: one row for every change to the catalog, written in the change's own transaction.
 
 Every write of ``registry.catalog.store.Catalog`` and ``registry.catalog.tokens.TokenStore``
-(and of the webhook store) ends with ``record_change(session, ...)`` inside the
-transaction that makes the change: the entry commits with it or not at all, so a
+ends with ``registry.catalog.changes.record_change(session, ...)`` (the webhook store's
+with ``append``) inside the transaction that makes the change: the entry commits with it or not at all, so a
 failed change leaves no entry and a committed one has exactly one. A write that
 changes nothing (deleting a deleted version, pointing an alias where it already
-points) records nothing. The same call queues the change's webhook deliveries
+points) records nothing. ``record_change`` also queues the change's webhook deliveries
 (``registry.catalog.webhooks.enqueue``), so they are as durable as the change.
 
 The actor is ``registry.actor.current_actor()``: the token's name on a server,
@@ -117,22 +117,20 @@ def stored_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def record_change(session: Session, action: str, subject: str, *, publisher: str | None = None,
-                  model: str | None = None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
-    """Add the audit entry of a change to ``session``'s transaction (and queue its webhook deliveries).
+def append(session: Session, action: str, subject: str, *, publisher: str | None = None,
+           model: str | None = None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
+    """Add the audit entry of a change to ``session``'s transaction (``registry.catalog.changes.record_change``
+    also queues the change's webhook deliveries; webhook administration, which notifies no one, calls this).
 
-    Called by every write, last, once the change itself is flushed: the entry's time is
-    then after any lock the change waited for, so entries of one subject are in time order.
+    Called last, once the change itself is flushed: the entry's time is then after any
+    lock the change waited for, so entries of one subject are in time order.
     """
-    from registry.catalog import webhooks
-
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     entry = AuditEntry(at=utcnow(), actor=current_actor(), action=action, subject=subject, publisher=publisher,
                        model=model, before=before, after=after)
     session.add(entry)
     session.flush()
-    webhooks.enqueue(session, entry)
     return entry
 
 

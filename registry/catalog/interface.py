@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from registry.access import Grant
     from datetime import datetime
 
+    from registry.access import Grant
     from registry.catalog.audit import AliasInterval, AuditRecord
     from registry.catalog.models import ModelPublic, TokenPublic, VersionCreate, VersionPublic, VersionSummary
     from registry.handles import CatalogHandle

@@ -26,15 +26,8 @@ from sqlmodel import Session, col, select
 
 from registry.actor import current_base_url
 from registry.catalog import records
-from registry.catalog.audit import (
-    AliasInterval,
-    AuditEntry,
-    AuditLog,
-    alias_intervals,
-    as_utc,
-    record_change,
-    stored_utc,
-)
+from registry.catalog.audit import AliasInterval, AuditEntry, AuditLog, alias_intervals, as_utc, stored_utc
+from registry.catalog.changes import record_change
 from registry.catalog.downloads import DownloadCount  # noqa: F401  (its table is part of the schema)
 from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
 from registry.catalog.failures import database_errors

@@ -16,7 +16,7 @@ import secrets
 from sqlmodel import col, select
 
 from registry.access import SCOPES, TOKEN_PREFIX, Grant, hash_token
-from registry.catalog.audit import record_change
+from registry.catalog.changes import record_change
 from registry.catalog.models import ApiToken, TokenPublic, utcnow
 from registry.errors import CatalogError
 from registry.handles import validate_name

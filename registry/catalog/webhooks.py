@@ -7,7 +7,7 @@ in the catalog as it is — signing needs it — and never appears in the audit 
 a listing or the delivery log.
 
 **The outbox.** ``enqueue`` runs inside the transaction of the change
-(``registry.catalog.audit.record_change``) and writes one ``webhook_delivery`` row
+(``registry.catalog.changes.record_change``) and writes one ``webhook_delivery`` row
 per hook that wants the event: the delivery commits with the change or not at all.
 Any server process delivers them (``registry.server.webhook_sender``): it *claims*
 due rows in a short transaction — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import JSON, Column, Index, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from registry.catalog.audit import AuditEntry, stored_utc
+from registry.catalog.audit import AuditEntry, append, stored_utc
 from registry.catalog.models import utcnow
 from registry.config import WebhookSettings
 from registry.errors import AccessDenied, CatalogError
@@ -261,7 +261,6 @@ class WebhookStore:
             ) -> tuple[str, WebhookPublic]:
         """A new hook and its signing secret (shown now, never again)."""
         from registry.actor import current_actor
-        from registry.catalog.audit import record_change
 
         wanted = [event.strip() for event in events if event.strip()]
         unknown = sorted(set(wanted) - set(EVENTS))
@@ -279,7 +278,7 @@ class WebhookStore:
                            created_by=current_actor())
             session.add(hook)
             session.flush()
-            record_change(session, "webhook.added", f"webhook:{hook.id}", publisher=publisher,
+            append(session, "webhook.added", f"webhook:{hook.id}", publisher=publisher,
                           after=_audit_state(hook))
             return secret, self._public(session, hook)
 
@@ -297,9 +296,7 @@ class WebhookStore:
             before = _audit_state(hook)
             hook.removed_at = utcnow()
             session.flush()
-            from registry.catalog.audit import record_change
-
-            record_change(session, "webhook.removed", f"webhook:{hook.id}", publisher=hook.publisher,
+            append(session, "webhook.removed", f"webhook:{hook.id}", publisher=hook.publisher,
                           before=before)
             return self._public(session, hook)
 
@@ -316,9 +313,7 @@ class WebhookStore:
                                                                        WebhookDelivery.status == "pending")):
                 delivery.next_attempt_at = now
             session.flush()
-            from registry.catalog.audit import record_change
-
-            record_change(session, "webhook.enabled", f"webhook:{hook.id}", publisher=hook.publisher,
+            append(session, "webhook.enabled", f"webhook:{hook.id}", publisher=hook.publisher,
                           before=before, after=_audit_state(hook))
             return self._public(session, hook)
 

@@ -71,7 +71,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
 
     app.include_router(api_v1.router)
     app.include_router(history_api.router)
-    background.install(app)  # webhook deliveries and download counts, off the request path
+    background.install(app, app.state.registry)  # webhook deliveries and download counts, off the request path
     pages.install(app)
     app.include_router(hub_urls.router)  # last: its /{publisher}/{model} pattern would shadow fixed paths
     return app

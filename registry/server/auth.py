@@ -37,7 +37,7 @@ TOKEN_COOKIE = "model_registry_token"
 ACCESS_ATTRIBUTE = "access_rule"
 _UNSET = object()
 _NEEDS = {"read": "reading this catalog", "publish": "publishing or moving aliases",
-          "admin": "deleting versions and managing tokens"}
+          "admin": "deleting versions, managing tokens and webhooks, and reading the audit log"}
 
 
 def bearer_token(request: Request) -> str | None:

@@ -196,10 +196,11 @@ class Background:
             logger.warning("could not write download counts (kept for the next flush): %s", error)
 
 
-def install(app: "FastAPI") -> None:
-    """Give ``app`` a download counter (``app.state.downloads``) and run a ``Background`` while it serves."""
+def install(app: "FastAPI", registry) -> None:
+    """Give ``app`` a download counter (``app.state.downloads``) and run a ``Background`` over ``registry`` while
+    it serves."""
     app.state.downloads = DownloadCounter()
-    worker = Background(app.state.registry, app.state.downloads)
+    worker = Background(registry, app.state.downloads)
     app.state.background = worker
     app.router.on_startup.append(worker.start)
     app.router.on_shutdown.append(worker.stop)
