@@ -20,8 +20,8 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy import select as select_columns
-from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine.url import URL
 from sqlmodel import Session, col, select
 
 from registry.actor import current_base_url
@@ -30,7 +30,6 @@ from registry.catalog.audit import AliasInterval, AuditEntry, AuditLog, alias_in
 from registry.catalog.changes import record_change
 from registry.catalog.downloads import DownloadCount  # noqa: F401  (its table is part of the schema)
 from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
-from registry.catalog.failures import database_errors
 from registry.catalog.models import (
     Alias,
     ModelPublic,
@@ -44,6 +43,7 @@ from registry.catalog.models import (
     VersionTask,
     utcnow,
 )
+from registry.catalog.failures import database_errors
 from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
