@@ -34,8 +34,8 @@ from registry.errors import CatalogError
 #: What the audit log records, and the names webhooks subscribe to (``registry.catalog.webhooks.EVENTS``).
 ACTIONS = ("version.published", "version.deleted", "alias.set", "alias.moved", "alias.removed",
            "token.created", "token.revoked", "webhook.added", "webhook.removed", "webhook.enabled")
-#: Most entries one page of the log returns.
-MAX_PAGE = 1000
+#: Most entries one call returns (the API's pages are smaller: ``registry.server.history_api.MAX_PAGE``).
+MAX_PAGE = 5000
 
 
 class AuditEntry(SQLModel, table=True):
