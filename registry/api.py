@@ -257,6 +257,12 @@ class Registry:
         """The version ``handle`` names; with ``at`` (a datetime; naive is local time), the one it named then."""
         return self.catalog.get_version(catalog_handle(handle), include_deleted=include_deleted, at=at)
 
+    def download_counts(self, name: str) -> dict[int, int]:
+        """{version number: archives served by the registry's servers} for ``publisher/model``'s downloaded
+        versions (flushed by each server every few seconds: see ``registry.server.background``)."""
+        publisher, model = parse_model_name(name)
+        return self.catalog.download_counts(publisher=publisher, name=model)
+
     def alias_history(self, handle):
         """Every version ``publisher/model@alias`` has named, oldest first: ``AliasInterval`` records with the
         version, since, until (None while it lasts), and who moved it there."""
@@ -318,7 +324,8 @@ class Registry:
 
     def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,
                output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
-               text: str | None = None, limit: int | None = 100, after: str | None = None, **filters: Any):
+               text: str | None = None, limit: int | None = 100, after: str | None = None, sort: str | None = None,
+               **filters: Any):
         """For each model, its newest live version matching every criterion given; sorted by model name.
 
         ``task`` is a common signature (``registry.tasks``); ``image_size`` is
@@ -327,11 +334,13 @@ class Registry:
         to continue after (the next page starts past the last result's model).
         ``filters`` are equalities on the version's filterable metadata fields
         (``registry.catalog.models.filter_names()``), validated as those fields are.
+        ``sort="downloads"`` puts the most downloaded models first (without ``after``).
         """
         from registry.discovery import search
 
         return search(self.catalog, self.tasks, task=task, image_size=image_size, output_dim=output_dim,
-                      format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters)
+                      format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters,
+                      **({"sort": sort} if sort is not None else {}))
 
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""

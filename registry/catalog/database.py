@@ -86,6 +86,9 @@ class DatabaseCatalog:
     def alias_history(self, handle):
         return self.store.alias_history(handle)
 
+    def download_counts(self, *, publisher: str, name: str):
+        return self.store.download_counts(publisher=publisher, name=name)
+
     def get_model(self, *, publisher: str, name: str):
         return self.store.get_model(publisher=publisher, name=name)
 

@@ -85,6 +85,10 @@ class CatalogBackend(Protocol):
         """Every version an alias (``publisher/model@alias``) has named, oldest first, with interval and actor."""
         ...
 
+    def download_counts(self, *, publisher: str, name: str) -> "dict[int, int]":
+        """{version number: downloads served} of the model's downloaded versions."""
+        ...
+
     def get_model(self, *, publisher: str, name: str) -> "ModelPublic": ...
 
     def list_models(self, *, publisher: str | None = None, limit: int | None = None,

@@ -216,6 +216,16 @@ class Catalog:
                                       f"{self._aliases_hint(session, model)}")
             return alias_intervals(entries)
 
+    def download_counts(self, *, publisher: str, name: str) -> dict[int, int]:
+        """{version number: archives the registry's servers served of it}, for the versions downloaded at all."""
+        from registry.catalog import downloads
+
+        with self._read() as session:
+            model = self._model(session, publisher, name)
+            numbers = dict(session.exec(select(ModelVersion.id, ModelVersion.version)
+                                        .where(ModelVersion.model_id == model.id)).all())
+            return {numbers[version_id]: n for version_id, n in downloads.totals(session, list(numbers)).items()}
+
     @property
     def audit(self) -> AuditLog:
         """The audit log of this database (read-only: see ``registry.catalog.audit``)."""
@@ -290,10 +300,42 @@ class Catalog:
                                    deleted=row.deleted_at is not None, aliases=aliases.get(row.id, []))
                     for row in rows]
 
-    def search(self, **criteria) -> list[VersionPublic] | list[str]:
-        """Each model's newest live version matching every criterion: see ``registry.catalog.search``."""
+    def search(self, *, sort: str | None = None, **criteria) -> list[VersionPublic] | list[str]:
+        """Each model's newest live version matching every criterion: see ``registry.catalog.search``.
+
+        ``sort="downloads"`` orders the results by their model's downloads (every version's,
+        all time; most first, then by name) instead of by name; ``after`` pages by name
+        only, so with it ask for a larger ``limit`` instead.
+        """
+        if sort in (None, "name"):
+            with database_errors(self.database_url):
+                return search_catalog(self.engine, **criteria)
+        if sort != "downloads":
+            raise CatalogError(f"search sorts by 'name' (the default) or 'downloads', not {sort!r}")
+        if criteria.get("after"):
+            raise CatalogError("'after' continues a search sorted by name; sorted by downloads, ask for a larger "
+                               "limit instead")
+        limit, handles_only = criteria.pop("limit", 100), criteria.pop("handles_only", False)
         with database_errors(self.database_url):
-            return search_catalog(self.engine, **criteria)
+            handles = search_catalog(self.engine, **criteria, limit=None, handles_only=True)
+        ranked = self._by_downloads([str(h) for h in handles])[:limit]
+        return ranked if handles_only else [self.get_version(handle) for handle in ranked]
+
+    def _by_downloads(self, handles: list[str]) -> list[str]:
+        from registry.catalog.downloads import DownloadCount
+
+        with self._read() as session:
+            totals = {(publisher, model): int(n) for publisher, model, n in session.execute(
+                select_columns(RegisteredModel.publisher, RegisteredModel.name, func.sum(DownloadCount.count))
+                .join(ModelVersion, col(ModelVersion.model_id) == col(RegisteredModel.id))
+                .join(DownloadCount, col(DownloadCount.version_id) == col(ModelVersion.id))
+                .group_by(RegisteredModel.publisher, RegisteredModel.name))}
+
+        def key(handle: str) -> tuple[int, str]:
+            publisher, model, _ = handle.split("/")
+            return -totals.get((publisher, model), 0), handle
+
+        return sorted(handles, key=key)
 
     def lineage(self, handle: CatalogHandle | str) -> list[VersionPublic]:
         """This version, its parent, grandparent, ... (the root last). Deleted ancestors are included, marked."""

@@ -76,6 +76,10 @@ class HttpCatalog:
                                                   "history"))
         return [AliasInterval.model_validate(item) for item in body["items"]]
 
+    def download_counts(self, *, publisher: str, name: str):
+        body = self.connection.call("GET", quoted("api", "v1", "models", publisher, name, "downloads"))
+        return {int(version): int(n) for version, n in body["versions"].items()}
+
     def get_model(self, *, publisher: str, name: str):
         from registry.catalog.models import ModelPublic
 
@@ -108,7 +112,7 @@ class HttpCatalog:
 
     def search(self, *, task=None, image_size=None, output_dim=None, format=None, publisher=None, text=None,
                limit: int | None = 100, after: str | None = None, handles_only: bool = False,
-               filters: dict[str, Any] | None = None, **unknown: Any):
+               filters: dict[str, Any] | None = None, sort: str | None = None, **unknown: Any):
         if unknown:
             raise HandleError(f"unknown search criteria: {', '.join(sorted(unknown))}")
         size = None
@@ -117,7 +121,7 @@ class HttpCatalog:
             size = f"{int(height)}x{int(width)}"
         # Metadata filters travel as query parameters of their own name (``/api/v1/search?license=MIT``).
         params = {**(filters or {}), "task": task, "image_size": size, "output_dim": output_dim, "format": format,
-                  "publisher": publisher, "q": text}
+                  "publisher": publisher, "q": text, "sort": sort}
         found = [_version(item) for item in self._pages("/api/v1/search", params, limit=limit, after=after)]
         return [v.handle for v in found] if handles_only else found
 

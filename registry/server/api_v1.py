@@ -64,16 +64,17 @@ def list_models(registry: RegistryDep, publisher: str | None = None, limit: int 
             dependencies=[Depends(READ)])
 def search(request: Request, registry: RegistryDep, q: str | None = None, publisher: str | None = None,
            format: str | None = None, task: str | None = None, image_size: str | None = None,
-           output_dim: int | None = None, limit: int = 100, after: str | None = None):
+           output_dim: int | None = None, limit: int = 100, after: str | None = None, sort: str | None = None):
     """Besides these parameters, each filterable metadata field is a parameter of its own name
-    (``registry.catalog.models.filter_names()``: ``?license=MIT``), an equality on the version."""
+    (``registry.catalog.models.filter_names()``: ``?license=MIT``), an equality on the version.
+    ``sort=downloads`` puts the most downloaded models first (one page: no ``next``)."""
     size = _page_size(limit)
     found = registry.search(text=q or None, publisher=publisher or None, format=format or None, task=task or None,
                             image_size=parse_image_size(image_size, "image_size"), output_dim=output_dim,
-                            limit=size + 1, after=after, **metadata_filters(request))
+                            limit=size + 1, after=after, sort=sort or None, **metadata_filters(request))
     page = found[:size]
     return {"items": [version_json(request, v) for v in page],
-            "next": page[-1].model_name if len(found) > size else None}
+            "next": page[-1].model_name if len(found) > size and sort in (None, "", "name") else None}
 
 
 

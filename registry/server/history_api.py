@@ -50,6 +50,14 @@ def alias_history(registry: RegistryDep, publisher: str, model: str, alias: str)
     return {"items": [interval.model_dump(mode="json") for interval in intervals]}
 
 
+@router.get("/models/{publisher}/{model}/downloads",
+            summary="Archives served of each of the model's versions (counted by the servers, written every few s)",
+            dependencies=[Depends(READ)])
+def downloads(registry: RegistryDep, publisher: str, model: str):
+    counts = registry.download_counts(f"{publisher}/{model}")
+    return {"versions": {str(version): n for version, n in sorted(counts.items())}, "total": sum(counts.values())}
+
+
 # -- webhooks ------------------------------------------------------------------------------------------------------
 
 @router.get("/webhooks", summary="The webhooks (never their secrets)", dependencies=[Depends(ADMIN_EVERY_PUBLISHER)])

@@ -145,6 +145,9 @@ def _model(request: Request, registry: Registry, token_required: bool, handle: C
         "groups": web_views.signature_groups(version),
         "ancestors": ancestors, "children": children, "matrix": registry.matrix.row(version.format),
         "tensors": web_views.tensors, "evidence_facts": web_views.evidence_facts,
+        # What was downloaded, and what each alias named when (registry.catalog.downloads, .audit).
+        "downloads": registry.download_counts(handle.model_name),
+        "alias_histories": {alias: registry.alias_history(f"{model.model_name}@{alias}") for alias in model.aliases},
     }
 
 
