@@ -135,6 +135,7 @@ def append(session: Session, action: str, subject: str, *, publisher: str | None
 
 
 def public(entry: AuditEntry) -> AuditRecord:
+    assert entry.id is not None  # read back from the database
     return AuditRecord(id=entry.id, at=stored_utc(entry.at), actor=entry.actor, action=entry.action,
                        subject=entry.subject, publisher=entry.publisher, model=entry.model,
                        before=entry.before, after=entry.after)
@@ -162,17 +163,17 @@ class AuditLog:
         if until is not None:
             statement = statement.where(col(AuditEntry.at) < as_utc(until))
         if actor:
-            statement = statement.where(AuditEntry.actor == actor)
+            statement = statement.where(col(AuditEntry.actor) == actor)
         if action:
             if action not in ACTIONS and action not in {a.split(".")[0] for a in ACTIONS}:
                 raise CatalogError(f"unknown audit action {action!r}; the actions are {', '.join(ACTIONS)} "
                                    f"(or a family: version, alias, token, webhook)")
-            statement = statement.where(or_(AuditEntry.action == action,
+            statement = statement.where(or_(col(AuditEntry.action) == action,
                                             col(AuditEntry.action).startswith(action + ".")))
         if model:
             publisher, _, name = model.partition("/")
-            condition = AuditEntry.publisher == publisher
-            statement = statement.where(and_(condition, AuditEntry.model == name) if name else condition)
+            condition = col(AuditEntry.publisher) == publisher
+            statement = statement.where(and_(condition, col(AuditEntry.model) == name) if name else condition)
         with self.catalog._read() as session:
             return [public(entry) for entry in session.exec(statement)]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy import BigInteger, Column, func
 from sqlmodel import Field, SQLModel, col, select
@@ -51,19 +51,17 @@ def add(catalog, counts: Counts) -> int:
                 ModelVersion.version == number)).first()
             if found is not None:
                 ids[(publisher, model, number)] = found
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        table = SQLModel.metadata.tables[DownloadCount.__tablename__]
         for key, version_id in ids.items():
             for day, n in wanted[key].items():
                 if n <= 0:
                     continue
-                statement = insert(DownloadCount.__table__).values(version_id=version_id, day=day, count=n)
+                statement = insert(table).values(version_id=version_id, day=day, count=n)
                 session.execute(statement.on_conflict_do_update(
-                    index_elements=["version_id", "day"],
-                    set_={"count": DownloadCount.__table__.c.count + statement.excluded.count}))
+                    index_elements=["version_id", "day"], set_={"count": table.c.count + statement.excluded.count}))
                 added += n
     return added
 
@@ -73,7 +71,7 @@ def totals(session, version_ids: list[int], *, since: Optional[date] = None) -> 
     if not version_ids:
         return {}
     statement = (select(DownloadCount.version_id, func.sum(DownloadCount.count))
-                 .where(col(DownloadCount.version_id).in_(version_ids)).group_by(DownloadCount.version_id))
+                 .where(col(DownloadCount.version_id).in_(version_ids)).group_by(col(DownloadCount.version_id)))
     if since is not None:
         statement = statement.where(col(DownloadCount.day) >= since)
     return {version_id: int(total) for version_id, total in session.exec(statement)}

@@ -28,7 +28,8 @@ from registry.actor import current_base_url
 from registry.catalog import records
 from registry.catalog.audit import AliasInterval, AuditEntry, AuditLog, alias_intervals, as_utc, stored_utc
 from registry.catalog.changes import record_change
-from registry.catalog.downloads import DownloadCount  # noqa: F401  (its table is part of the schema)
+from registry.catalog.downloads import DownloadCount
+from registry.catalog.downloads import totals as download_totals
 from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
 from registry.catalog.models import (
     Alias,
@@ -218,13 +219,12 @@ class Catalog:
 
     def download_counts(self, *, publisher: str, name: str) -> dict[int, int]:
         """{version number: archives the registry's servers served of it}, for the versions downloaded at all."""
-        from registry.catalog import downloads
-
         with self._read() as session:
             model = self._model(session, publisher, name)
-            numbers = dict(session.exec(select(ModelVersion.id, ModelVersion.version)
-                                        .where(ModelVersion.model_id == model.id)).all())
-            return {numbers[version_id]: n for version_id, n in downloads.totals(session, list(numbers)).items()}
+            numbers: dict[int, int] = {version_id: number for version_id, number in session.exec(
+                select(ModelVersion.id, ModelVersion.version).where(ModelVersion.model_id == model.id))
+                if version_id is not None}
+            return {numbers[version_id]: n for version_id, n in download_totals(session, list(numbers)).items()}
 
     @property
     def audit(self) -> AuditLog:
@@ -322,11 +322,10 @@ class Catalog:
         return ranked if handles_only else [self.get_version(handle) for handle in ranked]
 
     def _by_downloads(self, handles: list[str]) -> list[str]:
-        from registry.catalog.downloads import DownloadCount
-
         with self._read() as session:
             totals = {(publisher, model): int(n) for publisher, model, n in session.execute(
-                select_columns(RegisteredModel.publisher, RegisteredModel.name, func.sum(DownloadCount.count))
+                select_columns(col(RegisteredModel.publisher), col(RegisteredModel.name),
+                               func.sum(col(DownloadCount.count)))
                 .join(ModelVersion, col(ModelVersion.model_id) == col(RegisteredModel.id))
                 .join(DownloadCount, col(DownloadCount.version_id) == col(ModelVersion.id))
                 .group_by(RegisteredModel.publisher, RegisteredModel.name))}
@@ -466,12 +465,13 @@ class Catalog:
                 raise VersionNotFound(f"{handle} was published on {row.created_at:%Y-%m-%d %H:%M:%S} UTC, after "
                                       f"{when}")
             return row, model
-        row = session.exec(select(ModelVersion).where(
+        newest = session.exec(select(ModelVersion).where(
             ModelVersion.model_id == model.id, col(ModelVersion.created_at) <= at,
             or_(col(ModelVersion.deleted_at).is_(None), col(ModelVersion.deleted_at) > at))
             .order_by(col(ModelVersion.version).desc())).first()
-        if row is None:
+        if newest is None:
             raise VersionNotFound(f"{model.publisher}/{model.name} had no live version at {when}")
+        row = newest
         if row.deleted_at is not None and not include_deleted:
             raise VersionNotFound(f"at {when}, {handle} was version {row.version}, which was deleted on "
                                   f"{row.deleted_at:%Y-%m-%d %H:%M} UTC")

@@ -30,6 +30,7 @@ address of it, inside the allowed networks.
 from __future__ import annotations
 
 import base64
+import builtins
 import ipaddress
 import random
 import secrets
@@ -211,7 +212,7 @@ def _resolve(host: str) -> list[Any]:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except OSError:
         return []
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def backoff(attempt: int) -> float:
@@ -226,9 +227,10 @@ def enqueue(session: Session, entry: AuditEntry) -> int:
         return 0
     hooks = session.exec(select(Webhook).where(col(Webhook.removed_at).is_(None), col(Webhook.enabled).is_(True),
                                                or_(col(Webhook.publisher).is_(None),
-                                                   Webhook.publisher == entry.publisher))).all()
+                                                   col(Webhook.publisher) == entry.publisher))).all()
     queued = 0
     for hook in hooks:
+        assert hook.id is not None
         if entry.action in hook.events.split(","):
             session.add(WebhookDelivery(hook_id=hook.id, message_id=_message_id(), event=entry.action,
                                         payload=_payload(entry), next_attempt_at=entry.at))
@@ -282,9 +284,9 @@ class WebhookStore:
                           after=_audit_state(hook))
             return secret, self._public(session, hook)
 
-    def list(self, *, include_removed: bool = False) -> "list[WebhookPublic]":
+    def list(self, *, include_removed: bool = False) -> "builtins.list[WebhookPublic]":
         with self.catalog._read() as session:
-            statement = select(Webhook).order_by(Webhook.id)
+            statement = select(Webhook).order_by(col(Webhook.id))
             if not include_removed:
                 statement = statement.where(col(Webhook.removed_at).is_(None))
             return [self._public(session, hook) for hook in session.exec(statement)]
@@ -321,13 +323,14 @@ class WebhookStore:
         """Queue a ``webhook.test`` message to the hook (a running server sends it); its ``webhook-id``."""
         with self.catalog._write() as session:
             hook = self._hook(session, hook_id)
+            assert hook.id is not None
             message_id = _message_id()
             session.add(WebhookDelivery(hook_id=hook.id, message_id=message_id, event=TEST_EVENT,
                                         payload={"type": TEST_EVENT, "timestamp": utcnow().isoformat(),
                                                  "data": {"webhook": hook.id, "url": hook.url}}))
             return message_id
 
-    def attempts(self, hook_id: int, *, limit: int = 100) -> "list[AttemptPublic]":
+    def attempts(self, hook_id: int, *, limit: int = 100) -> "builtins.list[AttemptPublic]":
         """The hook's delivery log, newest first."""
         with self.catalog._read() as session:
             self._hook(session, hook_id, include_removed=True)
@@ -342,7 +345,7 @@ class WebhookStore:
 
     # -- delivery ---------------------------------------------------------------------------------------------
 
-    def claim(self, *, limit: int = 10) -> "list[Claimed]":
+    def claim(self, *, limit: int = 10) -> "builtins.list[Claimed]":
         """Take the lease of up to ``limit`` due deliveries of enabled hooks, for this process to send now."""
         now = utcnow()
         with self.catalog._write() as session:
@@ -406,6 +409,7 @@ class WebhookStore:
 
     @staticmethod
     def _public(session: Session, hook: Webhook) -> WebhookPublic:
+        assert hook.id is not None  # flushed or read back
         from sqlalchemy import func
 
         pending = session.exec(select(func.count()).select_from(WebhookDelivery).where(

@@ -178,6 +178,7 @@ class Background:
             logger.warning("could not claim webhook deliveries: %s", error)
             return 0
         outcomes = self._senders.map(lambda c: send(c, allow=hooks.policy.allow), claimed)
+        item: Claimed
         for item, (status, problem, duration_ms) in zip(claimed, outcomes, strict=True):
             try:
                 hooks.finish(item, status_code=status, error=problem, duration_ms=duration_ms)
