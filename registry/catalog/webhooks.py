@@ -346,16 +346,18 @@ class WebhookStore:
     # -- delivery ---------------------------------------------------------------------------------------------
 
     def claim(self, *, limit: int = 10) -> "builtins.list[Claimed]":
-        """Take the lease of up to ``limit`` due deliveries of enabled hooks, for this process to send now."""
+        """Take the lease of up to ``limit`` due deliveries of enabled hooks, for this process to send now.
+
+        A plain read first: with nothing due (the usual case) no write transaction is
+        started, so looking twice a second never takes SQLite's write lock from a publisher.
+        """
         now = utcnow()
+        with self.catalog._read() as session:
+            if session.exec(self._due(now).limit(1)).first() is None:
+                return []
         with self.catalog._write() as session:
-            statement = (select(WebhookDelivery, Webhook)
-                         .join(Webhook, col(Webhook.id) == col(WebhookDelivery.hook_id))
-                         .where(WebhookDelivery.status == "pending", col(WebhookDelivery.next_attempt_at) <= now,
-                                or_(col(WebhookDelivery.claimed_until).is_(None),
-                                    col(WebhookDelivery.claimed_until) < now),
-                                col(Webhook.enabled).is_(True), col(Webhook.removed_at).is_(None))
-                         .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id)).limit(limit))
+            statement = self._due(now).order_by(col(WebhookDelivery.next_attempt_at),
+                                                col(WebhookDelivery.id)).limit(limit)
             if session.get_bind().dialect.name == "postgresql":
                 statement = statement.with_for_update(of=WebhookDelivery, skip_locked=True)
             claimed = []
@@ -399,6 +401,15 @@ class WebhookStore:
                                         f"attempts in a row; the last: {problem}")[:2000]
 
     # -- helpers ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _due(now: datetime):
+        """Deliveries of enabled hooks due now and not leased by a live claim."""
+        return (select(WebhookDelivery, Webhook)
+                .join(Webhook, col(Webhook.id) == col(WebhookDelivery.hook_id))
+                .where(col(WebhookDelivery.status) == "pending", col(WebhookDelivery.next_attempt_at) <= now,
+                       or_(col(WebhookDelivery.claimed_until).is_(None), col(WebhookDelivery.claimed_until) < now),
+                       col(Webhook.enabled).is_(True), col(Webhook.removed_at).is_(None)))
 
     @staticmethod
     def _hook(session: Session, hook_id: int, *, include_removed: bool = False) -> Webhook:

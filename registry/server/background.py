@@ -154,18 +154,24 @@ class Background:
         self._flush()
 
     def _webhooks(self) -> "WebhookStore | None":
+        from registry.catalog.webhooks import WebhookStore
+
         try:
-            return self.registry.webhooks
+            hooks = self.registry.webhooks
         except RegistryError:
             return None  # a catalog that keeps no webhooks (not a database): nothing to deliver
+        return hooks if isinstance(hooks, WebhookStore) else None
 
     def _run(self) -> None:
         next_flush = time.monotonic() + self.flush_s
         while not self._stop.wait(self.poll_s):
-            self.deliver_due()
-            if time.monotonic() >= next_flush:
-                self._flush()
-                next_flush = time.monotonic() + self.flush_s
+            try:
+                self.deliver_due()
+                if time.monotonic() >= next_flush:
+                    self._flush()
+                    next_flush = time.monotonic() + self.flush_s
+            except Exception:  # the thread outlives any one failure; the next round tries again
+                logger.exception("background work failed; trying again in %.1f s", self.poll_s)
 
     def deliver_due(self) -> int:
         """Claim the due deliveries, send them (``SENDERS`` at a time) and record each attempt; how many."""
