@@ -135,7 +135,7 @@ class Catalog:
         with self._write() as session:
             row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
                                        include_deleted=False)
-            existing = self._alias(session, model.id, alias)
+            existing = self._alias(session, model.id, alias, lock=True)
             before = None
             if existing is not None:
                 previous = session.get(ModelVersion, existing.version_id)
@@ -145,7 +145,7 @@ class Catalog:
                     with session.begin_nested():  # another writer may create the same alias at the same moment
                         session.add(Alias(model_id=model.id, name=alias, version_id=row.id))
                 except IntegrityError:
-                    existing = self._alias(session, model.id, alias)
+                    existing = self._alias(session, model.id, alias, lock=True)
                     if existing is None:
                         raise
                     previous = session.get(ModelVersion, existing.version_id)
@@ -167,7 +167,7 @@ class Catalog:
         _check_alias(alias)
         with self._write() as session:
             model = self._model(session, publisher, name)
-            existing = self._alias(session, model.id, alias)
+            existing = self._alias(session, model.id, alias, lock=True)
             if existing is None:
                 raise VersionNotFound(
                     f"{publisher}/{name} has no alias {alias!r}; {self._aliases_hint(session, model)}")
@@ -183,6 +183,9 @@ class Catalog:
         with self._write() as session:
             row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
                                        include_deleted=True)
+            # Locked and read again: of concurrent deletes of one version, exactly one changes (and records) it.
+            row = session.exec(select(ModelVersion).where(ModelVersion.id == row.id).with_for_update()
+                               .execution_options(populate_existing=True)).one()
             if row.deleted_at is None:
                 before = _state(row, model)
                 row.deleted_at = utcnow()
@@ -478,8 +481,14 @@ class Catalog:
         return row, model
 
     @staticmethod
-    def _alias(session: Session, model_id: int, alias: str) -> Alias | None:
-        return session.exec(select(Alias).where(Alias.model_id == model_id, Alias.name == alias)).first()
+    def _alias(session: Session, model_id: int, alias: str, *, lock: bool = False) -> Alias | None:
+        """The alias row; with ``lock``, locked until the transaction ends (PostgreSQL's ``FOR UPDATE``; SQLite's
+        write transaction holds the whole database already), so concurrent moves of one alias queue, and each
+        records as ``before`` what the previous one left."""
+        statement = select(Alias).where(Alias.model_id == model_id, Alias.name == alias)
+        if lock:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
+        return session.exec(statement).first()
 
     @staticmethod
     def _versions_hint(session: Session, model: RegisteredModel) -> str:

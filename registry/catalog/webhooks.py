@@ -16,7 +16,8 @@ write lock of ``BEGIN IMMEDIATE`` on SQLite — by setting a lease
 (``finish``). A process killed after claiming leaves a lease that expires, so
 another sends the message again, with the same ``webhook-id``: at least once.
 A failed attempt is retried with exponential backoff and full jitter, up to
-``WebhookSettings.max_attempts``; a hook whose last
+``WebhookSettings.max_attempts``; while a hook is failing only its oldest pending
+message is tried (``_due``); a hook whose last
 ``WebhookSettings.disable_after`` attempts all failed is disabled, the reason kept
 on it, until ``webhook enable``.
 
@@ -40,7 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Optional
 from urllib.parse import urlsplit
 
-from sqlalchemy import JSON, Column, Index, or_
+from sqlalchemy import JSON, Column, Index, func, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry.catalog.audit import AuditEntry, append, stored_utc
@@ -57,8 +58,9 @@ SECRET_PREFIX = "whsec_"
 #: The first retry's delay in seconds; each further one doubles it, up to ``MAX_BACKOFF_S``, with full jitter.
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 300.0
-#: How long a claim on a delivery lasts: longer than one attempt can take (``SEND_TIMEOUT_S``).
-LEASE_S = 60.0
+#: How long a claim on a delivery lasts: twice what one attempt may take (``SEND_TIMEOUT_S``; a process sends
+#: what it claimed at once, ``registry.server.background.SENDERS`` at a time, and claims no more than that).
+LEASE_S = 30.0
 #: Seconds one attempt may take, connecting and reading the answer.
 SEND_TIMEOUT_S = 15.0
 
@@ -404,12 +406,22 @@ class WebhookStore:
 
     @staticmethod
     def _due(now: datetime):
-        """Deliveries of enabled hooks due now and not leased by a live claim."""
+        """Deliveries of enabled hooks due now and not leased by a live claim.
+
+        A hook whose last attempt failed gets one message at a time — its oldest pending
+        one, retried on its backoff — until an attempt succeeds: a receiver that is down is
+        probed, not flooded, and its run of failures counts retries over time, not the
+        number of messages that happened to be waiting.
+        """
+        oldest = (select(func.min(col(WebhookDelivery.id))).where(
+            col(WebhookDelivery.hook_id) == col(Webhook.id), col(WebhookDelivery.status) == "pending")
+            .correlate(Webhook).scalar_subquery())
         return (select(WebhookDelivery, Webhook)
                 .join(Webhook, col(Webhook.id) == col(WebhookDelivery.hook_id))
                 .where(col(WebhookDelivery.status) == "pending", col(WebhookDelivery.next_attempt_at) <= now,
                        or_(col(WebhookDelivery.claimed_until).is_(None), col(WebhookDelivery.claimed_until) < now),
-                       col(Webhook.enabled).is_(True), col(Webhook.removed_at).is_(None)))
+                       col(Webhook.enabled).is_(True), col(Webhook.removed_at).is_(None),
+                       or_(col(Webhook.failure_run) == 0, col(WebhookDelivery.id) == oldest)))
 
     @staticmethod
     def _hook(session: Session, hook_id: int, *, include_removed: bool = False) -> Webhook:
@@ -421,8 +433,6 @@ class WebhookStore:
     @staticmethod
     def _public(session: Session, hook: Webhook) -> WebhookPublic:
         assert hook.id is not None  # flushed or read back
-        from sqlalchemy import func
-
         pending = session.exec(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.hook_id == hook.id, WebhookDelivery.status == "pending")).one()
         return WebhookPublic(id=hook.id, url=hook.url, events=hook.events.split(","), publisher=hook.publisher,
