@@ -165,6 +165,14 @@ def test_only_an_admin_adds_hooks_and_only_to_allowed_destinations(start_registr
     assert status == 409 and "unknown: model.renamed" in answer["message"]  # a CatalogError, as a bad token scope is
     status, answer = server.json("POST", "/api/v1/webhooks", token=server.admin_token, json_body=body)
     assert status == 201 and answer["secret"].startswith("whsec_")
+    # The same through client mode: the CLI prints the new hook's secret alone; a publish token is refused.
+    client = {**server.env, "MODEL_REGISTRY_URL": server.url, "MODEL_REGISTRY_TOKEN": server.admin_token}
+    secret, hook_id = add_hook(client, "http://127.0.0.1:9/other", "alias.moved", "--publisher", "text")
+    [listed] = [h for h in json.loads(cli("webhook", "list", "--json", env=client).stdout) if h["id"] == hook_id]
+    assert listed["publisher"] == "text" and listed["events"] == ["alias.moved"]
+    refused = cli("webhook", "add", "http://127.0.0.1:9/x", "--events", "alias.moved", check=False,
+                  env={**client, "MODEL_REGISTRY_TOKEN": publisher_token})
+    assert refused.returncode == 1 and refused.stdout == "" and "needs an admin token" in refused.stderr
     # With no allow-list (the default), nothing is allowed, not even 127.0.0.1.
     bare = {k: v for k, v in server.env.items() if k != "MODEL_REGISTRY_WEBHOOK_ALLOW"}
     refused = cli("webhook", "add", "http://127.0.0.1:9/hooks", "--events", "version.published", env=bare,
