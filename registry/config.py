@@ -55,6 +55,8 @@ MAX_MEMBERS_ENV = "MODEL_REGISTRY_MAX_MEMBERS"
 WEBHOOK_ALLOW_ENV = "MODEL_REGISTRY_WEBHOOK_ALLOW"
 WEBHOOK_MAX_ATTEMPTS_ENV = "MODEL_REGISTRY_WEBHOOK_MAX_ATTEMPTS"
 WEBHOOK_DISABLE_AFTER_ENV = "MODEL_REGISTRY_WEBHOOK_DISABLE_AFTER"
+#: Server: "0"/"false" turns download counting off (on by default).
+COUNT_DOWNLOADS_ENV = "MODEL_REGISTRY_COUNT_DOWNLOADS"
 
 
 def _truthy(value: str | None) -> bool:
@@ -150,6 +152,8 @@ class Settings(NamedTuple):
     archive_limits: ArchiveLimits = ArchiveLimits()
     #: Server: ``MODEL_REGISTRY_WEBHOOK_ALLOW``, ``..._WEBHOOK_MAX_ATTEMPTS``, ``..._WEBHOOK_DISABLE_AFTER``.
     webhooks: WebhookSettings = WebhookSettings()
+    #: Server: ``MODEL_REGISTRY_COUNT_DOWNLOADS``.
+    count_downloads: bool = True
     #: Server: ``MODEL_REGISTRY_REQUIRE_READ_TOKEN``.
     require_read_token: bool = False
     #: Server: ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
@@ -174,6 +178,7 @@ class Settings(NamedTuple):
             lock_timeout=_positive_float(env, LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT_S),
             archive_limits=ArchiveLimits.from_env(env),
             webhooks=WebhookSettings.from_env(env),
+            count_downloads=(env.get(COUNT_DOWNLOADS_ENV) or "1").strip().lower() not in {"0", "false", "no", "off"},
             require_read_token=_truthy(env.get(REQUIRE_READ_TOKEN_ENV)),
             max_upload_bytes=_max_upload_bytes(env.get(MAX_UPLOAD_BYTES_ENV)),
         )

@@ -132,7 +132,8 @@ def send(claimed: "Claimed", *, allow: tuple[str, ...]) -> tuple[int | None, str
 class Background:
     """The thread that delivers webhooks and flushes download counts for one server process."""
 
-    def __init__(self, registry, counter: DownloadCounter, *, poll_s: float = POLL_S, flush_s: float = FLUSH_S):
+    def __init__(self, registry, counter: DownloadCounter | None, *, poll_s: float = POLL_S,
+                 flush_s: float = FLUSH_S):
         self.registry = registry
         self.counter = counter
         self.poll_s = poll_s
@@ -195,7 +196,7 @@ class Background:
 
     def _flush(self) -> None:
         store = getattr(self.registry.catalog, "store", None)
-        if store is None:
+        if store is None or self.counter is None:
             return
         try:
             self.counter.flush(store)
@@ -204,9 +205,10 @@ class Background:
 
 
 def install(app: "FastAPI", registry) -> None:
-    """Give ``app`` a download counter (``app.state.downloads``) and run a ``Background`` over ``registry`` while
-    it serves."""
-    app.state.downloads = DownloadCounter()
+    """Give ``app`` a download counter (``app.state.downloads``; None when the registry's settings turn counting
+    off) and run a ``Background`` over ``registry`` while it serves."""
+    counting = getattr(getattr(registry, "settings", None), "count_downloads", True)
+    app.state.downloads = DownloadCounter() if counting else None
     worker = Background(registry, app.state.downloads)
     app.state.background = worker
     app.router.on_startup.append(worker.start)
