@@ -210,3 +210,43 @@ def test_resolve_and_load_at_a_moment_fetch_what_the_alias_named_then(registry_e
     loaded = reg.load("text/embed@prod", at=then)
     assert loaded is not None and hasattr(loaded, "signatures")
     assert [i.version for i in reg.alias_history("text/embed@prod")] == [1, 2]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def catalog_at_0005(request, tmp_path) -> str:
+    """A catalog migrated to 0005 (before the audit log), with a model and an alias in it."""
+    from registry.catalog import schema
+    from registry.catalog.engine import make_engine
+
+    url = (f"sqlite:///{tmp_path / 'catalog.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    schema.upgrade(url, "0005")
+    engine = make_engine(url)
+    with engine.begin() as db:
+        db.execute(text("INSERT INTO registered_model (publisher, name, description, created_at, last_version) "
+                        "VALUES ('text', 'embed', '', '2026-01-01 00:00:00', 2)"))
+        for n in (1, 2):
+            db.execute(text(
+                "INSERT INTO model_version (model_id, version, format, artifact_uri, sha256, size, description, "
+                "tag_sets, details, created_at) VALUES ((SELECT id FROM registered_model), :n, 'tf1_hub', 'm://x', "
+                ":sha, 1, '', '[[]]', '{}', '2026-01-01 00:00:00')"), {"n": n, "sha": f"{n:064x}"})
+        db.execute(text("INSERT INTO alias (model_id, name, version_id, updated_at) VALUES ((SELECT id FROM "
+                        "registered_model), 'prod', (SELECT id FROM model_version WHERE version = 2), "
+                        "'2026-02-01 12:00:00')"))
+    engine.dispose()
+    return url
+
+
+def test_upgrading_starts_each_existing_alias_history_where_the_catalog_remembers(catalog_at_0005):
+    from registry.catalog import schema
+
+    schema.upgrade(catalog_at_0005)
+    with Catalog(catalog_at_0005) as catalog:
+        [interval] = catalog.alias_history("text/embed@prod")
+        assert (interval.version, interval.actor, interval.until) == (2, "(before the audit log)", None)
+        assert interval.since == datetime(2026, 2, 1, 12, tzinfo=timezone.utc)
+        assert catalog.get_version("text/embed@prod", at=datetime(2026, 3, 1, tzinfo=timezone.utc)).version == 2
+        with pytest.raises(VersionNotFound, match="did not exist yet"):
+            catalog.get_version("text/embed@prod", at=datetime(2026, 1, 15, tzinfo=timezone.utc))
+        catalog.set_alias(publisher="text", name="embed", alias="prod", version=1)
+        assert [i.version for i in catalog.alias_history("text/embed@prod")] == [2, 1]

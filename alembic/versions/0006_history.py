@@ -12,6 +12,8 @@ Create Date: 2026-12-05
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 
 from alembic import op
@@ -118,13 +120,18 @@ def _seed_alias_history() -> None:
     table = sa.table("audit_entry", sa.column("at", sa.DateTime(timezone=True)), sa.column("actor"),
                      sa.column("action"), sa.column("subject"), sa.column("publisher"), sa.column("model"),
                      sa.column("before", sa.JSON()), sa.column("after", sa.JSON()))
-    entries = [{"at": updated_at, "actor": SEEDED_ACTOR, "action": "alias.set",
+    entries = [{"at": _moment(updated_at), "actor": SEEDED_ACTOR, "action": "alias.set",
                 "subject": f"{publisher}/{model}@{alias}", "publisher": publisher, "model": model, "before": None,
                 "after": {"version": version, "handle": f"{publisher}/{model}/{version}", "format": fmt,
                           "sha256": sha256, "size": size}}
                for publisher, model, alias, version, fmt, sha256, size, updated_at in rows]
     if entries:
         op.bulk_insert(table, entries)
+
+
+def _moment(value):
+    """A timestamp as read by plain SQL: SQLite gives back the text it stored (UTC, without a zone)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _append_only() -> None:
