@@ -46,6 +46,9 @@ def test_served_archives_are_counted_shown_and_sortable(registry_server):
     by_downloads = server.json("GET", "/api/v1/search?q=text&sort=downloads")[1]
     assert [v["model"] for v in by_name] == ["embed", "other"]
     assert [v["model"] for v in by_downloads["items"]] == ["embed", "other"] and by_downloads["next"] is None
+    # The search page orders by downloads when asked.
+    page = server.request("GET", "/?q=text&sort=downloads")[2].decode()
+    assert page.index("/text/embed") < page.index("/text/other") and 'value="downloads" selected' in page
     for _ in range(2):
         assert server.request("GET", "/text/other/1?tf-hub-format=compressed")[0] == 200
 
