@@ -13,6 +13,13 @@ Three measurements, side by side in one run, printed as ratios:
 3. Client mode: a fresh process loading a cached pinned handle through the
    server (``MODEL_REGISTRY_URL``) against the same load on the local SQLite
    catalog, medians of interleaved pairs.
+4. Download counting: the same download ``wrk`` run against a second server over the
+   same catalog started with ``MODEL_REGISTRY_COUNT_DOWNLOADS=0`` (throughput with and
+   without counting, in one run), and an exact check: ``--connections`` client
+   threads each download version 2 ``--exact`` times to the end, and after the
+   servers stop, the catalog's count for version 2 must equal those completed
+   downloads (wrk's own runs cut requests off at their end, so only this phase is
+   compared exactly).
 
     python bench/bench_server.py [--duration 10] [--connections 32] [--size-mb 20] [--pairs 5]
 
@@ -116,12 +123,30 @@ def fresh_load_seconds(env: dict, handle: str) -> float:
     return time.perf_counter() - started
 
 
+def exact_downloads(url: str, *, clients: int, each: int) -> int:
+    """``clients`` threads each download ``url`` ``each`` times to its last byte; how many completed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_client(_: int) -> int:
+        done = 0
+        for _ in range(each):
+            with urllib.request.urlopen(url, timeout=300) as response:
+                while response.read(1 << 20):
+                    pass
+            done += 1
+        return done
+
+    with ThreadPoolExecutor(clients) as pool:
+        return sum(pool.map(one_client, range(clients)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--size-mb", type=int, default=20, help="size of the downloaded model")
     parser.add_argument("--pairs", type=int, default=5, help="interleaved fresh-process pairs for client mode")
+    parser.add_argument("--exact", type=int, default=4, help="complete downloads per client in the counting check")
     args = parser.parse_args()
     ensure_debian_packages("nginx", "wrk")
     workers = os.cpu_count() or 2
@@ -133,7 +158,9 @@ def main() -> None:
                    MODEL_REGISTRY_STORAGE_URL=str(tmp / "artifacts"), MODEL_REGISTRY_CACHE_DIR=str(tmp / "cache"))
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
         model = generated_model(tmp / "model", layers=args.size_mb)  # each 512 x 512 float32 layer is 1 MiB
-        subprocess.run([CLI, "publish", str(model), "--name", "bench/model"], env=env, check=True, capture_output=True)
+        for _ in range(2):  # version 2 (the same bytes) is downloaded only by the exact counting check
+            subprocess.run([CLI, "publish", str(model), "--name", "bench/model"], env=env, check=True,
+                           capture_output=True)
         record = json.loads(subprocess.run([CLI, "show", "bench/model/1", "--json"], env=env, check=True,
                                            capture_output=True, text=True).stdout)
         artifact = Path(record["artifact_uri"])
@@ -143,12 +170,17 @@ def main() -> None:
         server = subprocess.Popen([CLI, "serve", "--port", str(port), "--workers", str(workers),
                                    "--log-level", "warning"], env=env, start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        uncounted_port = free_port()
+        uncounted = subprocess.Popen([CLI, "serve", "--port", str(uncounted_port), "--workers", str(workers),
+                                      "--log-level", "warning"], env={**env, "MODEL_REGISTRY_COUNT_DOWNLOADS": "0"},
+                                     start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # nginx serves the same bytes at the same paths: the archive and the version's JSON
         site = tmp / "site"
         (site / "bench" / "model").mkdir(parents=True)
         os.link(artifact, site / "bench" / "model" / "1.tar.gz")
         try:
             wait_for(f"http://127.0.0.1:{port}/healthz")
+            wait_for(f"http://127.0.0.1:{uncounted_port}/healthz")
             version_path = "/api/v1/models/bench/model/versions/1"
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{version_path}") as response:
                 (site / "version.json").write_bytes(response.read())
@@ -169,6 +201,15 @@ def main() -> None:
                     a = wrk(ours, duration=args.duration, connections=args.connections)
                     b = wrk(theirs, duration=args.duration, connections=args.connections)
                     rows.append((label, a, b))
+                download = "/bench/model/1?tf-hub-format=compressed"
+                counting_rows = []
+                for _ in range(2):  # interleaved: counted, not counted, counted, not counted
+                    counting_rows.append((wrk(f"http://127.0.0.1:{port}{download}", duration=args.duration,
+                                              connections=args.connections),
+                                          wrk(f"http://127.0.0.1:{uncounted_port}{download}",
+                                              duration=args.duration, connections=args.connections)))
+                completed = exact_downloads(f"http://127.0.0.1:{port}/bench/model/2?tf-hub-format=compressed",
+                                            clients=args.connections, each=args.exact)
             finally:
                 nginx.send_signal(signal.SIGQUIT)
                 nginx.wait(timeout=30)
@@ -185,8 +226,13 @@ def main() -> None:
                 for samples, e in (order if i % 2 == 0 else order[::-1]):
                     samples.append(fresh_load_seconds(e, "bench/model/1"))
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            for process in (server, uncounted):
+                os.killpg(process.pid, signal.SIGTERM)  # each worker writes its counts as it stops
+                process.wait(timeout=60)
+        from registry.catalog.database import DatabaseCatalog
+
+        counted = DatabaseCatalog(env["MODEL_REGISTRY_DATABASE_URL"]).download_counts(publisher="bench",
+                                                                                      name="model")
 
     print(f"\n{args.connections} concurrent clients, {args.duration} s each, {workers} worker processes each side")
     print(f"{'':34} {'registry req/s':>15} {'nginx req/s':>12} {'ratio':>6}   {'p50 ms':>15} {'p99 ms':>17}")
@@ -194,6 +240,12 @@ def main() -> None:
         print(f"{label:34} {a['rps']:15.0f} {b['rps']:12.0f} {a['rps'] / b['rps']:6.2f}   "
               f"{a['p50']:7.1f} / {b['p50']:<7.1f} {a['p99']:8.1f} / {b['p99']:<8.1f}"
               + (f"  ({a['errors']} errors)" if a["errors"] else ""))
+    print(f"\ndownload counting ({args.connections} clients, {args.duration} s runs, interleaved):")
+    for n, (a, b) in enumerate(counting_rows, start=1):
+        print(f"  run {n}: counted {a['rps']:.0f} req/s, not counted {b['rps']:.0f} req/s: ratio "
+              f"{a['rps'] / b['rps']:.2f}")
+    print(f"  exact check: {completed} downloads of version 2 completed, {counted.get(2, 0)} counted: "
+          f"{'equal' if counted.get(2, 0) == completed else 'DIFFERENT'}")
     c, l = statistics.median(client), statistics.median(local)
     print(f"\nfresh-process load of a cached pinned handle, median of {args.pairs} interleaved pairs:")
     print(f"  client mode {c:.2f} s, local catalog {l:.2f} s: ratio {c / l:.2f}")

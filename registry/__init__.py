@@ -57,6 +57,8 @@ _LAZY = {
     "remove_alias": "registry.api:remove_alias",
     "delete_version": "registry.api:delete_version",
     "lineage": "registry.api:lineage",
+    "alias_history": "registry.api:alias_history",
+    "audit": "registry.api:audit",
     "compatibility_matrix": "registry.api:compatibility_matrix",
     "search": "registry.api:search",
     "interchangeable": "registry.api:interchangeable",

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, NamedTuple
 
 from registry.catalog.urls import redact
 from registry.config import STORAGE_URL_ENV, Settings
-from registry.errors import PluginError, UnsupportedConversion
+from registry.errors import CatalogError, PluginError, UnsupportedConversion
 from registry.handles import catalog_handle, check_scheme, parse, parse_model_name
 from registry.modes import resolve_mode
 
@@ -209,22 +210,28 @@ class Registry:
 
     # -- models ---------------------------------------------------------------------------------
 
-    def resolve(self, handle) -> str:
+    def resolve(self, handle, *, at: datetime | None = None) -> str:
         """The local directory of a handle's model, downloading and caching it if needed.
 
         Raises ``FormatError`` for a directory in no registered format: what
-        ``resolve`` returns is always a model ``load`` accepts.
+        ``resolve`` returns is always a model ``load`` accepts. With ``at``, the
+        version the handle named at that moment (``get_version(handle, at=...)``).
         """
-        return str(self.resolve_path(handle))
+        return str(self.resolve_path(handle, at=at))
 
-    def resolve_path(self, handle) -> Path:
+    def resolve_path(self, handle, *, at: datetime | None = None) -> Path:
+        handle = self._as_of(handle, at)
         resolved = self.resolver.resolve(parse(handle))
         if resolved.format is None:
             self.adapters.detect(resolved.path)
         return resolved.path
 
+    def _as_of(self, handle, at: datetime | None):
+        """``handle``, or with ``at`` the pinned handle of the version it named then."""
+        return handle if at is None else self.get_version(handle, at=at).handle
+
     def prepare(self, handle, operation: str, mode: str | None = None, *,
-                accept_format: Callable[[str], None] | None = None) -> Prepared:
+                accept_format: Callable[[str], None] | None = None, at: datetime | None = None) -> Prepared:
         """Resolve a handle for ``operation`` in ``mode``, passing the matrix gate exactly once.
 
         When the catalog knows the version's format, the gate (and ``accept_format``,
@@ -233,6 +240,7 @@ class Registry:
         Every entry point that loads, fine-tunes or opens a model goes through here.
         """
         mode = resolve_mode(mode)
+        handle = self._as_of(handle, at)
 
         def gate(format: str) -> None:
             self.check(format, operation, mode)
@@ -245,10 +253,11 @@ class Registry:
             gate(format)
         return Prepared(adapter=self.adapters.get(format), path=resolved.path, format=format, mode=mode)
 
-    def load(self, handle, *, mode: str | None = None, **options: Any) -> Any:
-        """Load a model for inference. ``mode`` defaults to TensorFlow's current mode (tf2 when eager)."""
+    def load(self, handle, *, mode: str | None = None, at: datetime | None = None, **options: Any) -> Any:
+        """Load a model for inference. ``mode`` defaults to TensorFlow's current mode (tf2 when eager); ``at``
+        loads the version the handle named at that moment."""
         import tensorflow  # noqa: F401  (first, near the caller: imported deep in the stack it costs ~0.25 s on Python < 3.13; bench/bench_load.py)
-        prepared = self.prepare(handle, "load", mode)
+        prepared = self.prepare(handle, "load", mode, at=at)
         return prepared.adapter.load(prepared.path, mode=prepared.mode, **options)
 
     def fine_tune(self, handle, *, mode: str | None = None, **options: Any) -> Any:
@@ -321,8 +330,42 @@ class Registry:
 
     # -- catalog --------------------------------------------------------------------------------
 
-    def get_version(self, handle, *, include_deleted: bool = False):
-        return self.catalog.get_version(catalog_handle(handle), include_deleted=include_deleted)
+    def get_version(self, handle, *, include_deleted: bool = False, at: datetime | None = None):
+        """The version ``handle`` names; with ``at`` (a datetime; naive is local time), the one it named then."""
+        return self.catalog.get_version(catalog_handle(handle), include_deleted=include_deleted, at=at)
+
+    def download_counts(self, name: str) -> dict[int, int]:
+        """{version number: archives served by the registry's servers} for ``publisher/model``'s downloaded
+        versions (flushed by each server every few seconds: see ``registry.server.background``)."""
+        publisher, model = parse_model_name(name)
+        return self.catalog.download_counts(publisher=publisher, name=model)
+
+    def alias_history(self, handle):
+        """Every version ``publisher/model@alias`` has named, oldest first: ``AliasInterval`` records with the
+        version, since, until (None while it lasts), and who moved it there."""
+        return self.catalog.alias_history(catalog_handle(handle))
+
+    def audit(self, *, since: datetime | None = None, until: datetime | None = None, model: str | None = None,
+              actor: str | None = None, action: str | None = None, limit: int = 100, after: str | int | None = None):
+        """Audit entries, newest first (``registry.catalog.audit.AuditLog.entries``); needs an admin token in
+        client mode."""
+        return self.catalog.audit.entries(since=since, until=until, model=model, actor=actor, action=action,
+                                          limit=limit, after=after)
+
+    @cached_property
+    def webhooks(self):
+        """The catalog's webhooks (``registry.catalog.webhooks.WebhookStore``, or the server's in client mode),
+        under this registry's allow-list and retry settings."""
+        if self.is_client:
+            from registry.client.webhooks import RemoteWebhooks
+
+            return RemoteWebhooks(self.server_connection)
+        from registry.catalog.webhooks import WebhookStore
+
+        store = getattr(self.catalog, "store", None)
+        if store is None:
+            raise CatalogError(f"{self.catalog!r} keeps no webhooks: they live in a database catalog")
+        return WebhookStore(store, self.settings.webhooks)
 
     def list_models(self, *, publisher: str | None = None, limit: int | None = None, after: str | None = None):
         """Models sorted by ``publisher/name``; ``limit`` and ``after`` (a ``publisher/model``) page through them."""
@@ -361,7 +404,8 @@ class Registry:
 
     def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,
                output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
-               text: str | None = None, limit: int | None = 100, after: str | None = None, **filters: Any):
+               text: str | None = None, limit: int | None = 100, after: str | None = None, sort: str | None = None,
+               **filters: Any):
         """For each model, its newest live version matching every criterion given; sorted by model name.
 
         ``task`` is a common signature (``registry.tasks``); ``image_size`` is
@@ -370,12 +414,14 @@ class Registry:
         to continue after (the next page starts past the last result's model).
         ``filters`` are equalities on the version's filterable metadata fields
         (``registry.catalog.models.filter_names()``), validated as those fields are.
+        ``sort="downloads"`` puts the most downloaded models first (without ``after``).
         """
         from registry.discovery import search
 
         return search(self.catalog, self.tasks, task=task, image_size=image_size, output_dim=output_dim,
                       format=format, publisher=publisher, text=text, limit=limit, after=after, filters=filters,
-                      formats=self.adapters.formats if format is not None else None)
+                      formats=self.adapters.formats if format is not None else None,
+                      **({"sort": sort} if sort is not None else {}))
 
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""
@@ -423,8 +469,8 @@ def convert(handle, *, to: str, name: str | None = None, **kwargs: Any) -> Conve
     return default_registry().convert(handle, to=to, name=name, **kwargs)
 
 
-def resolve(handle) -> str:
-    return default_registry().resolve(handle)
+def resolve(handle, *, at: datetime | None = None) -> str:
+    return default_registry().resolve(handle, at=at)
 
 
 def get_version(handle, **kwargs: Any):
@@ -453,6 +499,14 @@ def delete_version(handle):
 
 def lineage(handle):
     return default_registry().lineage(handle)
+
+
+def alias_history(handle):
+    return default_registry().alias_history(handle)
+
+
+def audit(**filters: Any):
+    return default_registry().audit(**filters)
 
 
 def search(**criteria: Any):

@@ -63,6 +63,14 @@ CACHE_CHECK_LEVELS = ("stat", "hash")
 UPLOAD_IDLE_TIMEOUT_ENV = "MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT"
 #: Server: the slowest average rate, bytes per second, an upload may keep after its first 30 s (default 1024).
 UPLOAD_MIN_RATE_ENV = "MODEL_REGISTRY_UPLOAD_MIN_RATE"
+#: Server: where webhooks may point: comma-separated host names, ``*.domain`` suffixes and IP networks (none by
+#: default); ``..._MAX_ATTEMPTS``: attempts per message (default 10); ``..._DISABLE_AFTER``: failed attempts in a
+#: row after which a hook is disabled (default 50).
+WEBHOOK_ALLOW_ENV = "MODEL_REGISTRY_WEBHOOK_ALLOW"
+WEBHOOK_MAX_ATTEMPTS_ENV = "MODEL_REGISTRY_WEBHOOK_MAX_ATTEMPTS"
+WEBHOOK_DISABLE_AFTER_ENV = "MODEL_REGISTRY_WEBHOOK_DISABLE_AFTER"
+#: Server: "0"/"false" turns download counting off (on by default).
+COUNT_DOWNLOADS_ENV = "MODEL_REGISTRY_COUNT_DOWNLOADS"
 
 
 def default_data_dir() -> Path:
@@ -118,6 +126,33 @@ class ArchiveLimits(NamedTuple):
                                                     integer=True)))
 
 
+#: An entry of MODEL_REGISTRY_WEBHOOK_ALLOW: a host name, ``*.`` and a domain, or an IPv4/IPv6 address or network.
+_HOST_OR_NETWORK = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(/\d{1,3})?$"
+                              r"|^[0-9A-Fa-f:.]+(/\d{1,3})?$")
+
+
+class WebhookSettings(NamedTuple):
+    """What webhooks obey (``registry.catalog.webhooks``): the destinations allowed, and when to give up."""
+
+    allow: tuple[str, ...] = ()
+    max_attempts: int = 10
+    disable_after: int = 50
+
+    @classmethod
+    def from_env(cls, env: "Mapping[str, str]") -> "WebhookSettings":
+        allow = tuple(part.strip() for part in _raw(env, WEBHOOK_ALLOW_ENV).split(",") if part.strip())
+        for entry in allow:
+            if not _HOST_OR_NETWORK.match(entry):
+                raise invalid(WEBHOOK_ALLOW_ENV, _raw(env, WEBHOOK_ALLOW_ENV),
+                              f"{entry!r} is none of a host name, a *.domain suffix or an IP network (10.0.0.0/8); "
+                              f"separate entries with commas")
+        return cls(allow=allow,
+                   max_attempts=int(_positive_number(env, WEBHOOK_MAX_ATTEMPTS_ENV, cls().max_attempts, "attempts",
+                                                     integer=True)),
+                   disable_after=int(_positive_number(env, WEBHOOK_DISABLE_AFTER_ENV, cls().disable_after,
+                                                      "failed attempts", integer=True)))
+
+
 class Settings(NamedTuple):
     """Every value the registry takes from its environment, read once and handed down from here.
 
@@ -144,6 +179,10 @@ class Settings(NamedTuple):
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     #: ``MODEL_REGISTRY_MAX_EXTRACTED_BYTES``, ``..._MAX_EXPANSION_RATIO``, ``..._MAX_MEMBERS``.
     archive_limits: ArchiveLimits = ArchiveLimits()
+    #: Server: ``MODEL_REGISTRY_WEBHOOK_ALLOW``, ``..._WEBHOOK_MAX_ATTEMPTS``, ``..._WEBHOOK_DISABLE_AFTER``.
+    webhooks: WebhookSettings = WebhookSettings()
+    #: Server: ``MODEL_REGISTRY_COUNT_DOWNLOADS``.
+    count_downloads: bool = True
     #: Server: ``MODEL_REGISTRY_REQUIRE_READ_TOKEN``.
     require_read_token: bool = False
     #: Server: ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
@@ -181,6 +220,9 @@ class Settings(NamedTuple):
             upload_idle_timeout=_positive_number(env, UPLOAD_IDLE_TIMEOUT_ENV, DEFAULT_UPLOAD_IDLE_TIMEOUT_S,
                                                  "seconds"),
             upload_min_rate=_positive_number(env, UPLOAD_MIN_RATE_ENV, DEFAULT_UPLOAD_MIN_RATE, "bytes per second"),
+            webhooks=WebhookSettings.from_env(env),
+            # On unless turned off: unset counts.
+            count_downloads=_flag(env, COUNT_DOWNLOADS_ENV) if _raw(env, COUNT_DOWNLOADS_ENV) else True,
         )
 
 

@@ -127,10 +127,21 @@ def test_a_publisher_bound_check_sits_only_on_routes_with_a_publisher_in_the_pat
                 assert "{publisher}" in route.path, (method, route.path)
 
 
+#: What only an admin of every publisher reads: tokens, the audit log, webhooks (their URLs and delivery logs).
+ADMIN_READS = ("/api/v1/tokens", "/api/v1/audit", "/api/v1/webhooks")
+
+
 def test_reads_need_the_read_scope(app):
     for route, method in api_routes(app):
-        if method == "GET" and (route.path, method) not in PUBLIC and not route.path.startswith("/api/v1/tokens"):
+        if method == "GET" and (route.path, method) not in PUBLIC and not route.path.startswith(ADMIN_READS):
             assert [scope for scope, _ in rules_of(route.dependant)] == ["read"], route.path
+
+
+def test_the_audit_log_and_webhooks_are_an_admin_of_every_publishers(app):
+    admin_routes = [(route, method) for route, method in api_routes(app) if route.path.startswith(ADMIN_READS[1:])]
+    assert len(admin_routes) >= 7  # audit; list, add, remove, enable, test webhooks; a hook's deliveries
+    for route, method in admin_routes:
+        assert rules_of(route.dependant) == [("admin", "every publisher")], (method, route.path)
 
 
 def test_the_access_decision(app):

@@ -22,7 +22,8 @@ from registry.config import (CACHE_DIR_ENV, DATABASE_TIMEOUT_ENV, DATABASE_URL_E
                              DEFAULT_MAX_UPLOAD_BYTES, LOCK_TIMEOUT_ENV, MAX_EXPANSION_RATIO_ENV,
                              MAX_EXTRACTED_BYTES_ENV, MAX_MEMBERS_ENV, MAX_UPLOAD_BYTES_ENV, OFFLINE_ENV, PLUGINS_ENV,
                              REQUIRE_READ_TOKEN_ENV, SERVER_URL_ENV, STALL_TIMEOUT_ENV, STORAGE_URL_ENV, TF_LOGS_ENV,
-                             CACHE_CHECK_ENV, UPLOAD_IDLE_TIMEOUT_ENV, UPLOAD_MIN_RATE_ENV,
+                             CACHE_CHECK_ENV, UPLOAD_IDLE_TIMEOUT_ENV, UPLOAD_MIN_RATE_ENV, WEBHOOK_ALLOW_ENV,
+                             WEBHOOK_MAX_ATTEMPTS_ENV, WEBHOOK_DISABLE_AFTER_ENV, COUNT_DOWNLOADS_ENV,
                              TOKEN_ENV, ArchiveLimits, Settings)
 from registry.errors import ConfigError
 from registry.server.settings import ServerSettings
@@ -138,6 +139,10 @@ BAD_VALUES = {
     CACHE_CHECK_ENV: ("sha1", "list", "use one of stat, hash (unset: stat)"),
     UPLOAD_IDLE_TIMEOUT_ENV: ("soon", "list", "a number of seconds greater than 0 (unset: 60)"),
     UPLOAD_MIN_RATE_ENV: ("0", "list", "a number of bytes per second greater than 0 (unset: 1024)"),
+    WEBHOOK_ALLOW_ENV: ("hooks.example.com, http://x/y", "list", "none of a host name, a *.domain suffix"),
+    WEBHOOK_MAX_ATTEMPTS_ENV: ("many", "list", "a whole number of attempts greater than 0 (unset: 10)"),
+    WEBHOOK_DISABLE_AFTER_ENV: ("-1", "list", "a whole number of failed attempts greater than 0 (unset: 50)"),
+    COUNT_DOWNLOADS_ENV: ("sometimes", "list", "use 1, true, yes or on"),
 }
 
 

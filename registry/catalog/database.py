@@ -19,6 +19,7 @@ from registry.config import DEFAULT_DATABASE_TIMEOUT_S
 from registry.handles import catalog_handle
 
 if TYPE_CHECKING:
+    from registry.catalog.audit import AuditLog
     from registry.catalog.store import Catalog
     from registry.catalog.tokens import TokenStore
 
@@ -64,6 +65,11 @@ class DatabaseCatalog:
 
         return TokenStore(self.store)
 
+    @property
+    def audit(self) -> "AuditLog":
+        """The audit log kept in this database (``registry.catalog.audit.AuditLog``)."""
+        return self.store.audit
+
     # -- reads --------------------------------------------------------------------------------------
 
     def locate(self, handle) -> VersionLocation:
@@ -74,8 +80,14 @@ class DatabaseCatalog:
                 return found
         return self.store.locate(parsed)
 
-    def get_version(self, handle, *, include_deleted: bool = False):
-        return self.store.get_version(handle, include_deleted=include_deleted)
+    def get_version(self, handle, *, include_deleted: bool = False, at=None):
+        return self.store.get_version(handle, include_deleted=include_deleted, at=at)
+
+    def alias_history(self, handle):
+        return self.store.alias_history(handle)
+
+    def download_counts(self, *, publisher: str, name: str):
+        return self.store.download_counts(publisher=publisher, name=name)
 
     def get_model(self, *, publisher: str, name: str):
         return self.store.get_model(publisher=publisher, name=name)

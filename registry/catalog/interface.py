@@ -15,7 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from registry.access import Grant
+    from registry.catalog.audit import AliasInterval, AuditRecord
     from registry.catalog.models import ModelPublic, TokenPublic, VersionCreate, VersionPublic, VersionSummary
     from registry.handles import CatalogHandle
 
@@ -54,6 +57,15 @@ class TokenBackend(Protocol):
 
 
 @runtime_checkable
+class AuditBackend(Protocol):
+    """The catalog's audit log (``registry.catalog.audit.AuditLog``): read only, newest first, paged by key."""
+
+    def entries(self, *, since: "datetime | None" = None, until: "datetime | None" = None, model: str | None = None,
+                actor: str | None = None, action: str | None = None, limit: int = 100,
+                after: str | int | None = None) -> "list[AuditRecord]": ...
+
+
+@runtime_checkable
 class CatalogBackend(Protocol):
     """Models, numbered versions, aliases, lineage and tasks. Raises only ``registry.errors`` types."""
 
@@ -64,7 +76,18 @@ class CatalogBackend(Protocol):
 
     def locate(self, handle: "CatalogHandle | str") -> VersionLocation: ...
 
-    def get_version(self, handle: "CatalogHandle | str", *, include_deleted: bool = False) -> "VersionPublic": ...
+    def get_version(self, handle: "CatalogHandle | str", *, include_deleted: bool = False,
+                    at: "datetime | None" = None) -> "VersionPublic":
+        """The version ``handle`` names now, or with ``at``, the one it named at that moment."""
+        ...
+
+    def alias_history(self, handle: "CatalogHandle | str") -> "list[AliasInterval]":
+        """Every version an alias (``publisher/model@alias``) has named, oldest first, with interval and actor."""
+        ...
+
+    def download_counts(self, *, publisher: str, name: str) -> "dict[int, int]":
+        """{version number: downloads served} of the model's downloaded versions."""
+        ...
 
     def get_model(self, *, publisher: str, name: str) -> "ModelPublic": ...
 
@@ -101,4 +124,9 @@ class CatalogBackend(Protocol):
     @property
     def tokens(self) -> TokenBackend:
         """Token administration and checks for the server that serves this catalog."""
+        ...
+
+    @property
+    def audit(self) -> AuditBackend:
+        """Every change to this catalog: who, what, when, before and after."""
         ...

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Iterator
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy import select as select_columns
@@ -23,7 +24,12 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from registry.actor import current_base_url
 from registry.catalog import records
+from registry.catalog.audit import AliasInterval, AuditEntry, AuditLog, alias_intervals, as_utc, stored_utc
+from registry.catalog.changes import record_change
+from registry.catalog.downloads import DownloadCount
+from registry.catalog.downloads import totals as download_totals
 from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
 from registry.catalog.failures import database_errors
 from registry.catalog.models import (
@@ -42,6 +48,7 @@ from registry.catalog.models import (
 from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
+from registry.catalog.webhooks import Webhook  # noqa: F401  (its tables are part of the schema)
 from registry.errors import CatalogError, ModelNotFound, VersionNotFound
 from registry.handles import LATEST, CatalogHandle, validate_name
 from registry.handles import catalog_handle as _catalog_handle
@@ -131,6 +138,8 @@ class Catalog:
             session.add_all(Signature(version_id=_id(version), **row) for row in signature_rows)
             session.add_all(VersionTask(version_id=_id(version), **row) for row in task_rows)
             session.flush()
+            record_change(session, "version.published", _subject(model, version), publisher=model.publisher,
+                          model=model.name, after=_state(version, model))
             return records.version_records(session, [(version, model)])[0]
 
     def _published_with_key(self, session: Session, model: RegisteredModel, record: VersionCreate
@@ -152,19 +161,31 @@ class Catalog:
         with self._write() as session:
             row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
                                        include_deleted=False)
-            existing = self._alias(session, _id(model), alias)
+            existing = self._alias(session, _id(model), alias, lock=True)
+            before = None
+            if existing is not None:
+                previous = session.get(ModelVersion, existing.version_id)
+                before = _state(previous, model) if previous is not None else None
             if existing is None:
                 try:
                     with session.begin_nested():  # another writer may create the same alias at the same moment
                         session.add(Alias(model_id=_id(model), name=alias, version_id=_id(row)))
                 except IntegrityError:
-                    existing = self._alias(session, _id(model), alias)
+                    existing = self._alias(session, _id(model), alias, lock=True)
                     if existing is None:
                         raise
-            if existing is not None:
+                    previous = session.get(ModelVersion, existing.version_id)
+                    before = _state(previous, model) if previous is not None else None
+            if existing is not None and existing.version_id != row.id:
                 existing.version_id = _id(row)
                 existing.updated_at = utcnow()
+            elif existing is not None:
+                before = _state(row, model)  # already there: a change of nothing, recorded as nothing
             session.flush()
+            if before is None or before["version"] != row.version:
+                record_change(session, "alias.moved" if before else "alias.set", f"{model.publisher}/{model.name}@"
+                              f"{alias}", publisher=model.publisher, model=model.name, before=before,
+                              after=_state(row, model))
             return records.version_records(session, [(row, model)])[0]
 
     def remove_alias(self, *, publisher: str, name: str, alias: str) -> None:
@@ -172,29 +193,72 @@ class Catalog:
         _check_alias(alias)
         with self._write() as session:
             model = self._model(session, publisher, name)
-            existing = self._alias(session, _id(model), alias)
+            existing = self._alias(session, _id(model), alias, lock=True)
             if existing is None:
                 raise VersionNotFound(
                     f"{publisher}/{name} has no alias {alias!r}; {self._aliases_hint(session, model)}")
+            previous = session.get(ModelVersion, existing.version_id)
             session.delete(existing)
+            session.flush()
+            record_change(session, "alias.removed", f"{model.publisher}/{model.name}@{alias}",
+                          publisher=model.publisher, model=model.name,
+                          before=_state(previous, model) if previous is not None else None)
 
     def delete_version(self, *, publisher: str, name: str, version: int) -> VersionPublic:
         """Hide a version. Its number is never reused; aliases pointing at it stop resolving. Idempotent."""
         with self._write() as session:
             row, model = self._resolve(session, CatalogHandle(publisher, name, version=_number(version)),
                                        include_deleted=True)
+            # Locked and read again: of concurrent deletes of one version, exactly one changes (and records) it.
+            row = session.exec(select(ModelVersion).where(ModelVersion.id == row.id).with_for_update()
+                               .execution_options(populate_existing=True)).one()
             if row.deleted_at is None:
+                before = _state(row, model)
                 row.deleted_at = utcnow()
                 session.flush()
+                record_change(session, "version.deleted", _subject(model, row), publisher=model.publisher,
+                              model=model.name, before=before, after=_state(row, model))
             return records.version_records(session, [(row, model)])[0]
 
     # --- reads --------------------------------------------------------------------------------------------------
 
-    def get_version(self, handle: CatalogHandle | str, *, include_deleted: bool = False) -> VersionPublic:
-        """The version a catalog handle names: newest (skipping deleted ones), number N, or ``@alias``."""
+    def get_version(self, handle: CatalogHandle | str, *, include_deleted: bool = False,
+                    at: datetime | None = None) -> VersionPublic:
+        """The version a catalog handle names: newest (skipping deleted ones), number N, or ``@alias``;
+        with ``at``, the one it named at that moment (``_resolve_at``)."""
         with self._read() as session:
-            return records.version_records(session, [self._resolve(session, _catalog_handle(handle),
-                                                                   include_deleted=include_deleted)])[0]
+            parsed = _catalog_handle(handle)
+            pair = (self._resolve(session, parsed, include_deleted=include_deleted) if at is None
+                    else self._resolve_at(session, parsed, as_utc(at), include_deleted=include_deleted))
+            return records.version_records(session, [pair])[0]
+
+    def alias_history(self, handle: CatalogHandle | str) -> list[AliasInterval]:
+        """Every version ``publisher/model@alias`` has named, oldest first, each with its interval and actor
+        (read off the audit log, which records every alias change)."""
+        parsed = _catalog_handle(handle)
+        if parsed.alias is None or parsed.alias == LATEST or parsed.version is not None:
+            raise CatalogError(f"alias history is of an alias (publisher/model@alias), not {parsed}")
+        with self._read() as session:
+            model = self._model(session, parsed.publisher, parsed.model)
+            entries = list(session.exec(self._alias_entries(model, parsed.alias).order_by(col(AuditEntry.id))))
+            if not entries:
+                raise VersionNotFound(f"{model.publisher}/{model.name} has never had an alias {parsed.alias!r}; "
+                                      f"{self._aliases_hint(session, model)}")
+            return alias_intervals(entries)
+
+    def download_counts(self, *, publisher: str, name: str) -> dict[int, int]:
+        """{version number: archives the registry's servers served of it}, for the versions downloaded at all."""
+        with self._read() as session:
+            model = self._model(session, publisher, name)
+            numbers: dict[int, int] = {version_id: number for version_id, number in session.exec(
+                select(ModelVersion.id, ModelVersion.version).where(ModelVersion.model_id == model.id))
+                if version_id is not None}
+            return {numbers[version_id]: n for version_id, n in download_totals(session, list(numbers)).items()}
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log of this database (read-only: see ``registry.catalog.audit``)."""
+        return AuditLog(self)
 
     def locate(self, handle: CatalogHandle | str) -> VersionLocation:
         """Where the version a handle names lives, and its format: the one read that loading needs."""
@@ -267,10 +331,41 @@ class Catalog:
                                    deleted=row.deleted_at is not None, aliases=aliases.get(row.id, []))
                     for row in rows]
 
-    def search(self, **criteria) -> list[VersionPublic] | list[str]:
-        """Each model's newest live version matching every criterion: see ``registry.catalog.search``."""
+    def search(self, *, sort: str | None = None, **criteria) -> list[VersionPublic] | list[str]:
+        """Each model's newest live version matching every criterion: see ``registry.catalog.search``.
+
+        ``sort="downloads"`` orders the results by their model's downloads (every version's,
+        all time; most first, then by name) instead of by name; ``after`` pages by name
+        only, so with it ask for a larger ``limit`` instead.
+        """
+        if sort in (None, "name"):
+            with database_errors(self.database_url):
+                return search_catalog(self.engine, **criteria)
+        if sort != "downloads":
+            raise CatalogError(f"search sorts by 'name' (the default) or 'downloads', not {sort!r}")
+        if criteria.get("after"):
+            raise CatalogError("'after' continues a search sorted by name; sorted by downloads, ask for a larger "
+                               "limit instead")
+        limit, handles_only = criteria.pop("limit", 100), criteria.pop("handles_only", False)
         with database_errors(self.database_url):
-            return search_catalog(self.engine, **criteria)
+            handles = search_catalog(self.engine, **criteria, limit=None, handles_only=True)
+        ranked = self._by_downloads([str(h) for h in handles])[:limit]
+        return ranked if handles_only else [self.get_version(handle) for handle in ranked]
+
+    def _by_downloads(self, handles: list[str]) -> list[str]:
+        with self._read() as session:
+            totals = {(publisher, model): int(n) for publisher, model, n in session.execute(
+                select_columns(col(RegisteredModel.publisher), col(RegisteredModel.name),
+                               func.sum(col(DownloadCount.count)))
+                .join(ModelVersion, col(ModelVersion.model_id) == col(RegisteredModel.id))
+                .join(DownloadCount, col(DownloadCount.version_id) == col(ModelVersion.id))
+                .group_by(RegisteredModel.publisher, RegisteredModel.name))}
+
+        def key(handle: str) -> tuple[int, str]:
+            publisher, model, _ = handle.split("/")
+            return -totals.get((publisher, model), 0), handle
+
+        return sorted(handles, key=key)
 
     def lineage(self, handle: CatalogHandle | str) -> list[VersionPublic]:
         """This version, its parent, grandparent, ... (the root last). Deleted ancestors are included, marked."""
@@ -376,8 +471,55 @@ class Catalog:
         return row, model
 
     @staticmethod
-    def _alias(session: Session, model_id: int, alias: str) -> Alias | None:
-        return session.exec(select(Alias).where(Alias.model_id == model_id, Alias.name == alias)).first()
+    def _alias_entries(model: RegisteredModel, alias: str):
+        return select(AuditEntry).where(AuditEntry.subject == f"{model.publisher}/{model.name}@{alias}",
+                                        col(AuditEntry.action).startswith("alias."))
+
+    def _resolve_at(self, session: Session, handle: CatalogHandle, at: datetime, *, include_deleted: bool) -> Pair:
+        """What ``handle`` named at ``at`` (UTC): an alias, by its history; the newest version, among those
+        published by then and not yet deleted; a number, if that version existed then."""
+        model = self._model(session, handle.publisher, handle.model)
+        when = f"{at:%Y-%m-%d %H:%M:%S} UTC"
+        if handle.alias is not None and handle.alias != LATEST:
+            entry = session.exec(self._alias_entries(model, handle.alias).where(col(AuditEntry.at) <= at)
+                                 .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())).first()
+            if entry is None or entry.after is None:
+                state = "had been removed" if entry is not None else "did not exist yet"
+                raise VersionNotFound(f"at {when}, the alias {handle} {state}; "
+                                      f"registry.alias_history({str(handle)!r}) lists what it named when")
+            row = session.exec(select(ModelVersion).where(ModelVersion.model_id == model.id,
+                                                          ModelVersion.version == entry.after["version"])).one()
+            if row.deleted_at is not None and not include_deleted:
+                raise VersionNotFound(f"at {when}, {handle} named version {row.version}, which was deleted on "
+                                      f"{row.deleted_at:%Y-%m-%d %H:%M} UTC")
+            return row, model
+        if handle.version is not None:
+            row, model = self._resolve(session, handle, include_deleted=include_deleted)
+            if stored_utc(row.created_at) > at:
+                raise VersionNotFound(f"{handle} was published on {row.created_at:%Y-%m-%d %H:%M:%S} UTC, after "
+                                      f"{when}")
+            return row, model
+        newest = session.exec(select(ModelVersion).where(
+            ModelVersion.model_id == model.id, col(ModelVersion.created_at) <= at,
+            or_(col(ModelVersion.deleted_at).is_(None), col(ModelVersion.deleted_at) > at))
+            .order_by(col(ModelVersion.version).desc())).first()
+        if newest is None:
+            raise VersionNotFound(f"{model.publisher}/{model.name} had no live version at {when}")
+        row = newest
+        if row.deleted_at is not None and not include_deleted:
+            raise VersionNotFound(f"at {when}, {handle} was version {row.version}, which was deleted on "
+                                  f"{row.deleted_at:%Y-%m-%d %H:%M} UTC")
+        return row, model
+
+    @staticmethod
+    def _alias(session: Session, model_id: int, alias: str, *, lock: bool = False) -> Alias | None:
+        """The alias row; with ``lock``, locked until the transaction ends (PostgreSQL's ``FOR UPDATE``; SQLite's
+        write transaction holds the whole database already), so concurrent moves of one alias queue, and each
+        records as ``before`` what the previous one left."""
+        statement = select(Alias).where(Alias.model_id == model_id, Alias.name == alias)
+        if lock:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
+        return session.exec(statement).first()
 
     @staticmethod
     def _versions_hint(session: Session, model: RegisteredModel) -> str:
@@ -431,6 +573,21 @@ def _check_alias(alias: str) -> None:
         raise CatalogError("the alias 'latest' is reserved: it always means the newest version of a model, so it "
                            "cannot be set or removed; choose another alias name")
     validate_name(alias, "alias")
+
+
+def _subject(model: RegisteredModel, version: ModelVersion) -> str:
+    return f"{model.publisher}/{model.name}/{version.version}"
+
+
+def _state(version: ModelVersion, model: RegisteredModel) -> dict:
+    """A version as the audit log and webhook bodies describe it: handle, pinned URL, sha256 and what else
+    identifies its bytes. The URL is the server's model URL when the change came through a server, else
+    where the archive is stored."""
+    base = current_base_url()
+    handle = _subject(model, version)
+    return {"version": version.version, "handle": handle, "format": version.format, "sha256": version.sha256,
+            "size": version.size, "url": f"{base}/{handle}?tf-hub-format=compressed" if base else version.artifact_uri,
+            "deleted": version.deleted_at is not None}
 
 
 def _number(version: int) -> int:

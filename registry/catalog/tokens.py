@@ -16,6 +16,7 @@ import secrets
 from sqlmodel import col, select
 
 from registry.access import SCOPES, TOKEN_PREFIX, Grant, hash_token
+from registry.catalog.changes import record_change
 from registry.catalog.models import ApiToken, TokenPublic, utcnow
 from registry.errors import CatalogError
 from registry.handles import validate_name
@@ -42,6 +43,7 @@ class TokenStore:
             row = ApiToken(name=name, scope=scope, publisher=publisher, token_hash=hash_token(token))
             session.add(row)
             session.flush()
+            record_change(session, "token.created", f"token:{name}", publisher=publisher, after=_audit_state(row))
             return token, _public(row)
 
     def list(self, *, include_revoked: bool = False) -> list[TokenPublic]:
@@ -57,8 +59,11 @@ class TokenStore:
             row = self._active(session, name)
             if row is None:
                 raise CatalogError(f"no live token is named {name!r}; `model-registry token list` shows them")
+            before = _audit_state(row)
             row.revoked_at = utcnow()
             session.flush()
+            record_change(session, "token.revoked", f"token:{name}", publisher=row.publisher, before=before,
+                          after=_audit_state(row))
             return _public(row)
 
     def authenticate(self, token: str) -> Grant | None:
@@ -81,3 +86,8 @@ class TokenStore:
 def _public(row: ApiToken) -> TokenPublic:
     return TokenPublic(name=row.name, scope=row.scope, publisher=row.publisher, created_at=row.created_at,
                        revoked=row.revoked_at is not None)
+
+
+def _audit_state(row: ApiToken) -> dict:
+    """What the audit log says of a token: its name, scope and publisher — never the token or its hash."""
+    return {"name": row.name, "scope": row.scope, "publisher": row.publisher, "revoked": row.revoked_at is not None}

@@ -59,11 +59,26 @@ class HttpCatalog:
                                format=body["format"], artifact_uri=body["url"], sha256=body["sha256"],
                                size=int(body["size"]))
 
-    def get_version(self, handle, *, include_deleted: bool = False):
+    def get_version(self, handle, *, include_deleted: bool = False, at=None):
         h = _handle(handle)
         body = self.connection.call("GET", self._version_path(h),
-                                    params={"include_deleted": "true" if include_deleted else None})
+                                    params={"include_deleted": "true" if include_deleted else None,
+                                            "at": _instant(at)})
         return _version(body)
+
+    def alias_history(self, handle):
+        from registry.catalog.audit import AliasInterval
+
+        h = _handle(handle)
+        if h.alias is None or h.alias == LATEST or h.version is not None:
+            raise CatalogError(f"alias history is of an alias (publisher/model@alias), not {h}")
+        body = self.connection.call("GET", quoted("api", "v1", "models", h.publisher, h.model, "aliases", h.alias,
+                                                  "history"))
+        return [AliasInterval.model_validate(item) for item in body["items"]]
+
+    def download_counts(self, *, publisher: str, name: str):
+        body = self.connection.call("GET", quoted("api", "v1", "models", publisher, name, "downloads"))
+        return {int(version): int(n) for version, n in body["versions"].items()}
 
     def get_model(self, *, publisher: str, name: str):
         from registry.catalog.models import ModelPublic
@@ -97,7 +112,7 @@ class HttpCatalog:
 
     def search(self, *, task=None, image_size=None, output_dim=None, format=None, publisher=None, text=None,
                limit: int | None = 100, after: str | None = None, handles_only: bool = False,
-               filters: dict[str, Any] | None = None, **unknown: Any):
+               filters: dict[str, Any] | None = None, sort: str | None = None, **unknown: Any):
         if unknown:
             raise HandleError(f"unknown search criteria: {', '.join(sorted(unknown))}")
         size = None
@@ -106,7 +121,7 @@ class HttpCatalog:
             size = f"{int(height)}x{int(width)}"
         # Metadata filters travel as query parameters of their own name (``/api/v1/search?license=MIT``).
         params = {**(filters or {}), "task": task, "image_size": size, "output_dim": output_dim, "format": format,
-                  "publisher": publisher, "q": text}
+                  "publisher": publisher, "q": text, "sort": sort}
         found = [_version(item) for item in self._pages("/api/v1/search", params, limit=limit, after=after)]
         return [v.handle for v in found] if handles_only else found
 
@@ -143,6 +158,10 @@ class HttpCatalog:
     def tokens(self) -> "RemoteTokens":
         return RemoteTokens(self.connection)
 
+    @property
+    def audit(self) -> "RemoteAudit":
+        return RemoteAudit(self.connection)
+
     @staticmethod
     def _version_path(handle: CatalogHandle) -> str:
         return quoted("api", "v1", "models", handle.publisher, handle.model, "versions", version_ref(handle))
@@ -177,6 +196,31 @@ class RemoteTokens:
         """Refused: only the server that keeps the tokens checks one (a client's token is checked on each call)."""
         raise AccessDenied(f"tokens are checked by the registry server that keeps them ({self.connection.url}), "
                            f"not by a client")
+
+
+class RemoteAudit:
+    """The server's audit log (needs an admin token): ``AuditLog.entries``."""
+
+    def __init__(self, connection: ServerConnection):
+        self.connection = connection
+
+    def entries(self, *, since=None, until=None, model: str | None = None, actor: str | None = None,
+                action: str | None = None, limit: int = 100, after: str | int | None = None):
+        from registry.catalog.audit import AuditRecord
+
+        body = self.connection.call("GET", "/api/v1/audit", params={
+            "since": _instant(since), "until": _instant(until), "model": model, "actor": actor, "action": action,
+            "limit": limit, "after": after})
+        return [AuditRecord.model_validate(item) for item in body["items"]]
+
+
+def _instant(moment) -> str | None:
+    """A moment as the API takes it: ISO 8601 in UTC (a naive datetime is local time)."""
+    if moment is None:
+        return None
+    from datetime import timezone
+
+    return moment.astimezone(timezone.utc).isoformat()
 
 
 def _version(body: dict):

@@ -10,6 +10,7 @@ which streams its body on the event loop. Errors leave through the handlers in
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.errors import HandleError
 from registry.handles import parse_image_size, validate_name
 from registry.server.auth import ADMIN, ADMIN_EVERY_PUBLISHER, PUBLISH, READ
-from registry.server.deps import RegistryDep, ServerSettingsDep, handle_for
+from registry.server.deps import RegistryDep, ServerSettingsDep, handle_for, utc_instant
 from registry.server.uploads import receive_upload
 
 router = APIRouter(prefix="/api/v1")
@@ -63,16 +64,17 @@ def list_models(registry: RegistryDep, publisher: str | None = None, limit: int 
             dependencies=[Depends(READ)])
 def search(request: Request, registry: RegistryDep, q: str | None = None, publisher: str | None = None,
            format: str | None = None, task: str | None = None, image_size: str | None = None,
-           output_dim: int | None = None, limit: int = 100, after: str | None = None):
+           output_dim: int | None = None, limit: int = 100, after: str | None = None, sort: str | None = None):
     """Besides these parameters, each filterable metadata field is a parameter of its own name
-    (``registry.catalog.models.filter_names()``: ``?license=MIT``), an equality on the version."""
+    (``registry.catalog.models.filter_names()``: ``?license=MIT``), an equality on the version.
+    ``sort=downloads`` puts the most downloaded models first (one page: no ``next``)."""
     size = _page_size(limit)
     found = registry.search(text=q or None, publisher=publisher or None, format=format or None, task=task or None,
                             image_size=parse_image_size(image_size, "image_size"), output_dim=output_dim,
-                            limit=size + 1, after=after, **metadata_filters(request))
+                            limit=size + 1, after=after, sort=sort or None, **metadata_filters(request))
     page = found[:size]
     return {"items": [version_json(request, v) for v in page],
-            "next": page[-1].model_name if len(found) > size else None}
+            "next": page[-1].model_name if len(found) > size and sort in (None, "", "name") else None}
 
 
 
@@ -102,8 +104,10 @@ def list_versions(request: Request, registry: RegistryDep, publisher: str, model
             summary="One version (number, 'latest' or '@alias') with its format's matrix row",
             dependencies=[Depends(READ)])
 def get_version(request: Request, registry: RegistryDep, publisher: str, model: str, ref: str,
-                include_deleted: bool = False):
-    version = registry.get_version(handle_for(publisher, model, ref), include_deleted=include_deleted)
+                include_deleted: bool = False, at: datetime | None = None):
+    """``at`` (ISO 8601; UTC unless it names a zone): the version the handle named at that moment."""
+    version = registry.get_version(handle_for(publisher, model, ref), include_deleted=include_deleted,
+                                   at=utc_instant(at))
     body = version_json(request, version)
     body["matrix"] = [cell_json(cell) for cell in registry.matrix.row(version.format)]
     return body

@@ -26,6 +26,7 @@ from fastapi import Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from registry.access import Grant
+from registry.actor import set_actor
 from registry.errors import AccessDenied, AuthenticationRequired
 from registry.server.deps import RegistryDep, ServerSettingsDep
 
@@ -35,7 +36,7 @@ TOKEN_COOKIE = "model_registry_token"
 #: The attribute a scope dependency carries, naming what it checks (``tests/test_server_routes.py`` reads it).
 ACCESS_ATTRIBUTE = "access_rule"
 _NEEDS = {"read": "reading this catalog", "publish": "publishing or moving aliases",
-          "admin": "deleting versions and managing tokens"}
+          "admin": "deleting versions, managing tokens and webhooks, and reading the audit log"}
 
 
 def bearer_token(request: Request) -> str | None:
@@ -64,6 +65,9 @@ async def caller(request: Request, registry) -> Grant | None:
         if grant is None:
             raise AuthenticationRequired("the token sent is not valid (unknown or revoked); ask an admin for a new "
                                          "one and set MODEL_REGISTRY_TOKEN")
+        # Whatever this request changes is the token's doing (the audit log's actor, ``registry.actor``): set in
+        # the request's own context, which the route's worker thread copies.
+        set_actor(grant.name, str(request.base_url))
     request.state.grant = grant
     return grant
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -75,3 +76,10 @@ def hide_server_paths(error: "RegistryError", request: Request) -> None:
                 message = message.replace(variant, name)
     if message != str(error):
         error.args = (message,)
+
+
+def utc_instant(moment: datetime | None) -> datetime | None:
+    """A moment from a query string: one without a zone is UTC (a server's local time means nothing to a client)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)

@@ -12,8 +12,9 @@ or the newest version may move, so those are revalidated.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
+from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 CHUNK = 1 << 20
@@ -24,8 +25,14 @@ class _BigChunkFileResponse(FileResponse):
     chunk_size = CHUNK
 
 
-def archive_response(location, *, store, pinned: bool, method: str = "GET") -> Response:
-    """The response carrying ``location``'s archive (a ``VersionLocation``), read from ``store``."""
+def archive_response(location, *, store, pinned: bool, method: str = "GET",
+                     on_sent: Callable[[Any], None] | None = None) -> Response:
+    """The response carrying ``location``'s archive (a ``VersionLocation``), read from ``store``.
+
+    ``on_sent(location)`` is called once the whole archive went out (a GET's; not a HEAD's, nor a download
+    the client abandoned): the download counter's hook.
+    """
+    task = BackgroundTask(on_sent, location) if on_sent is not None and method == "GET" else None
     filename = f"{location.publisher}_{location.model}_{location.version}.tar.gz"
     headers = {
         "ETag": f'"{location.sha256}"',
@@ -41,13 +48,13 @@ def archive_response(location, *, store, pinned: bool, method: str = "GET") -> R
 
             raise ArtifactNotFound(f"the artifact of {location.handle} is missing from storage ({path}); "
                                    "the catalog and the bucket disagree — tell the registry's operators")
-        return _BigChunkFileResponse(path, media_type=ARCHIVE_TYPE, headers=headers)
+        return _BigChunkFileResponse(path, media_type=ARCHIVE_TYPE, headers=headers, background=task)
     headers["Content-Length"] = str(location.size)
     if method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=ARCHIVE_TYPE)
     stream_cm = store.open(location.artifact_uri)
     stream = stream_cm.__enter__()  # opened now, so a missing object is a typed error before the 200 goes out
-    return StreamingResponse(_chunks(stream_cm, stream), media_type=ARCHIVE_TYPE, headers=headers)
+    return StreamingResponse(_chunks(stream_cm, stream), media_type=ARCHIVE_TYPE, headers=headers, background=task)
 
 
 def _chunks(stream_cm, stream) -> Iterator[bytes]:

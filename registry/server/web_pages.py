@@ -99,20 +99,23 @@ def index(request: Request, registry: Registry, token_required: bool) -> tuple[s
     params = request.query_params
     criteria = {"text": params.get("q", "").strip() or None, "task": params.get("task") or None,
                 "format": params.get("format") or None, "publisher": params.get("publisher", "").strip() or None}
-    after = params.get("after") or None
+    # Sorted by downloads, results are one page (the cursor pages by name).
+    sort = "downloads" if params.get("sort") == "downloads" else None
+    after = None if sort else params.get("after") or None
     tasks = [d.name for d in registry.tasks]
     formats = web_views.formats_of(registry.matrix)
     form = {"q": criteria["text"] or "", "task": criteria["task"] or "", "format": criteria["format"] or "",
-            "publisher": criteria["publisher"] or ""}
+            "publisher": criteria["publisher"] or "", "sort": sort or ""}
     problem = None
     try:
         found = registry.search(text=criteria["text"], task=criteria["task"], format=criteria["format"],
-                                publisher=criteria["publisher"], limit=PAGE_SIZE + 1, after=after)
+                                publisher=criteria["publisher"], limit=PAGE_SIZE + 1, after=after, sort=sort)
     except (HandleError, SignatureError) as error:  # a malformed filter or unknown task: shown by the form
         found, problem = [], str(error)
     results = found[:PAGE_SIZE]
     kept = {key: value for key, value in form.items() if value}
-    next_href = "/?" + urlencode({**kept, "after": results[-1].model_name}) if len(found) > PAGE_SIZE else None
+    next_href = ("/?" + urlencode({**kept, "after": results[-1].model_name})
+                 if len(found) > PAGE_SIZE and not sort else None)
     first_href = ("/?" + urlencode(kept)) if kept else "/"
     filtered = any(criteria.values())
     return "index.html", {"results": results, "form": form, "tasks": tasks, "formats": formats,
@@ -146,6 +149,9 @@ def _model(request: Request, registry: Registry, token_required: bool, handle: C
         "groups": web_views.signature_groups(version),
         "ancestors": ancestors, "children": children, "matrix": registry.matrix.row(version.format),
         "tensors": web_views.tensors, "evidence_facts": web_views.evidence_facts,
+        # What was downloaded, and what each alias named when (registry.catalog.downloads, .audit).
+        "downloads": registry.download_counts(handle.model_name),
+        "alias_histories": {alias: registry.alias_history(f"{model.model_name}@{alias}") for alias in model.aliases},
     }
 
 
