@@ -70,7 +70,9 @@ def test_fine_tuning_in_mode_tf2_is_refused_with_the_alternative(reference, regi
     record = registry.publish(reference.model_dir("tf1_train_tags"), name="hub/train")
     with pytest.raises(registry.UnsupportedOperation) as raised:
         registry.fine_tune(record.handle, mode="tf2")
-    assert raised.value.alternative.startswith("fine-tune in mode tf1")
+    # The matrix's "Instead:": convert to a TF2 SavedModel first, or fine-tune in mode tf1.
+    assert raised.value.alternative.startswith("convert it to a fine-tunable TF2 SavedModel with registry.convert(")
+    assert "fine-tune in mode tf1" in raised.value.alternative
     with pytest.raises(registry.UnsupportedOperation, match="fine-tune in mode tf1"):
         registry.Module(str(reference.model_dir("tf1_train_tags")), trainable=True)
 
