@@ -41,6 +41,9 @@ def demo(ctx: click.Context, reference_dir: Path | None, publisher: str, serve_a
     obj = ctx.ensure_object(CliContext)  # as pass_context does (ensure=True)
     registry = obj.registry
     click.echo(f"registry: {registry!r}")
+    # A catalog the demo cannot use (a schema behind the code, a read-only file...) is one error line, said once,
+    # not one failure per bundled model.
+    registry.catalog.ping()
     report = run_demo(registry, reference_dir or REFERENCE_DIR, publisher=publisher, echo=click.echo)
 
     click.echo("")
