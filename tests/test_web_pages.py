@@ -62,11 +62,12 @@ def result_names(page: str) -> list[str]:
 
 
 def test_sizes_are_written_one_way_in_binary_units_by_the_pages_and_the_cli():
-    from registry.cli.output import human_size
+    from registry.cli import cache, models, progress
     from registry.output import format_size
     from registry.server.web_templates import environment
 
-    assert human_size is format_size and environment().filters["size"] is format_size
+    assert all(module.format_size is format_size for module in (cache, models, progress))
+    assert environment().filters["size"] is format_size
     cases = {None: "?", 0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 12_345: "12.1 KiB", (1 << 20) - 1: "1.0 MiB",
              8 << 30: "8.0 GiB", 3 << 40: "3.0 TiB", 1 << 60: "1024.0 PiB"}
     assert {size: format_size(size) for size in cases} == cases

@@ -9,7 +9,8 @@ from __future__ import annotations
 import click
 
 from registry.cli.context import CliContext, json_option, pass_context, wants_json
-from registry.cli.output import echo_json, human_size, table, timestamp
+from registry.cli.output import echo_json, table, timestamp
+from registry.output import format_size
 
 
 @click.group()
@@ -38,10 +39,10 @@ def ls(obj: CliContext, as_json: bool) -> None:
         })
         return
     click.echo(f"cache {model_cache.root}: {len(entries)} entries, "
-               f"{human_size(sum(e.size for e in entries))}")
+               f"{format_size(sum(e.size for e in entries))}")
     if entries:
         click.echo(table(("SHA256", "SIZE", "CACHED", "SOURCE"),
-                         [(e.sha256[:16], human_size(e.size), timestamp(e.record.get("completed_at")),
+                         [(e.sha256[:16], format_size(e.size), timestamp(e.record.get("completed_at")),
                            e.record.get("source", "-")) for e in entries]))
     if corrupt:
         click.echo(f"{len(corrupt)} corrupt (record unreadable; never used, removed by `model-registry cache prune`):")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from registry.cli.context import CliContext, json_option, pass_context, wants_json
-from registry.cli.output import echo_json, human_size, record_data, table, tensor_spec, timestamp
+from registry.cli.output import echo_json, record_data, table, tensor_spec, timestamp
+from registry.output import format_size
 
 
 @click.command()
@@ -31,7 +32,7 @@ def publish(obj: CliContext, path: str, name: str, description: str, license_: s
     click.echo(f"  version: {record.version}")
     click.echo(f"  format:  {record.format}")
     click.echo(f"  sha256:  {record.sha256}")
-    click.echo(f"  size:    {human_size(record.size)}")
+    click.echo(f"  size:    {format_size(record.size)}")
     if record.license:
         click.echo(f"  license: {record.license}")
     if record.parent:
@@ -148,7 +149,7 @@ def _show_model(registry, handle, include_deleted: bool, as_json: bool) -> None:
     if versions:
         click.echo(table(
             ("VERSION", "FORMAT", "SIZE", "CREATED", "ALIASES", "PARENT", "SHA256"),
-            [(f"{v.version}{' (deleted)' if v.deleted else ''}", v.format, human_size(v.size),
+            [(f"{v.version}{' (deleted)' if v.deleted else ''}", v.format, format_size(v.size),
               timestamp(v.created_at), ",".join(v.aliases) or "-", v.parent or "-", v.sha256[:12])
              for v in versions]))
     else:
@@ -185,7 +186,7 @@ def _echo_version(registry, record) -> None:
     if record.description:
         click.echo(f"  description: {_one_line(record.description)}")
     click.echo(f"  sha256:      {record.sha256}")
-    click.echo(f"  size:        {human_size(record.size)} ({record.size} bytes)")
+    click.echo(f"  size:        {format_size(record.size)} ({record.size} bytes)")
     click.echo(f"  created:     {timestamp(record.created_at)}")
     click.echo(f"  artifact:    {record.artifact_uri}")
     click.echo(f"  aliases:     {', '.join(record.aliases) or '-'}")

@@ -11,8 +11,6 @@ from typing import Any, Iterable, Sequence
 
 import click
 
-from registry.output import format_size as human_size  # noqa: F401  (the commands' name for the one size format)
-
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))

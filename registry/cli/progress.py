@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import click
 
-from registry.cli.output import human_size
+from registry.output import format_size
 
 
 @contextlib.contextmanager
@@ -43,10 +43,10 @@ def _byte_counter(label: str) -> Iterator[Callable[[int], None]]:
         # Redraw at most every 256 KiB: a line per read chunk would cost more than the download.
         if seen - shown >= 256 * 1024:
             shown = seen
-            click.echo(f"\r{label}  {human_size(seen)}", file=sys.stderr, nl=False)
+            click.echo(f"\r{label}  {format_size(seen)}", file=sys.stderr, nl=False)
 
     try:
         yield update
     finally:
         if shown >= 0:
-            click.echo(f"\r{label}  {human_size(seen)}", file=sys.stderr)
+            click.echo(f"\r{label}  {format_size(seen)}", file=sys.stderr)
