@@ -21,11 +21,15 @@ What is kept (see ``reusable`` for the object, ``convert_graph`` for the graph s
 - Partitioned variables (one TF2 variable per slice, as ``hub.Module`` had),
   ref variables (``VariableV2``), v1 ``HashTable`` ops and TF1 ``tf.cond`` /
   ``tf.while_loop`` over variables, rewritten for resource variables. Gradients flow
-  through a TF1 ``tf.cond``; not through a TF1 ``tf.while_loop``: TensorFlow builds
-  that gradient from control-flow contexts that exist only in a TF1 graph, not in a
-  saved TF2 function. The report lists such functions (``not_differentiable``);
-  they compute as the module did, and a gradient through ``__call__`` fails with
-  a message that says so.
+  through a TF1 ``tf.cond`` as through any TF2 op. A TF1 ``tf.while_loop`` has no
+  gradient in a TF2 function (TensorFlow builds it from control-flow contexts that
+  exist only in a TF1 graph), so the TF1 graph builds it at conversion time
+  (``convert_gradient``) and a function running such a loop gets it as a saved
+  custom gradient: fine-tuning through the loop follows ``hub.Module(trainable=True)``.
+  Where that gradient would not be faithful (the loop's forward pass, recomputed
+  by the backward function, runs a random or assigning op), the report lists the
+  function (``not_differentiable``, with the reason); it computes as the module
+  did, and a gradient through it fails with a message that says why.
 
 What is refused, with a ``ConversionError`` raised before anything is written:
 a module without a ``{}`` variant; a graph variant whose variables differ from
@@ -54,7 +58,7 @@ from typing import Any
 
 from registry.errors import ModeError
 
-from registry.adapters.tf1_hub import convert_graph, provenance
+from registry.adapters.tf1_hub import convert_gradient, convert_graph, provenance
 from registry.adapters.tf1_hub import format as module_format
 from registry.adapters.tf1_hub.colocation import is_state_op
 from registry.adapters.tf1_hub.errors import ConversionError
@@ -83,8 +87,8 @@ class ConversionReport:
     assets: tuple[str, ...]
     dropped_variants: tuple[str, ...] = ()
     dropped_attachments: tuple[str, ...] = ()
-    #: Functions that run a TF1 tf.while_loop: they compute as the module did, but TF2 cannot
-    #: differentiate a TF1 while loop once saved (its control-flow contexts live only in a TF1 graph).
+    #: Functions that run a TF1 tf.while_loop whose gradient the TF1 graph could not give faithfully, each
+    #: "name: reason": they compute as the module did, and a gradient through them fails saying why.
     not_differentiable: tuple[str, ...] = ()
 
     def summary(self) -> list[str]:
@@ -126,6 +130,8 @@ class _Signature:
     specs: list                            # tf.TensorSpec per input
     outputs: dict[str, str]                # output name -> tensor name
     piece: convert_graph.GraphPiece | None = None  # set by plan_conversion, before anything reads it
+    #: For a piece running a TF1 tf.while_loop: its gradient built by the TF1 graph, or why there is none.
+    gradient: convert_gradient.Gradient | convert_gradient.Refused | None = None
 
     @property
     def extracted(self) -> convert_graph.GraphPiece:
@@ -235,6 +241,16 @@ def _collection_names(meta, key: str) -> list[str]:
     return list(collection.node_list.value) if collection is not None else []
 
 
+def _plan_gradient(meta, signature: _Signature, variables: dict[str, _Variable], what: str) -> None:
+    """For a signature running a TF1 tf.while_loop: build its gradient in the TF1 graph (``convert_gradient``)."""
+    piece = signature.extracted
+    if not piece.while_loops:
+        return
+    trainable = [name for name in piece.variables if variables[name].trainable]
+    signature.gradient = convert_gradient.build(meta, inputs=signature.input_nodes, outputs=signature.outputs,
+                                                trainable=trainable, what=what)
+
+
 def plan_conversion(module_dir: Path, call_signature: str = "default") -> _Plan:
     """Read a module and decide every function of its TF2 form; raise ``ConversionError`` if one is impossible."""
     spec = read_module_spec(module_dir)
@@ -273,6 +289,7 @@ def plan_conversion(module_dir: Path, call_signature: str = "default") -> _Plan:
         signature.piece = convert_graph.extract(
             meta, signature.outputs.values(), inputs=signature.input_nodes,
             what=f"{where}: signature {signature.name!r}")
+        _plan_gradient(meta, signature, variables, f"{where}: signature {signature.name!r}")
 
     call = {False: signatures[call_signature]}
     update_ops: list[str] = []
@@ -290,6 +307,8 @@ def plan_conversion(module_dir: Path, call_signature: str = "default") -> _Plan:
         train_call.piece = convert_graph.extract(
             train_meta, [*train_call.outputs.values(), *update_ops], inputs=train_call.input_nodes,
             what=f"{where}: signature {call_signature!r} of the {{'train'}} variant with its update ops")
+        _plan_gradient(train_meta, train_call, variables,
+                       f"{where}: signature {call_signature!r} of the {{'train'}} variant")
         call[True] = train_call
         loss_meta = train_meta
     losses = [(name, convert_graph.extract(loss_meta, [name], what=f"{where}: regularization loss {name!r}"))
@@ -360,18 +379,25 @@ def _build(plan: _Plan):
         state.tables[table].set_initializer(
             reusable.wrap_piece(piece, state, [], {}, run_first=[init_op]))
 
-    def wrap(signature: _Signature, run_first=()):
-        return reusable.wrap_piece(signature.extracted, state, signature.specs, signature.outputs, run_first)
+    def wrap(signature: _Signature, what: str, run_first=()):
+        function = reusable.wrap_piece(signature.extracted, state, signature.specs, signature.outputs, run_first)
+        gradient = signature.gradient
+        if isinstance(gradient, convert_gradient.Gradient):
+            upstream = [s for s in signature.specs]
+            outputs = function.structured_outputs
+            upstream += [tf.TensorSpec(outputs[key].shape, outputs[key].dtype) for key in gradient.upstream]
+            backward = reusable.wrap_piece(gradient.piece, state, upstream,
+                                           {key: f"converted_gradient/{key}:0" for key in gradient.results})
+            return reusable.with_graph_gradient(function, backward, gradient.upstream, gradient.results, state)
+        if isinstance(gradient, convert_gradient.Refused):
+            return reusable.refuse_gradient(function, what, gradient.reason)
+        return function
 
-    call_functions = {False: wrap(plan.call[False])}
+    call_functions = {False: wrap(plan.call[False], "__call__(training=False)")}
     # Without a {"train"} variant, training=True runs the one graph there is (as hub.Module(tags={"train"})
     # could not be asked for, but hub.KerasLayer always passes training).
-    call_functions[True] = (wrap(plan.call[True], plan.update_ops) if True in plan.call
+    call_functions[True] = (wrap(plan.call[True], "__call__(training=True)", plan.update_ops) if True in plan.call
                             else call_functions[False])
-    for training in (False, True):
-        if plan.call.get(training, plan.call[False]).extracted.while_loops:
-            call_functions[training] = reusable.refuse_gradient(call_functions[training],
-                                                                f"__call__(training={training})")
     losses = []
     for name, piece in plan.losses:
         function = reusable.wrap_piece(piece, state, [], {"loss": name})
@@ -383,7 +409,7 @@ def _build(plan: _Plan):
         call_output="default" if "default" in call.outputs else None, regularization_losses=losses)
     signatures = {}
     for name, signature in plan.signatures.items():
-        wrapped = wrap(signature)
+        wrapped = wrap(signature, f"signature {name!r}")
         function = tf.function(reusable.named_signature_function(signature.input_names, wrapped),
                                input_signature=signature.specs)
         signatures[name] = function.get_concrete_function()
@@ -432,7 +458,9 @@ def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = 
         not_differentiable=_not_differentiable(plan))
     staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=parent))
     try:
-        tf.saved_model.save(root, str(staging), signatures=signatures)
+        # Custom gradients saved (TensorFlow's default, stated): the TF1 while loops' gradients live there.
+        tf.saved_model.save(root, str(staging), signatures=signatures,
+                            options=tf.saved_model.SaveOptions(experimental_custom_gradients=True))
         provenance.write_record(staging, source=report.source, format=module_format.FORMAT_NAME,
                                 summary=report.summary())
         if target_dir.exists():
@@ -445,8 +473,10 @@ def convert_module(module_dir: Path, target_dir: Path, *, call_signature: str = 
 
 
 def _not_differentiable(plan: _Plan) -> tuple[str, ...]:
+    """Functions running a TF1 tf.while_loop whose gradient the TF1 graph could not give faithfully, and why."""
     # Without a {"train"} variant, training=True runs the {} variant's function too.
-    names = [f"__call__(training={training})" for training in (False, True)
-             if plan.call.get(training, plan.call[False]).extracted.while_loops]
-    names += [f"signature {name!r}" for name, s in sorted(plan.signatures.items()) if s.extracted.while_loops]
-    return tuple(names)
+    functions = [(f"__call__(training={training})", plan.call.get(training, plan.call[False]))
+                 for training in (False, True)]
+    functions += [(f"signature {name!r}", s) for name, s in sorted(plan.signatures.items())]
+    return tuple(f"{what}: {s.gradient.reason}" for what, s in functions
+                 if isinstance(s.gradient, convert_gradient.Refused))

@@ -138,12 +138,13 @@ def named_signature_function(names: list[str], call: Callable) -> Callable:
     return function
 
 
-def refuse_gradient(function: Any, what: str) -> Callable:  # function: a ConcreteFunction (untyped here)
-    """``function`` whose gradient fails with a message naming ``what``, instead of TensorFlow's internal error.
+def refuse_gradient(function: Any, what: str, reason: str) -> Callable:  # function: a ConcreteFunction
+    """``function`` whose gradient fails with a message naming ``what`` and ``reason``.
 
-    For functions that run a TF1 ``tf.while_loop``: TensorFlow cannot differentiate one
-    in a loaded TF2 function, and without this says only "'NoneType' object has no
-    attribute 'outer_context'". The gradient is saved with the model (a custom gradient).
+    For functions that run a TF1 ``tf.while_loop`` whose gradient the converter could
+    not build faithfully (``convert_gradient.Refused``): TensorFlow cannot differentiate
+    such a loop in a TF2 function, and without this says only "'NoneType' object has
+    no attribute 'outer_context'". The gradient is saved with the model (a custom gradient).
     """
 
     def call(*args):
@@ -154,8 +155,9 @@ def refuse_gradient(function: Any, what: str) -> Callable:  # function: a Concre
 
             def grad(*upstream, variables=()):
                 check = tf.debugging.Assert(tf.constant(False), [
-                    f"{what} runs a TF1 tf.while_loop, which TensorFlow cannot differentiate in a converted "
-                    f"(TF2) model; fine-tune the TF1 Hub module in mode tf1 instead"])
+                    f"{what} runs a TF1 tf.while_loop, which TensorFlow cannot differentiate in a TF2 "
+                    f"function, and the converter could not build its gradient faithfully: {reason}; "
+                    f"fine-tune the TF1 Hub module in mode tf1 instead"])
                 with tf.control_dependencies([check]):
                     return ([tf.zeros_like(t) if t.dtype.is_floating else None for t in tensors],
                             [tf.zeros_like(v) for v in variables])
@@ -163,6 +165,44 @@ def refuse_gradient(function: Any, what: str) -> Callable:  # function: a Concre
             return [outputs[key] for key in keys], grad
 
         keys = sorted(function.structured_outputs)
+        return dict(zip(keys, forward(*args), strict=True))
+
+    return call
+
+
+def with_graph_gradient(function: Any, gradient: Any, upstream: Sequence[str],
+                        results: dict[str, tuple[str, Any]], state: SharedState) -> Callable:
+    """``function`` (a concrete function returning a dict) with ``gradient`` as its gradient.
+
+    For functions that run a TF1 ``tf.while_loop``, which TensorFlow cannot
+    differentiate in a TF2 function: ``gradient`` is the piece the TF1 graph built
+    (``convert_gradient``), called with ``function``'s arguments and the upstream
+    gradients of the outputs named in ``upstream``; it returns the gradients named
+    in ``results`` (an argument's index or a variable's node name). Saved with the
+    model as a custom gradient, so a loaded model (and tensorflow_hub's KerasLayer,
+    and Keras's fit) differentiate through it.
+    """
+    by_variable = {state.variables[key].ref(): name for name, (kind, key) in results.items() if kind == "variable"}
+    by_input = {key: name for name, (kind, key) in results.items() if kind == "input"}
+
+    def call(*args):
+        keys = sorted(function.structured_outputs)
+
+        @tf.custom_gradient
+        def forward(*tensors):
+            outputs = function(*tensors)
+            flat = [outputs[key] for key in keys]
+
+            def grad(*upstream_grads, variables=()):
+                given = dict(zip(keys, upstream_grads, strict=True))
+                # An output nothing depends on gets no upstream gradient: zeros, as tf.gradients would use.
+                feeds = [given[key] if given[key] is not None else tf.zeros_like(outputs[key]) for key in upstream]
+                computed = gradient(*tensors, *feeds)
+                return ([computed[by_input[i]] if i in by_input else None for i in range(len(tensors))],
+                        [computed[by_variable[v.ref()]] if v.ref() in by_variable else None for v in variables])
+
+            return flat, grad
+
         return dict(zip(keys, forward(*args), strict=True))
 
     return call
