@@ -7,10 +7,16 @@ registry/demo_models), in a fresh process.
 Running: four worker processes (the sides below) stay up side by side, each with the model
 loaded and every function warmed up (traced, run a few times), and the driver
 asks them in turn for ``--steps`` timed calls of each measurement, in
-``--rounds`` rounds whose order rotates, so a burst of load on a shared machine
-falls on every side alike rather than on whichever ran last. Every side gets the
-same numpy batch (float inputs uniform in [0, 1), fixed seed) and returns numpy
-(inputs converted and outputs fetched inside every timed call, on every side),
+``--rounds`` rounds: within a round, each measurement is taken on every side one
+right after the other, in an order that rotates from round to round, so a burst
+of load on a shared machine falls on every side alike rather than on whichever
+ran last. Every side gets the
+same batch (float inputs uniform in [0, 1), fixed seed), held in the runtime
+before the timing starts (an eager tensor; a variable in the TF1 graph), and
+fetches the output as a numpy array in every timed call, without copying it
+(``session.run`` hands its tensor over; ``np.asarray`` of an eager tensor is a
+view, where ``.numpy()`` would copy) — converting a numpy batch in, or copying
+one out, costs each stack differently and is not the model's cost —
 and runs with TensorFlow's default thread pools (``--threads N`` sets N intra-
 and N inter-op threads on every side; with one inter-op thread, TensorFlow 2.21
 hands a training step's functions between threads and, on a loaded machine,
@@ -34,8 +40,8 @@ What each side runs, each as it is meant to be used in its stack:
   *eager* ``__call__`` (the restored function's dispatch), and the ``default``
   signature called eagerly.
 - ``hub.Module`` (TensorFlow 2.15.1 + tensorflow_hub 0.15.0, the reference stack):
-  ``hub.Module(path)(placeholder)`` in a graph, *inference* one ``session.run``
-  of its output with the batch fed; *training step* one ``session.run([loss,
+  ``hub.Module(path)(batch)`` in a graph, *inference* one ``session.run``
+  of its output; *training step* one ``session.run([loss,
   train_op])`` of ``hub.Module(path, trainable=True, tags={"train"} if the
   module has it)``, the same loss (+ ``get_regularization_loss()``), the
   ``GradientDescentOptimizer`` train op under UPDATE_OPS.
@@ -46,8 +52,8 @@ What each side runs, each as it is meant to be used in its stack:
   with this project's ``registry.Module``: what TensorFlow 2.21 costs against
   2.15 for the TF1 graph itself.
 - *floor*: on every side the same call with nothing in it (a ``tf.function``
-  returning its argument; a ``session.run`` of ``tf.identity`` of the fed
-  placeholder): each stack's per-call cost. ``time - floor`` is the model's
+  returning its argument; a ``session.run`` of ``tf.identity`` of the batch):
+  each stack's per-call cost. ``time - floor`` is the model's
   computation; where the floor is most of the time, the ratio compares the
   stacks' dispatch, not the models.
 
@@ -57,14 +63,14 @@ functions (``__call__`` -> the variant -> the imported piece) are inlined by
 TensorFlow when it instantiates the outer function. ``training`` is a Python
 bool that picks a trace (no ``tf.cond`` in either graph).
 
-Reported per batch size (``--batch``, repeatable; default 64 and 1024) and
+Reported per batch size (``--batch``, repeatable; default 64, 1024, 4096) and
 measurement: the median wall time and median CPU time (``time.process_time``,
 all the process's threads) over every timed call, and the ratio converted /
 hub.Module as the median over rounds of the rounds' ratios (paired, so drift of
 the machine's load between rounds cancels). The issue's target is a ratio <= 1.1
 for inference and the training step. Results go to ``bench/results/convert.json``.
 
-    .venv/bin/python bench/bench_convert.py [--steps 30] [--rounds 7] [--batch 64 --batch 1024] [--threads 0]
+    .venv/bin/python bench/bench_convert.py [--steps 10] [--rounds 21] [--batch 64 --batch 1024 --batch 4096] [--threads 0]
         [--refstack-python PATH] [MODULE_DIR]
 """
 
@@ -163,14 +169,16 @@ def train_step(x):
 floor_cf, inference_cf, train_cf = (f.get_concrete_function(info) for f in (floor, inference, train_step))
 measurements = {}
 for n in batches:
-    x = batch_for(info.dtype.name, info.shape.as_list(), n)
+    x = tf.constant(batch_for(info.dtype.name, info.shape.as_list(), n))  # in the runtime, as on the other sides
+    # np.asarray: the output as a numpy array without a copy, as session.run hands over its fetched tensor
+    # (EagerTensor.numpy() copies, a cost that grows with the batch and is not the model's).
     measurements.update({
-        ("floor", n): lambda x=x: floor_cf(tf.constant(x)).numpy(),
-        ("inference", n): lambda x=x: inference_cf(tf.constant(x)).numpy(),
-        ("tf_function", n): lambda x=x: inference(tf.constant(x)).numpy(),
-        ("eager_call", n): lambda x=x: m(tf.constant(x)).numpy(),
-        ("signature", n): lambda x=x: signature(**{name: tf.constant(x)})["default"].numpy(),
-        ("train_step", n): lambda x=x: train_cf(tf.constant(x)).numpy(),
+        ("floor", n): lambda x=x: np.asarray(floor_cf(x)),
+        ("inference", n): lambda x=x: np.asarray(inference_cf(x)),
+        ("tf_function", n): lambda x=x: np.asarray(inference(x)),
+        ("eager_call", n): lambda x=x: np.asarray(m(x)),
+        ("signature", n): lambda x=x: np.asarray(signature(**{name: x})["default"]),
+        ("train_step", n): lambda x=x: np.asarray(train_cf(x)),
     })
 serve(measurements)
 """
@@ -188,29 +196,31 @@ config = tf1.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallel
 spec = hub.load_module_spec(path)
 info, = spec.get_input_info_dict("default").values()
 tags = {"train"} if {"train"} in [set(t) for t in spec.get_tags()] else None
-graphs = {}
-with tf.Graph().as_default() as graph:
-    ph = tf1.placeholder(info.dtype, info.get_shape())
-    y = hub.Module(spec)(ph)
-    floor = tf.identity(ph)
-    s = tf1.Session(config=config)
-    s.run([tf1.global_variables_initializer(), tf1.tables_initializer()])
-    graphs["inference"] = (s, ph, y)
-    graphs["floor"] = (s, ph, floor)
-with tf.Graph().as_default():
-    train_ph = tf1.placeholder(info.dtype, info.get_shape())
-    out = hub.Module(spec, trainable=True, tags=tags)(train_ph)
-    loss = tf.reduce_mean(tf.square(out)) + tf1.losses.get_regularization_loss()
-    with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)):
-        train = tf1.train.GradientDescentOptimizer(0.01).minimize(loss)
-    s = tf1.Session(config=config)
-    s.run([tf1.global_variables_initializer(), tf1.tables_initializer()])
-    graphs["train_step"] = (s, train_ph, [loss, train])
+
+def batch_variable(n):
+    # The batch in the runtime (a variable: a constant would let grappler fold what depends only on the input).
+    return tf1.Variable(batch_for(info.dtype.name, info.get_shape().as_list(), n), trainable=False,
+                        use_resource=True).read_value()
+
 measurements = {}
+with tf.Graph().as_default():
+    module = hub.Module(spec)
+    fetches = {}
+    for n in batches:
+        x = batch_variable(n)
+        fetches.update({("floor", n): tf.identity(x), ("inference", n): module(x)})
+    s = tf1.Session(config=config)
+    s.run([tf1.global_variables_initializer(), tf1.tables_initializer()])
+    measurements.update({key: lambda s=s, fetch=fetch: s.run(fetch) for key, fetch in fetches.items()})
 for n in batches:
-    x = batch_for(info.dtype.name, info.get_shape().as_list(), n)
-    for key, (s, ph, fetch) in graphs.items():
-        measurements[(key, n)] = lambda s=s, ph=ph, fetch=fetch, x=x: s.run(fetch, {ph: x})
+    with tf.Graph().as_default():
+        out = hub.Module(spec, trainable=True, tags=tags)(batch_variable(n))
+        loss = tf.reduce_mean(tf.square(out)) + tf1.losses.get_regularization_loss()
+        with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)):
+            train = tf1.train.GradientDescentOptimizer(0.01).minimize(loss)
+        s = tf1.Session(config=config)
+        s.run([tf1.global_variables_initializer(), tf1.tables_initializer()])
+        measurements[("train_step", n)] = lambda s=s, fetch=[loss, train]: s.run(fetch)
 serve(measurements)
 """
 
@@ -283,15 +293,26 @@ def largest_tf1_module() -> Path:
     return max(modules, key=lambda p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()))
 
 
+LABELS = {"floor": "floor (empty call)", "inference": "inference", "tf_function": "  via tf.function call",
+          "eager_call": "  via eager __call__", "signature": "  via eager signature", "train_step": "training step"}
+
+
 def measure(workers: dict[str, Worker], batches: list[int], steps: int, rounds: int) -> dict:
-    """{side: {measurement: {batch: [per-round {"wall": [...], "cpu": [...]}]}}}, rounds in rotating order."""
+    """{side: {measurement: {batch: [per-round {"wall": [...], "cpu": [...]}]}}}.
+
+    In each round every measurement is taken on every side one right after the other (the sides' order
+    rotating from round to round), so the samples a paired ratio compares are a few milliseconds apart.
+    """
     samples: dict = {side: {m: {b: [] for b in batches} for m in SIDES[side][1]} for side in workers}
     order = list(workers)
+    every = [m for m in LABELS if any(m in SIDES[side][1] for side in workers)]
     for r in range(rounds):
-        for side in order[r % len(order):] + order[:r % len(order)]:
-            for batch in batches:
-                for measurement in SIDES[side][1]:
-                    samples[side][measurement][batch].append(workers[side].time(measurement, batch, steps))
+        sides = order[r % len(order):] + order[:r % len(order)]
+        for batch in batches:
+            for measurement in every:
+                for side in sides:
+                    if measurement in SIDES[side][1]:
+                        samples[side][measurement][batch].append(workers[side].time(measurement, batch, steps))
     return samples
 
 
@@ -322,10 +343,6 @@ def summarize(samples: dict, batches: list[int]) -> dict:
     return summary
 
 
-LABELS = {"floor": "floor (empty call)", "inference": "inference", "tf_function": "  via tf.function call",
-          "eager_call": "  via eager __call__", "signature": "  via eager signature", "train_step": "training step"}
-
-
 def report(summary: dict, batches: list[int]) -> None:
     print(f"{'':24}{'side':>17}{'wall ms':>10}{'cpu ms':>9}{'ratio wall':>12}{'ratio cpu':>11}")
     for batch in batches:
@@ -343,14 +360,14 @@ def report(summary: dict, batches: list[int]) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module", nargs="?", type=Path, help="a TF1 Hub module directory (default: largest reference)")
-    parser.add_argument("--steps", type=int, default=30, help="timed calls per measurement and round")
-    parser.add_argument("--rounds", type=int, default=7, help="rounds, each side's order rotating")
-    parser.add_argument("--batch", type=int, action="append", help="batch size (repeatable; default 64 and 1024)")
+    parser.add_argument("--steps", type=int, default=10, help="timed calls per measurement, side and round")
+    parser.add_argument("--rounds", type=int, default=21, help="rounds, each side's order rotating")
+    parser.add_argument("--batch", type=int, action="append", help="batch size (repeatable; default 64, 1024 and 4096)")
     parser.add_argument("--threads", type=int, default=0,
                         help="intra- and inter-op threads on every side (0, the default: TensorFlow's own choice)")
     parser.add_argument("--refstack-python", help="python of the reference stack (default: build/locate .refstack)")
     args = parser.parse_args(argv)
-    batches = args.batch or [64, 1024]
+    batches = args.batch or [64, 1024, 4096]
     module = args.module or largest_tf1_module()
     refstack_python = args.refstack_python
     if not refstack_python:
