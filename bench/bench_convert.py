@@ -70,8 +70,8 @@ hub.Module as the median over rounds of the rounds' ratios (paired, so drift of
 the machine's load between rounds cancels). The issue's target is a ratio <= 1.1
 for inference and the training step. Results go to ``bench/results/convert.json``.
 
-    .venv/bin/python bench/bench_convert.py [--steps 10] [--rounds 21] [--batch 64 --batch 1024 --batch 4096] [--threads 0]
-        [--refstack-python PATH] [MODULE_DIR]
+    .venv/bin/python bench/bench_convert.py [--steps 10] [--rounds 21] [--batch 64 --batch 1024 --batch 4096]
+        [--threads 0] [--refstack-python PATH] [MODULE_DIR]
 """
 
 from __future__ import annotations
