@@ -180,9 +180,11 @@ def module_fn():
     z = tf.matmul(x, w)
     z = tf.cond(tf.reduce_sum(x) > 0, lambda: z * scale.read_value(), lambda: z - scale.read_value()) + b
     hub.add_signature("scaled", inputs={"x": x}, outputs=z)
-    # A while loop over trainable ref variables with a fixed trip count, to fine-tune through.
-    _, looped = tf.while_loop(lambda i, acc: i < 3, lambda i, acc: (i + 1, acc * decay.read_value() + b),
-                              [0, tf.matmul(x, w)])
+    # A while loop over trainable ref variables (and a resource variable, as later TF 1.x modules had) with a
+    # fixed trip count, to fine-tune through.
+    r = tf1.get_variable("r", initializer=tf.constant([0.05, -0.1]), use_resource=True)
+    _, looped = tf.while_loop(lambda i, acc: i < 3, lambda i, acc: (
+        i + 1, acc * decay.read_value() + b + r.read_value()), [0, tf.matmul(x, w)])
     hub.add_signature("loop", inputs={"x": x}, outputs=looped)
     # The same loop drawing random numbers: recomputing it for the gradient would draw other ones.
     _, noisy = tf.while_loop(lambda i, acc: i < 2, lambda i, acc: (
@@ -291,14 +293,14 @@ def test_fine_tuning_through_a_tf1_while_loop_equals_hub_module(tf1_era):
     history = model.fit(record["in|pos"], record["in|target"], batch_size=4, epochs=10, shuffle=False, verbose=0)
     fit_weights = {w._borrowed.name.split(":")[0]: w.numpy() for w in layer.weights}
     assert record["loop|losses"][-1] < record["loop|losses"][0]
-    initial = {"w": [[0.5, -1.0], [0.25, 2.0], [1.0, 0.0]], "b": [0.1, -0.2], "decay": 0.9}
+    initial = {"w": [[0.5, -1.0], [0.25, 2.0], [1.0, 0.0]], "b": [0.1, -0.2], "decay": 0.9, "r": [0.05, -0.1]}
     for name, value in initial.items():  # the loop's trainable variables moved there (the gradient reached them)...
         assert not np.allclose(record["loop|" + name], value), name
     for mine, their_losses in ((losses, record["loop|losses"]), (np.array(history.history["loss"]),
                                                                  record["loop|losses"])):
         np.testing.assert_allclose(mine, their_losses, rtol=1e-5, atol=1e-6)
     for found in (weights, fit_weights):  # ...and here, the same way
-        for name in ("w", "b", "scale", "decay"):
+        for name in ("w", "b", "scale", "decay", "r"):
             np.testing.assert_allclose(found[name], record["loop|" + name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
@@ -322,7 +324,7 @@ def test_the_unmodified_hub_client_fine_tunes_through_a_tf1_while_loop_as_hub_mo
     result = refstack.run_hub_client_script(HUB_CLIENT_LOOP, out / "loop-for-client", out / "record.npz")
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(outcome["losses"], record["loop|losses"], rtol=1e-5, atol=1e-6)
-    for name in ("w", "b", "decay"):
+    for name in ("w", "b", "decay", "r"):
         np.testing.assert_allclose(outcome["weights"][name], record["loop|" + name], rtol=1e-5, atol=1e-6,
                                    err_msg=name)
 
