@@ -10,6 +10,8 @@ modules above it (function-level imports included), so there is no cycle:
 - ``colocation``: ``tf.colocate_with`` constraints checked at creation and rewritten on apply;
 - ``convert_graph``: GraphDef surgery: the nodes a set of outputs needs, and pieces of a module graph
   rewritten for TF2 functions (state fed from outside, ref variables and v1 table ops as resources);
+- ``convert_gradient``: the gradient of a piece running a TF1 ``tf.while_loop``, built by a TF1 graph
+  (uses ``convert_graph``, ``format``);
 - ``instantiate``: building a graph variant's state and applications into the current graph;
 - ``writer``: saving variables from a session and writing the module directory;
 - ``spec``: ``ModuleSpec`` (its ``export`` uses ``instantiate`` and ``writer``) and ``load_module_spec``;
@@ -21,13 +23,13 @@ modules above it (function-level imports included), so there is no cycle:
 - ``loader_tf2``: mode tf2 loading through ``tf.compat.v1.saved_model.load_v2`` (uses ``format`` only);
 - ``reusable``: the TF2 object a converted module becomes (the Reusable SavedModel API; uses ``convert_graph``);
 - ``convert``: ``convert_module``, a TF1 Hub module to a fine-tunable TF2 SavedModel (uses ``spec``,
-  ``convert_graph``, ``reusable``);
+  ``convert_graph``, ``convert_gradient``, ``reusable``);
 - ``provenance``: the record a converted model carries of what it was converted from (uses ``errors``);
 - ``reuse``: what the core asks beyond loading: a Keras layer's object and refusal, a page's usage code;
 - ``adapter``: the ``FormatAdapter``, its matrix row, its page usage and its Keras-layer refusal; it may use
   any of the above.
 
-That is: format -> signatures -> colocation -> convert_graph -> instantiate -> writer -> spec -> module ->
+That is: format -> signatures -> colocation -> convert_graph -> convert_gradient -> instantiate -> writer -> spec -> module ->
 evaluate -> export -> image -> reusable -> provenance -> convert -> reuse -> adapter (``legacy_layers`` imports
 none of them).
 ``Module``, ``load_module_spec`` and ``create_module_spec`` take a ``registry=`` (a ``registry.Registry``) and use
