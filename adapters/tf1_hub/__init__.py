@@ -29,9 +29,9 @@ modules above it (function-level imports included), so there is no cycle:
 - ``adapter``: the ``FormatAdapter``, its matrix row, its page usage and its Keras-layer refusal; it may use
   any of the above.
 
-That is: format -> signatures -> colocation -> convert_graph -> convert_gradient -> instantiate -> writer -> spec -> module ->
-evaluate -> export -> image -> reusable -> provenance -> convert -> reuse -> adapter (``legacy_layers`` imports
-none of them).
+That is: format -> signatures -> colocation -> convert_graph -> convert_gradient -> instantiate -> writer -> spec ->
+module -> evaluate -> export -> image -> reusable -> provenance -> convert -> reuse -> adapter (``legacy_layers``
+imports none of them).
 ``Module``, ``load_module_spec`` and ``create_module_spec`` take a ``registry=`` (a ``registry.Registry``) and use
 the default registry, reached through the public ``registry`` package, when it
 is None; nothing here imports ``registry.api``. A handle goes through

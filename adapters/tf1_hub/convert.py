@@ -52,7 +52,7 @@ import keyword
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +251,17 @@ def _plan_gradient(meta, signature: _Signature, variables: dict[str, _Variable],
                                                 trainable=trainable, what=what)
 
 
+def _as_called(signature: _Signature) -> _Signature:
+    """A copy of ``signature`` with only the outputs ``__call__`` returns: ``"default"`` where there is one.
+
+    An output the function returns but nobody uses would still cost every training
+    step: TensorFlow 2 gives it a gradient of zeros, added to the real one where it
+    feeds the returned output. (A copy: its piece and gradient are planned anew.)
+    """
+    outputs = {"default": signature.outputs["default"]} if "default" in signature.outputs else signature.outputs
+    return replace(signature, outputs=dict(outputs), piece=None, gradient=None)
+
+
 def plan_conversion(module_dir: Path, call_signature: str = "default") -> _Plan:
     """Read a module and decide every function of its TF2 form; raise ``ConversionError`` if one is impossible."""
     spec = read_module_spec(module_dir)
@@ -291,14 +302,18 @@ def plan_conversion(module_dir: Path, call_signature: str = "default") -> _Plan:
             what=f"{where}: signature {signature.name!r}")
         _plan_gradient(meta, signature, variables, f"{where}: signature {signature.name!r}")
 
-    call = {False: signatures[call_signature]}
+    call = {False: _as_called(signatures[call_signature])}
+    call[False].piece = convert_graph.extract(
+        meta, call[False].outputs.values(), inputs=call[False].input_nodes,
+        what=f"{where}: signature {call_signature!r} as __call__ runs it")
+    _plan_gradient(meta, call[False], variables, f"{where}: __call__ (signature {call_signature!r})")
     update_ops: list[str] = []
     loss_meta = meta
     if train_meta is not None:
         if call_signature not in train_meta.signature_def:
             raise ConversionError(f"{where}: the {{'train'}} variant has no signature {call_signature!r}, so "
                                   f"__call__(training=True) has nothing to run")
-        train_call = _signature(train_meta, call_signature, f"{where}, graph variant {{'train'}}")
+        train_call = _as_called(_signature(train_meta, call_signature, f"{where}, graph variant {{'train'}}"))
         if [(s.name, s.shape, s.dtype) for s in train_call.specs] != [
                 (s.name, s.shape, s.dtype) for s in call[False].specs]:
             raise ConversionError(f"{where}: signature {call_signature!r} takes different inputs in the "
