@@ -13,6 +13,10 @@ update the same variables:
   UPDATE_OPS run before the outputs are returned;
 - ``variables``, ``trainable_variables``, ``regularization_losses``;
 - one signature function per TF1 signature (the ``{}`` variant).
+
+A function running a TF1 ``tf.while_loop`` gets the gradient the TF1 graph built
+(``convert_gradient``) as a custom gradient saved with the model
+(``with_graph_gradient``), or one that fails saying why (``refuse_gradient``).
 """
 
 from __future__ import annotations
