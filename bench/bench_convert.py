@@ -368,7 +368,7 @@ def main(argv=None) -> None:
     parser.add_argument("--refstack-python", help="python of the reference stack (default: build/locate .refstack)")
     args = parser.parse_args(argv)
     batches = args.batch or [64, 1024, 4096]
-    module = args.module or largest_tf1_module()
+    module = (args.module or largest_tf1_module()).resolve()  # a relative path is not a registry handle
     refstack_python = args.refstack_python
     if not refstack_python:
         sys.path.insert(0, str(REPO))
