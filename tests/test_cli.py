@@ -212,7 +212,9 @@ def test_cache_verify_reports_a_corrupt_file_and_prune_removes_it(dense, registr
 
 
 def test_cache_prune_removes_leftovers_and_keeps_entries_unless_asked(dense, registry_env):
-    leftover = registry_env.cache_dir / "tmp" / "12345-interrupted"
+    # An older version's leftover names its process; one above pid_max can never be alive.
+    dead_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    leftover = registry_env.cache_dir / "tmp" / f"{dead_pid}-interrupted"
     leftover.mkdir(parents=True)
     (leftover / "saved_model.pb").write_bytes(b"partial")
     assert "1 incomplete" in run("cache", "ls").stdout
