@@ -74,7 +74,6 @@ def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str, s
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise CliError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
     scheme = "https" if ssl_certfile else "http"
-    tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
     if ssl_certfile and ssl_keyfile:
         check_certificate(ssl_certfile, ssl_keyfile)
     ensure_port_free(host, port)
@@ -87,7 +86,8 @@ def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str, s
     sys.stderr.flush()
     uvicorn.run("registry.server.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_config=logging_config(log_level), log_level=log_level,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=10, **tls)
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=10,
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
 def check_certificate(certfile: str, keyfile: str) -> None:
