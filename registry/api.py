@@ -267,7 +267,8 @@ class Registry:
         return prepared.adapter.fine_tune(prepared.path, mode=prepared.mode, **options)
 
     def publish(self, source: Any, *, name: str, parent: str | None = None, tasks: Iterable[str] = (),
-                mode: str | None = None, metadata=None, idempotency_key: str | None = None, **kwargs: Any):
+                mode: str | None = None, metadata=None, idempotency_key: str | None = None,
+                legacy_handles: Iterable[str] = (), **kwargs: Any):
         """Publish a model directory, a ``.tar.gz``, or an in-memory model as the next version of ``name``.
 
         Keyword arguments named after ``registry.catalog.models.VersionMetadata`` fields
@@ -276,12 +277,15 @@ class Registry:
         (or a dict), and a keyword argument given too replaces its field. The other keyword arguments
         go to the adapter that creates an in-memory model. ``idempotency_key``: a publish retried with the
         same key gets the version its first try committed, not a second one (client mode sends one itself).
+        ``legacy_handles``: tfhub.dev or Kaggle handles that name the new version (``add_legacy_handles``).
         """
         from registry.catalog.models import VersionMetadata
+        from registry.legacy.handles import normalise_all
 
         metadata = VersionMetadata.merged(metadata, VersionMetadata.split(kwargs))
+        extra = {"legacy_handles": normalise_all(list(legacy_handles))} if legacy_handles else {}
         return self.publisher.publish(source, name=name, metadata=metadata, parent=parent, tasks=tasks, mode=mode,
-                                      idempotency_key=idempotency_key, **kwargs)
+                                      idempotency_key=idempotency_key, **extra, **kwargs)
 
     def convert(self, handle, *, to: str, name: str | None = None, mode: str | None = None, metadata=None,
                 **kwargs: Any) -> Converted:
@@ -401,6 +405,32 @@ class Registry:
 
         record = self.get_version(explicit_version(handle, "delete"))
         return self.catalog.delete_version(publisher=record.publisher, name=record.model, version=record.version)
+
+    # -- legacy handles (tfhub.dev, Kaggle: registry.legacy.handles) ---------------------------
+
+    def add_legacy_handles(self, handle, legacy: Iterable[str]):
+        """Record legacy handles (``https://tfhub.dev/...``, Kaggle URLs, kagglehub handles; any spelling, stored
+        canonical) as names of the version ``handle`` names; one naming another version is
+        ``LegacyHandleConflict``."""
+        from registry.legacy.handles import normalise_all
+
+        return self.catalog.add_legacy_handles(catalog_handle(handle), normalise_all(list(legacy)))
+
+    def remove_legacy_handles(self, handle, legacy: Iterable[str]):
+        """Forget legacy handles of the version ``handle`` names."""
+        from registry.legacy.handles import normalise_all
+
+        return self.catalog.remove_legacy_handles(catalog_handle(handle), normalise_all(list(legacy)))
+
+    def find_legacy_handle(self, url: str):
+        """The version a legacy handle (any spelling) names, or None; unversioned, the highest-numbered one."""
+        from registry.legacy.handles import normalise_legacy_handle
+
+        return self.catalog.find_legacy_handle(normalise_legacy_handle(url))
+
+    def list_legacy_handles(self) -> dict[str, str]:
+        """{legacy handle: ``publisher/model/N``} of every legacy handle in the catalog."""
+        return self.catalog.list_legacy_handles()
 
     def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,
                output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
