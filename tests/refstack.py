@@ -184,7 +184,8 @@ def ensure_kagglehub() -> Path:
         _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
               *KAGGLEHUB_PINS], "install " + " ".join(KAGGLEHUB_PINS), timeout=900)
         versions = _run([str(_venv_python(venv)), "-c",
-                         "import kagglehub, importlib.metadata as m; print(kagglehub.__version__, m.version('kagglesdk'))"],
+                         "import kagglehub, importlib.metadata as m; "
+                         "print(kagglehub.__version__, m.version('kagglesdk'))"],
                         "import the kagglehub stack", env=_quiet_env()).stdout.split()
         if versions[-2:] != ["1.0.3", "0.1.38"]:
             raise RefstackError(f"the kagglehub stack reports versions {versions[-2:]}, expected 1.0.3 0.1.38")
@@ -192,10 +193,3 @@ def ensure_kagglehub() -> Path:
         _say("kagglehub stack: ready")
     return _venv_python(venv)
 
-
-def run_kagglehub_script(script: str, *args, timeout: int = 600, env: dict | None = None,
-                         wrap: list[str] | None = None) -> subprocess.CompletedProcess:
-    """Run Python source ``script`` with the unmodified kagglehub; ``wrap`` prefixes the command (a namespace)."""
-    python = ensure_kagglehub()
-    return _run([*(wrap or []), str(python), "-c", textwrap.dedent(script), *map(str, args)],
-                "run a kagglehub script", timeout=timeout, env={**_quiet_env(), **(env or {})})
