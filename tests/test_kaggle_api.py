@@ -37,7 +37,8 @@ import kagglehub
 from kagglesdk.kaggle_client import KaggleClient
 result = {"version": kagglehub.__version__, "paths": {}}
 for handle in sys.argv[1:]:
-    result["paths"][handle] = kagglehub.model_download(handle)
+    handle, _, path = handle.partition("::")
+    result["paths"][handle + (f"::{path}" if path else "")] = kagglehub.model_download(handle, path or None)
 try:
     kagglehub.model_download("google/not-catalogued/tensorFlow2/x/1")
 except Exception as error:
@@ -93,7 +94,8 @@ def kaggle_world(tmp_path):
 
 
 def test_kagglehub_downloads_catalogued_models(kaggle_world):
-    result, log = kaggle_world["run"](f"{EMBED}/1", EMBED, f"{WIDE}/2")
+    one_file = f"{EMBED}/3::variables/variables.index"
+    result, log = kaggle_world["run"](f"{EMBED}/1", EMBED, f"{WIDE}/2", one_file)
     assert result["version"] == "1.0.3"
     # Few files: each fetched by itself through the redirect; many: the version's archive at its model URL.
     assert '"GET /kaggle/files/team/tiny-embed/1/saved_model.pb' in log, log[-3000:]
@@ -110,6 +112,9 @@ def test_kagglehub_downloads_catalogued_models(kaggle_world):
     # More than 25 files: the archive, extracted by kagglehub.
     assert _tree(Path(paths[f"{WIDE}/2"])) == _tree(kaggle_world["wide"])
     assert (cache / "models" / WIDE / "2.complete").is_file() and not (cache / "models" / WIDE / "2.archive").exists()
+    # One file by its path (model_download(handle, path)): that file alone.
+    assert '"GET /kaggle/files/team/tiny-embed/2/variables/variables.index' in log
+    assert Path(paths[one_file]).read_bytes() == (kaggle_world["embed"] / "variables" / "variables.index").read_bytes()
     name, message = result["missing"]
     assert name == "KaggleApiHTTPError" and "404 Client Error" in message and "Resource not found" in message
     name, message, status, body = result["unimplemented"]
