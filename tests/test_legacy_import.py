@@ -31,6 +31,7 @@ for url in sys.argv[1:]:
 '''
 
 TFHUB_HANDLE = "https://tfhub.dev/google/nnlm-en-dim128/2"
+UNVERSIONED = "https://tfhub.dev/google/nnlm-en-dim128"
 
 
 def _tree(path: Path) -> dict[str, bytes]:
@@ -56,6 +57,8 @@ def hub_cache(tmp_path_factory) -> dict:
         server.stop()
     assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == sorted(map(tfhub_cache.entry_name, urls))
     tfhub_cache.write_entry(cache, TFHUB_HANDLE, REFERENCE_DIR / "tf1_text_embedding")
+    # The same model cached again under its unversioned handle (code that asked for "the newest").
+    tfhub_cache.write_entry(cache, UNVERSIONED, REFERENCE_DIR / "tf1_text_embedding")
     bad = {}
     # An empty sha1 directory (tensorflow_hub would download it again), its descriptor there.
     empty = cache / tfhub_cache.entry_name("http://127.0.0.1:1/empty/1")
@@ -115,7 +118,10 @@ def _check_first_run(report: dict, cache: dict) -> dict[str, dict]:
         assert "\n" not in reason
         assert {"empty": "empty", "interrupted": ".lock", "descriptor": "descriptor",
                 "format": "format"}[kind].lower() in reason.lower(), (kind, reason)
-    assert report["counts"] == {"imported": 3, "already there": 0, "refused": 4}
+    # Same content, same version: the unversioned entry is the version just imported, which gains its handle.
+    [same] = _by_status(report, "already there")
+    assert (same["version"], same["recorded"]) == ("google/nnlm-en-dim128/1", [UNVERSIONED])
+    assert report["counts"] == {"imported": 3, "already there": 1, "refused": 4}
     return imported
 
 
@@ -126,19 +132,20 @@ def test_import_a_tfhub_cache_made_by_tensorflow_hub(hub_cache, registry_env, tm
     cache = tmp_path / "cache"
     shutil.copytree(hub_cache["dir"], cache, symlinks=True)
     code, report, stderr = _import("tfhub-cache", str(cache), env=_local_env(registry_env))
-    assert code == 1 and "4 of 7 entries were refused" in stderr
+    assert code == 1 and "4 of 8 entries were refused" in stderr
     _check_first_run(report, hub_cache)
 
     reg = registry.Registry()
     found = reg.find_legacy_handle("http://www.tfhub.dev/google/nnlm-en-dim128/2/?tf-hub-format=compressed")
     assert found is not None and found.handle == "google/nnlm-en-dim128/1"
+    assert sorted(found.legacy_handles) == [UNVERSIONED, TFHUB_HANDLE]
     assert _tree(reg.resolve_path("google/nnlm-en-dim128/1")) == _tree(REFERENCE_DIR / "tf1_text_embedding")
     for url, name in zip(hub_cache["urls"], ["vision/features", "text/embed"], strict=True):
         entry = cache / tfhub_cache.entry_name(url)
         assert _tree(reg.resolve_path(f"{name}/1")) == _tree(entry)
 
     code, again, _ = _import("tfhub-cache", str(cache), env=_local_env(registry_env))
-    assert again["counts"] == {"imported": 0, "already there": 3, "refused": 4}, again
+    assert again["counts"] == {"imported": 0, "already there": 4, "refused": 4}, again
     assert [v.version for v in reg.list_versions("vision/features")] == [1]
 
 
@@ -148,10 +155,10 @@ def test_import_progress_and_summary_table(hub_cache, registry_env, tmp_path):
     done = cli("import", "tfhub-cache", str(cache), env=_local_env(registry_env), check=False, timeout=600)
     assert done.returncode == 1
     assert done.stderr.startswith("Names: catalog name = <publisher>/<model>")
-    assert "[1/7] " in done.stderr and "[7/7] " in done.stderr
+    assert "[1/8] " in done.stderr and "[8/8] " in done.stderr
     header, rule, *rows = done.stdout.splitlines()
     assert header.split() == ["STATUS", "SOURCE", "HANDLE", "VERSION", "NOTE"] and set(rule) <= {"-", " "}
-    assert rows[-1] == "3 imported, 0 already there, 4 refused"
+    assert rows[-1] == "3 imported, 1 already there, 4 refused"
     assert any(r.startswith("imported") and TFHUB_HANDLE in r and "google/nnlm-en-dim128/1" in r for r in rows)
 
 
@@ -168,9 +175,9 @@ def test_import_a_tfhub_cache_in_client_mode(hub_cache, registry_server, tmp_pat
     _check_first_run(report, hub_cache)
     assert '"POST /api/v1/models/google/nnlm-en-dim128/versions' in registry_server.log()
     status, body = registry_server.json("GET", "/api/v1/models/google/nnlm-en-dim128/versions/1")
-    assert status == 200 and body["legacy_handles"] == [TFHUB_HANDLE], body
+    assert status == 200 and sorted(body["legacy_handles"]) == [UNVERSIONED, TFHUB_HANDLE], body
     code, again, _ = _import("tfhub-cache", str(cache), env=env)
-    assert again["counts"] == {"imported": 0, "already there": 3, "refused": 4}, again
+    assert again["counts"] == {"imported": 0, "already there": 4, "refused": 4}, again
 
 
 def test_import_archives_with_a_map(registry_env, tmp_path):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Literal
 from urllib.parse import urlsplit
 
-from registry.errors import ArtifactError, HandleError, ModelNotFound, RegistryError
+from registry.errors import ArtifactError, CatalogError, HandleError, ModelNotFound, RegistryError
 
 if TYPE_CHECKING:
     from registry.api import Registry
@@ -44,6 +44,8 @@ NAME_RULE = ("catalog name = <publisher>/<model> from the handle's path: a tfhub
              "<owner>/<model>/<framework>/<variation>/<N> gives <owner>/<model>.<framework>.<variation>; any other "
              "URL's path is read like tfhub.dev's (a one-part path takes the host as publisher); lower-cased, "
              "characters other than a-z 0-9 . _ - become '-'")
+#: Where an unversioned handle (it meant "the newest") sorts among its model's versions: after them.
+UNVERSIONED_LAST = 2**31
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
@@ -136,11 +138,13 @@ def tfhub_cache_entries(cache_dir: str | os.PathLike) -> Iterator[Found]:
     root = tfhub_cache.cache_root(cache_dir)
     if not root.is_dir():
         raise ArtifactError(f"{root} is not a directory (a TFHUB_CACHE_DIR)")
-    for entry in tfhub_cache.entries(root):
-        if isinstance(entry, CacheEntryRefused):
-            yield Found(source=str(entry).split(":", 1)[0], handle=None, refusal=str(entry).split(": ", 1)[-1])
+    for name in tfhub_cache.entry_names(root):
+        try:
+            entry = tfhub_cache.read_entry(root, name)
+        except CacheEntryRefused as error:
+            yield Found(source=name, handle=None, refusal=tfhub_cache.REFUSALS.get(error.reason, str(error)))
         else:
-            yield Found(source=entry.path.name, handle=entry.handle, path=entry.path)
+            yield Found(source=name, handle=entry.handle, path=entry.path)
 
 
 def kagglehub_cache_entries(cache_dir: str | os.PathLike) -> Iterator[Found]:
@@ -210,7 +214,7 @@ def _order(entry: Found) -> tuple:
         name, version = derive_name(entry.handle) if entry.handle else ("", None)
     except HandleError:
         name, version = "", None
-    return (name, version or 0, entry.source)
+    return (name, version if version is not None else UNVERSIONED_LAST, entry.source)
 
 
 def _import_one(registry: "Registry", entry: Found) -> Outcome:
@@ -225,7 +229,10 @@ def _import_one(registry: "Registry", entry: Found) -> Outcome:
         recorded = canonical_handle(entry.handle)
         if recorded is not None:
             existing = registry.find_legacy_handle(recorded)
-            if existing is not None:
+            if existing is not None and recorded in existing.legacy_handles:  # not merely the newest under it
+                if existing.deleted:
+                    raise CatalogError(f"the handle names {existing.handle}, which was deleted; remove it from that "
+                                       f"version (model-registry handles remove) to import this one")
                 outcome.status, outcome.version, outcome.recorded = ALREADY_THERE, existing.handle, [recorded]
                 return outcome
         _publish(registry, entry, outcome, recorded)
