@@ -156,3 +156,82 @@ def test_import_the_cache_kagglehub_left(kaggle_world, tmp_path):
     again = json.loads(cli("import", "kagglehub-cache", str(cache), "--json", env=target, check=False,
                            timeout=600).stdout)
     assert again["counts"] == {"imported": 0, "already there": 2, "refused": 1}
+
+
+# -- the API's edges, asked directly (the application in process, over a real SQLite catalog) -------------------
+
+@pytest.fixture
+def api(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from registry.api import Registry
+    from registry.server.app import create_app
+    from registry.server.settings import ServerSettings
+
+    registry = Registry(database_url=f"sqlite:///{tmp_path / 'catalog.db'}", storage_url=str(tmp_path / "store"),
+                        cache_dir=tmp_path / "cache")
+    registry.publish(REFERENCE_DIR / "tf2_text_embedding", name="team/tiny-embed",
+                     legacy_handles=[f"{EMBED}/3"])
+    with TestClient(create_app(registry, ServerSettings()), base_url="https://api.kaggle.com") as client:
+        yield client
+
+
+def _call(client, method: str, **body):
+    fields = {"ownerSlug": "google", "modelSlug": "tiny-embed", "framework": "MODEL_FRAMEWORK_TENSOR_FLOW_2",
+              "instanceSlug": "en", **body}
+    return client.post(f"/v1/models.ModelApiService/{method}", json=fields, follow_redirects=False)
+
+
+def test_file_pages_follow_the_page_token(api):
+    expected = sorted(p.relative_to(REFERENCE_DIR / "tf2_text_embedding").as_posix()
+                      for p in (REFERENCE_DIR / "tf2_text_embedding").rglob("*") if p.is_file())
+    names, token, pages = [], "", 0
+    while True:
+        answer = _call(api, "ListModelInstanceVersionFiles", versionNumber=3, pageSize=2,
+                       **({"pageToken": token} if token else {}))
+        assert answer.status_code == 200, answer.text
+        names += [f["name"] for f in answer.json()["files"]]
+        token, pages = answer.json()["nextPageToken"], pages + 1
+        if not token:
+            break
+    assert sorted(names) == expected and len(set(names)) == len(names) and pages == (len(expected) + 1) // 2
+
+
+def test_a_file_comes_with_the_md5_kagglehub_checks(api):
+    import base64
+    import hashlib
+
+    answer = _call(api, "DownloadModelInstanceVersion", versionNumber=3, path="saved_model.pb")
+    assert answer.status_code == 302 and answer.headers["location"] == "/kaggle/files/team/tiny-embed/1/saved_model.pb"
+    got = api.get(answer.headers["location"])
+    data = (REFERENCE_DIR / "tf2_text_embedding" / "saved_model.pb").read_bytes()
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["x-goog-hash"] == "md5=" + base64.b64encode(hashlib.md5(data).digest()).decode()
+    archive = _call(api, "DownloadModelInstanceVersion", versionNumber=3)
+    assert archive.status_code == 302 and archive.headers["location"] == "/team/tiny-embed/1?tf-hub-format=compressed"
+
+
+@pytest.mark.parametrize("method, body, status, words", [
+    ("ListModelInstanceVersionFiles", {"versionNumber": 4}, 404, "tiny-embed/tensorFlow2/en/4"),
+    ("GetModelInstance", {"modelSlug": "other"}, 404, "no version"),
+    ("GetModelInstance", {"framework": "MODEL_FRAMEWORK_UNSPECIFIED"}, 400, "framework"),
+    ("GetModelInstance", {"framework": "PYTORCH"}, 400, "framework"),
+    ("ListModelInstanceVersionFiles", {"versionNumber": "3"}, 400, "versionNumber"),
+    ("ListModelInstanceVersionFiles", {"versionNumber": 3, "pageToken": "x"}, 400, "pageToken"),
+    ("DownloadModelInstanceVersion", {"versionNumber": 3, "path": "../../catalog.db"}, 400, "inside the model"),
+    ("DownloadModelInstanceVersion", {"versionNumber": 3, "path": "nope.pb"}, 404, "no file"),
+    ("ListModels", {}, 501, "GetModelInstance"),
+])
+def test_refusals_come_in_the_sdks_shape(api, method, body, status, words):
+    answer = _call(api, method, **body)
+    assert answer.status_code == status and answer.json()["code"] == status, answer.text
+    assert set(answer.json()) == {"code", "message"} and words in answer.json()["message"]
+
+
+def test_a_body_that_is_no_json_object_is_refused_in_the_sdks_shape(api):
+    for content in (b"not json", b"[1, 2]"):
+        answer = api.post("/v1/models.ModelApiService/GetModelInstance", content=content,
+                          headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400 and answer.json() == {
+            "code": 400, "message": "the request body must be a JSON object (kagglesdk sends one)"}
+    assert api.get("/kaggle/files/team/tiny-embed/1/../../../etc/passwd").status_code in (400, 404)

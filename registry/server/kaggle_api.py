@@ -12,8 +12,9 @@ models.ModelApiService/<Method>`` with a JSON body (camelCase fields, the framew
 3. ``DownloadModelInstanceVersion`` per file (``path``), or once without ``path`` for the archive. Kaggle
    answers with a redirect to the bytes (a signed bucket URL), which ``requests`` follows as a GET; here the
    redirect goes to this server: a file of the version's model directory (``/kaggle/files/...``, as a
-   ``application/octet-stream`` whose URL ends in the file's name), or the version's ``.tar.gz`` at its
-   model URL (``/<publisher>/<model>/<N>?tf-hub-format=compressed``), which kagglehub extracts with ``tarfile``.
+   ``application/octet-stream`` whose URL ends in the file's name, with the bucket's ``X-Goog-Hash: md5=...``
+   that kagglehub checks), or the version's ``.tar.gz`` at its model URL
+   (``/<publisher>/<model>/<N>?tf-hub-format=compressed``), which kagglehub extracts with ``tarfile``.
 
 A Kaggle handle names a catalog version through the version's legacy handles (``registry.legacy.handles``:
 the kaggle family, ``https://www.kaggle.com/models/<o>/<m>/<f>/<v>/<N>``); the version number kagglehub sees
@@ -28,6 +29,9 @@ it as ``Authorization: Bearer``); Kaggle's legacy username/key (HTTP Basic) is n
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import posixpath
 from pathlib import Path
 from typing import Any, Callable, Coroutine
@@ -210,9 +214,22 @@ async def model_file(registry: RegistryDep, publisher: str, model: str, number: 
     files = dict(await run_in_threadpool(_files, registry, version))
     if rel not in files:
         raise VersionNotFound(f"{version.handle} has no file {path!r}")
+    stat = files[rel].stat()
+    md5 = await run_in_threadpool(_md5, str(files[rel]), stat.st_size, stat.st_mtime_ns)
     return FileResponse(files[rel], media_type="application/octet-stream",
                         headers={"Cache-Control": "public, max-age=31536000, immutable",
-                                 "X-Model-Handle": version.handle})
+                                 "X-Model-Handle": version.handle, "X-Goog-Hash": f"md5={md5}"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _md5(path: str, size: int, mtime_ns: int) -> str:
+    """The file's MD5 as Kaggle's bucket sends it (``X-Goog-Hash: md5=<base64>``), which kagglehub checks the
+    download against; keyed by size and mtime too, so a cache entry replaced on disk is hashed again."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode("ascii")
 
 
 def _relative(path: str) -> str:
