@@ -1,8 +1,10 @@
 """``model-registry import``: a TFHUB_CACHE_DIR made by tensorflow_hub itself, and folders of archives, imported.
 
 The cache is written by the unmodified tensorflow_hub 0.16.1 client (its own venv) downloading real small
-models from an HTTP server on 127.0.0.1, plus one entry whose descriptor names a tfhub.dev handle (written
-with ``registry.legacy.tfhub_cache``'s writer, as tensorflow_hub lays it out), and the faults a real cache
+models from an HTTP server on 127.0.0.1 — one by ``http://tfhub.dev/...``, a name given to 127.0.0.1 only in
+the private network and mount namespace the download runs in, one by a 127.0.0.1 URL — plus entries whose
+descriptors name tfhub.dev handles (written with ``registry.legacy.tfhub_cache``'s writer, as tensorflow_hub
+lays them out), and the faults a real cache
 collects: an empty sha1 directory, a download interrupted (its ``.lock`` and ``.tmp`` left), a descriptor
 naming another handle, and an entry whose files are no model. Every good entry is imported under its derived
 name with its handle recorded, every bad one is reported with its reason, nothing stops the run, and a second
@@ -14,13 +16,13 @@ from __future__ import annotations
 import filecmp
 import json
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REFERENCE_DIR
-from tests.refstack import run_hub_client_script
 from tests.server_support import cli
 
 HUB_RESOLVE = '''
@@ -31,6 +33,8 @@ for url in sys.argv[1:]:
 '''
 
 TFHUB_HANDLE = "https://tfhub.dev/google/nnlm-en-dim128/2"
+#: What the hub client downloads under the name tfhub.dev (plain HTTP, as old code wrote it).
+TFHUB_DOWNLOADED = "http://tfhub.dev/google/tiny-features/1"
 UNVERSIONED = "https://tfhub.dev/google/nnlm-en-dim128"
 
 
@@ -38,23 +42,48 @@ def _tree(path: Path) -> dict[str, bytes]:
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+#: Inside a private network and mount namespace: tfhub.dev is 127.0.0.1 there (a bind-mounted hosts file), where a
+#: plain HTTP server serves the archives, and the hub client caches what it resolves.
+NAMESPACE = r"""
+set -euo pipefail
+ip link set lo up
+mount --bind "$HOSTS_FILE" /etc/hosts
+"$SERVER_PYTHON" -m http.server 80 --bind 127.0.0.1 --directory "$ARCHIVES" >"$SERVER_LOG" 2>&1 &
+for _ in $(seq 100); do
+    "$SERVER_PYTHON" -c "import socket; socket.create_connection(('tfhub.dev', 80), 1)" 2>/dev/null && break
+    sleep 0.1
+done
+"$HUB_PYTHON" -c "$HUB_SCRIPT" "$@"
+"""
+
+
 @pytest.fixture(scope="module")
 def hub_cache(tmp_path_factory) -> dict:
     """A TFHUB_CACHE_DIR filled by tensorflow_hub 0.16.1, then given a tfhub.dev entry and four bad ones."""
+    import os
+    import sys
+
     from registry.legacy import tfhub_cache
-    from tests.services import HttpModelServer
+    from tests.refstack import ensure_hub_client
 
     root = tmp_path_factory.mktemp("hub-models")
-    server = HttpModelServer(root).start()
-    try:
-        server.add_file("vision/features/1.tar.gz", REFERENCE_DIR / "tf1_image_feature_vector.tar.gz")
-        server.add_file("text/embed/1.tar.gz", REFERENCE_DIR / "tf2_text_embedding.tar.gz")
-        urls = [server.url("vision/features/1"), server.url("text/embed/1")]
-        cache = tmp_path_factory.mktemp("tfhub-cache")
-        done = run_hub_client_script(HUB_RESOLVE, *urls, env={"TFHUB_CACHE_DIR": str(cache)})
-        assert done.stdout.count("RESOLVED") == 2, done.stdout + done.stderr[-3000:]
-    finally:
-        server.stop()
+    # What tfhub.dev answered to ?tf-hub-format=compressed: the archive (http.server ignores the query).
+    for path, archive in [("google/tiny-features/1", "tf1_image_feature_vector"),
+                          ("text/embed/1", "tf2_text_embedding")]:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REFERENCE_DIR / f"{archive}.tar.gz", root / path)
+    namespace = tmp_path_factory.mktemp("namespace")
+    (namespace / "hosts").write_text("127.0.0.1 localhost\n127.0.0.1 tfhub.dev\n")
+    urls = [TFHUB_DOWNLOADED, "http://127.0.0.1/text/embed/1"]
+    cache = tmp_path_factory.mktemp("tfhub-cache")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MODEL_REGISTRY_"))}
+    env.update({"HOSTS_FILE": str(namespace / "hosts"), "ARCHIVES": str(root), "SERVER_PYTHON": sys.executable,
+                "SERVER_LOG": str(namespace / "http.log"), "HUB_PYTHON": str(ensure_hub_client()),
+                "HUB_SCRIPT": HUB_RESOLVE, "TFHUB_CACHE_DIR": str(cache), "TF_CPP_MIN_LOG_LEVEL": "3",
+                "CUDA_VISIBLE_DEVICES": ""})
+    done = subprocess.run(["unshare", "--net", "--mount", "--", "bash", "-c", NAMESPACE, "namespace", *urls],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.stdout.count("RESOLVED") == 2, done.stdout + done.stderr[-3000:]
     assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == sorted(map(tfhub_cache.entry_name, urls))
     tfhub_cache.write_entry(cache, TFHUB_HANDLE, REFERENCE_DIR / "tf1_text_embedding")
     # The same model cached again under its unversioned handle (code that asked for "the newest").
@@ -106,11 +135,16 @@ def _local_env(registry_env) -> dict:
 
 def _check_first_run(report: dict, cache: dict) -> dict[str, dict]:
     imported = {o["name"]: o for o in _by_status(report, "imported")}
-    assert set(imported) == {"vision/features", "text/embed", "google/nnlm-en-dim128"}, report
+    assert set(imported) == {"google/tiny-features", "text/embed", "google/nnlm-en-dim128"}, report
+    # Downloaded by tensorflow_hub from "tfhub.dev": the handle recorded in its canonical form, its number kept.
+    features = imported["google/tiny-features"]
+    assert (features["version"], features["recorded"], features["reason"]) == (
+        "google/tiny-features/1", ["https://tfhub.dev/google/tiny-features/1"], None)
     assert imported["google/nnlm-en-dim128"]["recorded"] == [TFHUB_HANDLE]
     assert "version 1 for the handle's version 2" in imported["google/nnlm-en-dim128"]["reason"]
-    for name in ("vision/features", "text/embed"):  # 127.0.0.1 URLs are no legacy handles: names, no handle
-        assert imported[name]["recorded"] == [] and imported[name]["version"] == f"{name}/1"
+    embed = imported["text/embed"]  # a 127.0.0.1 URL is no legacy handle: a name from its path, no handle
+    assert (embed["version"], embed["recorded"]) == ("text/embed/1", [])
+    assert "no legacy handle recorded" in embed["reason"]
     refused = {o["source"]: o["reason"] for o in _by_status(report, "refused")}
     assert set(refused) == set(cache["bad"]), refused
     for source, kind in cache["bad"].items():
@@ -140,13 +174,13 @@ def test_import_a_tfhub_cache_made_by_tensorflow_hub(hub_cache, registry_env, tm
     assert found is not None and found.handle == "google/nnlm-en-dim128/1"
     assert sorted(found.legacy_handles) == [UNVERSIONED, TFHUB_HANDLE]
     assert _tree(reg.resolve_path("google/nnlm-en-dim128/1")) == _tree(REFERENCE_DIR / "tf1_text_embedding")
-    for url, name in zip(hub_cache["urls"], ["vision/features", "text/embed"], strict=True):
+    for url, name in zip(hub_cache["urls"], ["google/tiny-features", "text/embed"], strict=True):
         entry = cache / tfhub_cache.entry_name(url)
         assert _tree(reg.resolve_path(f"{name}/1")) == _tree(entry)
 
     code, again, _ = _import("tfhub-cache", str(cache), env=_local_env(registry_env))
     assert again["counts"] == {"imported": 0, "already there": 4, "refused": 4}, again
-    assert [v.version for v in reg.list_versions("vision/features")] == [1]
+    assert [v.version for v in reg.list_versions("google/tiny-features")] == [1]
 
 
 def test_import_progress_and_summary_table(hub_cache, registry_env, tmp_path):
