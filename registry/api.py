@@ -182,7 +182,8 @@ class Registry:
 
         return Resolver(catalog=self.catalog, store=self.store, cache=self.cache, offline=self.settings.offline,
                         progress=self.progress, claims_file=lambda path: self.adapters.claim_file(path) is not None,
-                        check_directory=lambda path: self.adapters.detect(path))
+                        check_directory=lambda path: self.adapters.detect(path),
+                        tfhub_cache_dir=self.settings.tfhub_cache_dir)
 
     @cached_property
     def publisher(self):
@@ -221,7 +222,7 @@ class Registry:
 
     def resolve_path(self, handle, *, at: datetime | None = None) -> Path:
         handle = self._as_of(handle, at)
-        resolved = self.resolver.resolve(parse(handle))
+        resolved = self.resolver.resolve(_parse(handle))
         if resolved.format is None:
             self.adapters.detect(resolved.path)
         return resolved.path
@@ -247,7 +248,7 @@ class Registry:
             if accept_format is not None:
                 accept_format(format)
 
-        resolved = self.resolver.resolve(parse(handle), before_fetch=gate)
+        resolved = self.resolver.resolve(_parse(handle), before_fetch=gate)
         format = resolved.format or self.adapters.detect(resolved.path).format
         if not resolved.gated:
             gate(format)
@@ -458,6 +459,18 @@ class Registry:
         from registry.discovery import interchangeable
 
         return interchangeable(self.get_version(handle_a), self.get_version(handle_b), self.tasks, task=task)
+
+
+def _parse(handle):
+    """``registry.handles.parse``, and a legacy handle written without a scheme (``tfhub.dev/...``, a kagglehub
+    handle ``owner/model/framework/variation[/N]``) as its canonical URL: the resolver finds those in the
+    catalog (``registry.legacy.handles``)."""
+    if isinstance(handle, str) and "://" not in handle:
+        from registry.legacy.handles import looks_legacy, normalise_legacy_handle
+
+        if looks_legacy(handle):
+            return parse(normalise_legacy_handle(handle))
+    return parse(handle)
 
 
 _default: Registry | None = None

@@ -66,4 +66,36 @@ def list_(obj: CliContext, handle: str | None, as_json: bool) -> None:
     click.echo(table(["LEGACY HANDLE", "VERSION"], sorted(pairs.items())) if pairs else "no legacy handles")
 
 
-COMMANDS = (handles,)
+@click.group("export")
+def export() -> None:
+    """Write what other tools read from the catalog (a tensorflow_hub cache for machines with no network)."""
+
+
+@export.command("tfhub-cache")
+@click.argument("directory", type=click.Path(file_okay=False), metavar="DIR")
+@click.argument("handles_", nargs=-1, metavar="[HANDLE...]")
+@click.option("--all", "every", is_flag=True, help="Every version that has a legacy handle.")
+@json_option
+@pass_context
+def export_tfhub_cache(obj: CliContext, directory: str, handles_: tuple[str, ...], every: bool, as_json: bool) -> None:
+    """Write DIR as a TFHUB_CACHE_DIR holding the versions HANDLE names (PUBLISHER/MODEL/N or a legacy handle),
+    or --all: each tfhub.dev handle under every spelling code uses, the model stored once per version.
+
+    On the machine with no network: TFHUB_CACHE_DIR=DIR python your_program.py (hub.load, hub.KerasLayer,
+    hub.Module of https://tfhub.dev/... then find the model there).
+    """
+    from registry.legacy.export import chosen_versions
+    from registry.legacy.export import export_tfhub_cache as export_cache
+
+    written = export_cache(obj.registry, directory, chosen_versions(obj.registry, handles_, every=every))
+    if wants_json(obj, as_json):
+        echo_json([item._asdict() for item in written])
+        return
+    click.echo(table(["LEGACY HANDLE", "VERSION", "ENTRIES"],
+                     [(item.legacy_handle, item.version, item.skipped or item.entries) for item in written])
+               if written else "no legacy handles to export")
+    total = sum(item.entries for item in written)
+    click.echo(f"{total} entries in {directory}; use it with TFHUB_CACHE_DIR={directory}")
+
+
+COMMANDS = (handles, export)

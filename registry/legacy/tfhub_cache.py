@@ -20,9 +20,10 @@ import os
 import re
 import shutil
 import socket
+import time
 import uuid
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from registry.errors import CacheEntryRefused, ConfigError
 
@@ -183,6 +184,82 @@ def write_entry(cache_dir: str | os.PathLike, handle: str, source: Path, *, link
     partial.write_text(descriptor_text(handle), encoding="utf-8")
     os.replace(partial, descriptor)
     return entry
+
+
+def fill_entry(cache_dir: str | os.PathLike, handle: str, fill: Callable[[Path], None], *,
+               lock_timeout: float) -> Path:
+    """``handle``'s entry, made by ``fill(directory)`` unless it is there, with tensorflow_hub's protocol
+    (``resolver.atomic_download``): hold ``<sha1>.lock``, fill ``<sha1>.<uuid>.tmp``, write the descriptor,
+    rename the directory into place, release the lock. So this registry and tensorflow_hub can share one
+    cache: each waits while the other holds an entry's lock. A lock whose download shows no progress (the
+    same lock, the same bytes in its ``.tmp``) for ``lock_timeout`` seconds was left by a dead process and
+    is taken over, as tensorflow_hub does; a download that keeps progressing is waited for.
+    """
+    root = cache_root(cache_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    entry = root / entry_name(handle)
+    lock = entry.with_name(entry.name + LOCK_SUFFIX)
+    task = uuid.uuid4().hex
+    mine = f"{socket.gethostname()}.{os.getpid()}.{task}"
+    if find(root, handle) is not None:
+        return entry
+    _acquire(lock, mine, entry, lock_timeout)
+    temporary = root / f"{entry.name}.{task}{TMP_SUFFIX}"
+    try:
+        if find(root, handle) is not None:  # made while this process waited for the lock
+            return entry
+        if entry.is_symlink() or entry.exists():
+            _remove(entry)
+        temporary.mkdir()
+        fill(temporary)
+        descriptor = descriptor_path(entry)
+        descriptor.write_text(descriptor_text(handle), encoding="utf-8")
+        os.replace(temporary, entry)
+        return entry
+    finally:
+        if temporary.exists():
+            _remove(temporary)
+        try:
+            if lock.read_text() == mine:
+                lock.unlink()
+        except OSError:
+            pass
+
+
+def _acquire(lock: Path, mine: str, entry: Path, lock_timeout: float) -> None:
+    seen: tuple[str, int] | None = None
+    since = time.monotonic()
+    while True:
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as out:
+                out.write(mine)
+            return
+        try:
+            holder = lock.read_text()
+        except OSError:
+            continue  # released just now: try again
+        progress = (holder, _tmp_size(entry, holder.rsplit(".", 1)[-1]))
+        if progress != seen:
+            seen, since = progress, time.monotonic()
+        elif time.monotonic() - since > lock_timeout:
+            try:
+                lock.unlink()  # no progress for lock_timeout: its holder is gone (tensorflow_hub does the same)
+            except FileNotFoundError:
+                pass
+            continue
+        time.sleep(0.2)
+
+
+def _tmp_size(entry: Path, task: str) -> int:
+    temporary = entry.with_name(f"{entry.name}.{task}{TMP_SUFFIX}")
+    try:
+        return sum(path.stat().st_size for path in temporary.rglob("*") if path.is_file())
+    except OSError:
+        return 0
 
 
 def _remove(path: Path) -> None:
