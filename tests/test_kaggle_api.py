@@ -172,6 +172,8 @@ def api(tmp_path):
                         cache_dir=tmp_path / "cache")
     registry.publish(REFERENCE_DIR / "tf2_text_embedding", name="team/tiny-embed",
                      legacy_handles=[f"{EMBED}/3"])
+    registry.publish(REFERENCE_DIR / "tf1_text_embedding", name="team/tiny-embed", legacy_handles=[f"{EMBED}/5"])
+    registry.delete_version("team/tiny-embed/2")
     with TestClient(create_app(registry, ServerSettings()), base_url="https://api.kaggle.com") as client:
         yield client
 
@@ -180,6 +182,11 @@ def _call(client, method: str, **body):
     fields = {"ownerSlug": "google", "modelSlug": "tiny-embed", "framework": "MODEL_FRAMEWORK_TENSOR_FLOW_2",
               "instanceSlug": "en", **body}
     return client.post(f"/v1/models.ModelApiService/{method}", json=fields, follow_redirects=False)
+
+
+def test_the_newest_is_the_highest_kaggle_version_still_there(api):
+    answer = _call(api, "GetModelInstance")
+    assert answer.status_code == 200 and answer.json()["versionNumber"] == 3, answer.text  # 5 was deleted
 
 
 def test_file_pages_follow_the_page_token(api):
@@ -213,6 +220,7 @@ def test_a_file_comes_with_the_md5_kagglehub_checks(api):
 
 @pytest.mark.parametrize("method, body, status, words", [
     ("ListModelInstanceVersionFiles", {"versionNumber": 4}, 404, "tiny-embed/tensorFlow2/en/4"),
+    ("ListModelInstanceVersionFiles", {"versionNumber": 5}, 404, "team/tiny-embed/2, which was deleted"),
     ("GetModelInstance", {"modelSlug": "other"}, 404, "no version"),
     ("GetModelInstance", {"framework": "MODEL_FRAMEWORK_UNSPECIFIED"}, 400, "framework"),
     ("GetModelInstance", {"framework": "PYTORCH"}, 400, "framework"),

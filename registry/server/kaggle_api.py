@@ -133,6 +133,8 @@ def _catalogued(registry, handle: str):
     if version is None:
         raise VersionNotFound(f"no version in this catalog carries the Kaggle handle {handle!r} "
                               f"({asked}); record it with 'model-registry handles add'")
+    if version.deleted:
+        raise VersionNotFound(f"the Kaggle handle {handle!r} names {version.handle}, which was deleted")
     if asked.version is not None:
         return version, asked.version
     numbers = [found.version for found in map(parse_legacy_handle, version.legacy_handles)
