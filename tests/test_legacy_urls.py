@@ -40,7 +40,8 @@ def served(registry_server):
     "/tensorflow/bert_en_uncased_L-12_H-768_A-12/4?tf-hub-format=compressed",  # no valid catalog name
     "/tensorflow/bert_en_uncased_L-12_H-768_A-12?tf-hub-format=compressed",  # unversioned: the newest
     "/google/imagenet/mobilenet_v2/feature_vector/5?tf-hub-format=compressed",
-    "/tfhub-modules/google/nnlm-en-dim50/2.tar.gz", "/tfhub-modules/google/nnlm-en-dim50/2.tar.gz?tf-hub-format=compressed",
+    "/tfhub-modules/google/nnlm-en-dim50/2.tar.gz",
+    "/tfhub-modules/google/nnlm-en-dim50/2.tar.gz?tf-hub-format=compressed",
     "/models/google/nnlm/tensorflow2/en-dim50/2/download",
     "/models/google/nnlm/frameworks/tensorFlow2/variations/en-dim50/versions/2?tf-hub-format=compressed",
     "/api/v1/models/google/nnlm/tensorflow2/en-dim50/2/download",
