@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 import registry
 from registry.errors import OfflineError
+from tests.tf1_support import initialize
 
 ref = sys.argv[1]
 e = np.load(f"{ref}/tf2_text_embedding.expected.npz")
