@@ -560,5 +560,21 @@ def interchangeable(handle_a, handle_b, *, task: str | None = None):
     return default_registry().interchangeable(handle_a, handle_b, task=task)
 
 
+def add_legacy_handles(handle, legacy):
+    return default_registry().add_legacy_handles(handle, legacy)
+
+
+def remove_legacy_handles(handle, legacy):
+    return default_registry().remove_legacy_handles(handle, legacy)
+
+
+def find_legacy_handle(url: str):
+    return default_registry().find_legacy_handle(url)
+
+
+def list_legacy_handles() -> dict[str, str]:
+    return default_registry().list_legacy_handles()
+
+
 def compatibility_matrix() -> CompatibilityMatrix:
     return default_registry().matrix

@@ -27,7 +27,6 @@ from registry.api import Registry, reset_default_registry
 from registry.errors import LegacyHandleError, OfflineError, VersionNotFound
 from tests.conftest import REFERENCE_DIR
 from tests.legacy_hosts import run_offline
-from tests.tf1_support import initialize
 
 REPO_ROOT = REFERENCE_DIR.parents[1]
 HUB = "https://tfhub.dev/google/nnlm-en-dim50/2"
