@@ -182,7 +182,8 @@ class Registry:
 
         return Resolver(catalog=self.catalog, store=self.store, cache=self.cache, offline=self.settings.offline,
                         progress=self.progress, claims_file=lambda path: self.adapters.claim_file(path) is not None,
-                        check_directory=lambda path: self.adapters.detect(path))
+                        check_directory=lambda path: self.adapters.detect(path),
+                        tfhub_cache_dir=self.settings.tfhub_cache_dir)
 
     @cached_property
     def publisher(self):
@@ -221,7 +222,7 @@ class Registry:
 
     def resolve_path(self, handle, *, at: datetime | None = None) -> Path:
         handle = self._as_of(handle, at)
-        resolved = self.resolver.resolve(parse(handle))
+        resolved = self.resolver.resolve(_parse(handle))
         if resolved.format is None:
             self.adapters.detect(resolved.path)
         return resolved.path
@@ -247,7 +248,7 @@ class Registry:
             if accept_format is not None:
                 accept_format(format)
 
-        resolved = self.resolver.resolve(parse(handle), before_fetch=gate)
+        resolved = self.resolver.resolve(_parse(handle), before_fetch=gate)
         format = resolved.format or self.adapters.detect(resolved.path).format
         if not resolved.gated:
             gate(format)
@@ -267,7 +268,8 @@ class Registry:
         return prepared.adapter.fine_tune(prepared.path, mode=prepared.mode, **options)
 
     def publish(self, source: Any, *, name: str, parent: str | None = None, tasks: Iterable[str] = (),
-                mode: str | None = None, metadata=None, idempotency_key: str | None = None, **kwargs: Any):
+                mode: str | None = None, metadata=None, idempotency_key: str | None = None,
+                legacy_handles: Iterable[str] = (), **kwargs: Any):
         """Publish a model directory, a ``.tar.gz``, or an in-memory model as the next version of ``name``.
 
         Keyword arguments named after ``registry.catalog.models.VersionMetadata`` fields
@@ -276,12 +278,15 @@ class Registry:
         (or a dict), and a keyword argument given too replaces its field. The other keyword arguments
         go to the adapter that creates an in-memory model. ``idempotency_key``: a publish retried with the
         same key gets the version its first try committed, not a second one (client mode sends one itself).
+        ``legacy_handles``: tfhub.dev or Kaggle handles that name the new version (``add_legacy_handles``).
         """
         from registry.catalog.models import VersionMetadata
+        from registry.legacy.handles import normalise_all
 
         metadata = VersionMetadata.merged(metadata, VersionMetadata.split(kwargs))
+        extra = {"legacy_handles": normalise_all(list(legacy_handles))} if legacy_handles else {}
         return self.publisher.publish(source, name=name, metadata=metadata, parent=parent, tasks=tasks, mode=mode,
-                                      idempotency_key=idempotency_key, **kwargs)
+                                      idempotency_key=idempotency_key, **extra, **kwargs)
 
     def convert(self, handle, *, to: str, name: str | None = None, mode: str | None = None, metadata=None,
                 **kwargs: Any) -> Converted:
@@ -402,6 +407,32 @@ class Registry:
         record = self.get_version(explicit_version(handle, "delete"))
         return self.catalog.delete_version(publisher=record.publisher, name=record.model, version=record.version)
 
+    # -- legacy handles (tfhub.dev, Kaggle: registry.legacy.handles) ---------------------------
+
+    def add_legacy_handles(self, handle, legacy: Iterable[str]):
+        """Record legacy handles (``https://tfhub.dev/...``, Kaggle URLs, kagglehub handles; any spelling, stored
+        canonical) as names of the version ``handle`` names; one naming another version is
+        ``LegacyHandleConflict``."""
+        from registry.legacy.handles import normalise_all
+
+        return self.catalog.add_legacy_handles(catalog_handle(handle), normalise_all(list(legacy)))
+
+    def remove_legacy_handles(self, handle, legacy: Iterable[str]):
+        """Forget legacy handles of the version ``handle`` names."""
+        from registry.legacy.handles import normalise_all
+
+        return self.catalog.remove_legacy_handles(catalog_handle(handle), normalise_all(list(legacy)))
+
+    def find_legacy_handle(self, url: str):
+        """The version a legacy handle (any spelling) names, or None; unversioned, the highest-numbered one."""
+        from registry.legacy.handles import normalise_legacy_handle
+
+        return self.catalog.find_legacy_handle(normalise_legacy_handle(url))
+
+    def list_legacy_handles(self) -> dict[str, str]:
+        """{legacy handle: ``publisher/model/N``} of every legacy handle in the catalog."""
+        return self.catalog.list_legacy_handles()
+
     def search(self, *, task: str | None = None, image_size: tuple[int, int] | None = None,
                output_dim: int | None = None, format: str | None = None, publisher: str | None = None,
                text: str | None = None, limit: int | None = 100, after: str | None = None, sort: str | None = None,
@@ -428,6 +459,18 @@ class Registry:
         from registry.discovery import interchangeable
 
         return interchangeable(self.get_version(handle_a), self.get_version(handle_b), self.tasks, task=task)
+
+
+def _parse(handle):
+    """``registry.handles.parse``, and a legacy handle written without a scheme (``tfhub.dev/...``, a kagglehub
+    handle ``owner/model/framework/variation[/N]``) as its canonical URL: the resolver finds those in the
+    catalog (``registry.legacy.handles``)."""
+    if isinstance(handle, str) and "://" not in handle:
+        from registry.legacy.handles import looks_legacy, normalise_legacy_handle
+
+        if looks_legacy(handle):
+            return parse(normalise_legacy_handle(handle))
+    return parse(handle)
 
 
 _default: Registry | None = None
@@ -515,6 +558,22 @@ def search(**criteria: Any):
 
 def interchangeable(handle_a, handle_b, *, task: str | None = None):
     return default_registry().interchangeable(handle_a, handle_b, task=task)
+
+
+def add_legacy_handles(handle, legacy):
+    return default_registry().add_legacy_handles(handle, legacy)
+
+
+def remove_legacy_handles(handle, legacy):
+    return default_registry().remove_legacy_handles(handle, legacy)
+
+
+def find_legacy_handle(url: str):
+    return default_registry().find_legacy_handle(url)
+
+
+def list_legacy_handles() -> dict[str, str]:
+    return default_registry().list_legacy_handles()
 
 
 def compatibility_matrix() -> CompatibilityMatrix:

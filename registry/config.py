@@ -71,6 +71,8 @@ WEBHOOK_MAX_ATTEMPTS_ENV = "MODEL_REGISTRY_WEBHOOK_MAX_ATTEMPTS"
 WEBHOOK_DISABLE_AFTER_ENV = "MODEL_REGISTRY_WEBHOOK_DISABLE_AFTER"
 #: Server: "0"/"false" turns download counting off (on by default).
 COUNT_DOWNLOADS_ENV = "MODEL_REGISTRY_COUNT_DOWNLOADS"
+#: tensorflow_hub's own cache variable, honoured as tensorflow_hub 0.15 does (``registry.legacy.tfhub_cache``).
+TFHUB_CACHE_DIR_ENV = "TFHUB_CACHE_DIR"
 
 
 def default_data_dir() -> Path:
@@ -192,6 +194,9 @@ class Settings(NamedTuple):
     #: Server: ``MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT`` and ``MODEL_REGISTRY_UPLOAD_MIN_RATE``.
     upload_idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S
     upload_min_rate: float = DEFAULT_UPLOAD_MIN_RATE
+    #: ``TFHUB_CACHE_DIR`` (tensorflow_hub's cache: a path or ``file://`` URL), as set; None when unset or empty.
+    #: URLs the hub-compatible API loads are cached there in tensorflow_hub's layout, and found there in place.
+    tfhub_cache_dir: str | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}"
@@ -223,6 +228,9 @@ class Settings(NamedTuple):
             webhooks=WebhookSettings.from_env(env),
             # On unless turned off: unset counts.
             count_downloads=_flag(env, COUNT_DOWNLOADS_ENV) if _raw(env, COUNT_DOWNLOADS_ENV) else True,
+            # Checked where it is used (registry.legacy.tfhub_cache.cache_root): a gs:// cache set for
+            # tensorflow_hub must not stop every other use of the registry.
+            tfhub_cache_dir=_raw(env, TFHUB_CACHE_DIR_ENV) or None,
         )
 
 

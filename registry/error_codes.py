@@ -21,6 +21,7 @@ STATUS: dict[type[errors.RegistryError], tuple[int, str]] = {
     errors.ModelNotFound: (404, "not_found"),
     errors.VersionNotFound: (404, "not_found"),
     errors.ArtifactNotFound: (404, "not_found"),
+    errors.LegacyHandleConflict: (409, "conflict"),
     errors.CatalogError: (409, "conflict"),
     errors.MetadataError: (422, "invalid"),
     errors.UploadTooLarge: (413, "too_large"),

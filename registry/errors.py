@@ -171,3 +171,21 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSP
 def is_disk_full(error: BaseException) -> bool:
     """Whether ``error`` is an ``OSError`` saying a disk or quota is full (and not already a ``StorageFull``)."""
     return isinstance(error, OSError) and not isinstance(error, StorageFull) and error.errno in DISK_FULL_ERRNOS
+
+
+class LegacyHandleError(HandleError):
+    """A string is not a legacy model handle (tfhub.dev, its mirrors and bucket, Kaggle) this registry can
+    normalise: the message names the families and their shapes (``registry.legacy.handles``)."""
+
+
+class LegacyHandleConflict(CatalogError):
+    """A legacy handle is already recorded for another version: each one names exactly one version (HTTP 409)."""
+
+
+class CacheEntryRefused(ArtifactError):
+    """A ``TFHUB_CACHE_DIR`` entry cannot be used: empty, left half-written (a ``.lock`` or ``.tmp``), or its
+    descriptor missing or garbled; ``reason`` is one of ``registry.legacy.tfhub_cache.REFUSALS``."""
+
+    def __init__(self, message: str, *, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason

@@ -49,7 +49,7 @@ class Publisher:
 
     def publish(self, source: Any, *, name: str, metadata: "VersionMetadata | None" = None, parent: str | None = None,
                 tasks: Iterable[str] = (), mode: str | None = None, idempotency_key: str | None = None,
-                **create_options: Any) -> "VersionPublic":
+                legacy_handles: Iterable[str] = (), **create_options: Any) -> "VersionPublic":
         """Publish ``source`` as the next version of ``name``, saying ``metadata`` about it.
 
         The catalog receives one ``VersionCreate``: ``metadata``'s fields as they are, plus what
@@ -66,6 +66,7 @@ class Publisher:
         parent_handle = parse_parent(parent)
         if parent_handle is not None:
             self.catalog.get_version(parent_handle)  # fail before any work if the parent is unknown
+        legacy = check_legacy_handles(self.catalog, legacy_handles, early=idempotency_key is None)
         tasks = list(dict.fromkeys(tasks))
         with self.cache.workdir() as work:
             model_dir, archive, extracted = self._materialize(source, work, mode, create_options)
@@ -89,7 +90,7 @@ class Publisher:
                 "artifact_uri": uri, "sha256": sha256, "size": size, "tag_sets": [sorted(t) for t in info.tag_sets],
                 "signatures": list(info.signatures), "details": details,
                 "parent": str(parent_handle) if parent_handle is not None else None, "tasks": conformance["tasks"],
-                "idempotency_key": idempotency_key}))
+                "idempotency_key": idempotency_key, "legacy_handles": legacy}))
             if extracted is not None:
                 self.cache.add_extracted(model_dir, extracted, source=uri)
             else:
@@ -157,6 +158,24 @@ def materialize(source: Any, work: Path, *, resolver: "Resolver", adapters: "Ada
     target = work / "model"
     adapter.create(source, target, mode=mode, **create_options)
     return target, None
+
+
+def check_legacy_handles(catalog, legacy_handles: Iterable[str], *, early: bool) -> list[str]:
+    """The legacy handles of a publish, canonical; with ``early``, one already naming a version is
+    ``LegacyHandleConflict`` before any work. (Not for a publish with an idempotency key: its retry finds the
+    handles on the version its first try committed, which the catalog then returns; the catalog's unique
+    constraint decides every other case.)"""
+    from registry.errors import LegacyHandleConflict
+    from registry.legacy.handles import normalise_all
+
+    legacy = normalise_all(list(legacy_handles))
+    for item in legacy if early else ():
+        owner = catalog.find_legacy_handle(item)
+        if owner is not None:
+            raise LegacyHandleConflict(f"the legacy handle {item} already names {owner.handle}; remove it there "
+                                       f"first (model-registry handles remove {owner.handle} {item}) or publish "
+                                       f"without it")
+    return legacy
 
 
 def parse_parent(parent) -> CatalogHandle | None:

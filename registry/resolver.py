@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, NamedTuple
 
 from registry.errors import ArtifactNotFound, HandleError, IntegrityError, NotARegularFile, OfflineError
-from registry.handles import CatalogHandle, Handle, PathHandle, UrlHandle, is_local_url, local_path
+from registry.handles import CatalogHandle, Handle, PathHandle, UrlHandle, catalog_handle, is_local_url, local_path
 
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend, VersionLocation
@@ -38,6 +38,17 @@ ProgressFactory = Callable[[str, "int | None"], ContextManager["Callable[[int], 
 BeforeFetch = Callable[[str], None]
 
 OFFLINE_HINT = "unset MODEL_REGISTRY_OFFLINE to download it, or load it once while online"
+
+
+def _offline_hint(url: str) -> str:
+    """What to do about a URL offline mode cannot fetch: for a legacy handle, bring the team's caches in."""
+    from registry.legacy.handles import looks_legacy
+
+    if looks_legacy(url):
+        return ("import your tensorflow_hub cache into the catalog (model-registry import tfhub-cache DIR), record "
+                "the handle on a catalog version (model-registry handles add PUBLISHER/MODEL/N URL), or set "
+                "TFHUB_CACHE_DIR to a cache holding it (model-registry export tfhub-cache writes one)")
+    return OFFLINE_HINT
 
 
 def remote():
@@ -64,7 +75,7 @@ class Resolver:
     def __init__(self, *, catalog: "CatalogBackend", store: "ArtifactStorage", cache: "ModelCache",
                  offline: bool = False, progress: ProgressFactory = no_progress,
                  claims_file: Callable[[Path], bool] | None = None,
-                 check_directory: Callable[[Path], object] | None = None):
+                 check_directory: Callable[[Path], object] | None = None, tfhub_cache_dir: str | None = None):
         self.catalog = catalog
         self.store = store
         self.cache = cache
@@ -75,13 +86,16 @@ class Resolver:
         #: Raises ``FormatError`` for a directory no format adapter claims (``AdapterSet.detect``): run before a
         #: directory is walked or copied, so what is not a model costs nothing.
         self.check_directory = check_directory
+        #: ``TFHUB_CACHE_DIR`` when set: URLs are cached there in tensorflow_hub's layout, and found there in place.
+        self.tfhub_cache_dir = tfhub_cache_dir
 
     def resolve(self, handle: Handle, *, before_fetch: BeforeFetch | None = None) -> Resolved:
         """The local directory of a parsed handle (``registry.handles.parse``: done once, where it entered)."""
         if isinstance(handle, CatalogHandle):
             return self._resolve_catalog(handle, before_fetch)
         if isinstance(handle, UrlHandle):
-            return self._resolve_url(handle)
+            catalogued = self._resolve_legacy(handle, before_fetch)
+            return catalogued if catalogued is not None else self._resolve_url(handle)
         if isinstance(handle, PathHandle):
             return self._resolve_path(handle)
         raise HandleError(f"the resolver takes a parsed handle (registry.handles.parse), not {type(handle).__name__}")
@@ -163,11 +177,52 @@ class Resolver:
                 self.cache.write_ref(key, location.sha256, format=location.format)
         return Resolved(path, location.format, location.sha256)
 
+    # -- legacy handles (tfhub.dev, Kaggle: registry.legacy.handles) -------------------------
+
+    def _resolve_legacy(self, handle: UrlHandle, before_fetch: BeforeFetch | None) -> Resolved | None:
+        """The catalog's version for a legacy handle the catalog records (any spelling), without touching the
+        legacy host; None for any other URL, or a legacy handle the catalog does not know (its URL is then
+        fetched as today, or found in ``TFHUB_CACHE_DIR``)."""
+        from registry.legacy.handles import KAGGLE, looks_legacy, parse_legacy_handle
+
+        if not looks_legacy(handle.url):
+            return None
+        legacy = parse_legacy_handle(handle.url)  # a malformed one is a LegacyHandleError, not a fetch
+        pinned = self._catalogued(str(legacy))
+        if pinned is not None:
+            return self._resolve_catalog(pinned, before_fetch)
+        if legacy.family == KAGGLE:
+            from registry.errors import VersionNotFound
+
+            raise VersionNotFound(
+                f"no version in the catalog ({self.catalog.identity}) is named by {legacy}, and Kaggle's model URLs "
+                f"are pages, not archives: import your kagglehub cache (model-registry import kagglehub-cache DIR) "
+                f"or record the handle on a version (model-registry handles add PUBLISHER/MODEL/N {legacy})")
+        return None
+
+    def _catalogued(self, legacy: str) -> CatalogHandle | None:
+        """The pinned handle of the version ``legacy`` (canonical) names; offline with a catalog on the network,
+        the one it named when last asked on this machine (a version never changes)."""
+        key = f"legacy:{self.catalog.identity}:{legacy}"
+        if self.offline and not self.catalog.is_local:
+            ref = self.cache.lookup_ref(key)
+            return catalog_handle(ref["handle"]) if ref is not None and ref.get("handle") else None
+        find = getattr(self.catalog, "find_legacy_handle", None)  # a third-party catalog may not record them
+        found = find(legacy) if find is not None else None
+        if found is None:
+            return None
+        if not self.catalog.is_local:
+            self.cache.write_ref(key, found.sha256, handle=found.handle)
+        return CatalogHandle(found.publisher, found.model, found.version)
+
     # -- URLs ----------------------------------------------------------------------------------
 
     def _resolve_url(self, handle: UrlHandle) -> Resolved:
         if is_local_url(handle.url) and not handle.is_archive:  # file:// and local://: used in place, never copied
             return self._resolve_path(PathHandle(local_path(handle.url)))
+        if self.tfhub_cache_dir and (handle.protocol in ("http", "https")
+                                     or (handle.protocol == "gs" and handle.is_archive)):
+            return self._resolve_tfhub_cached(handle)
         key = f"url:{handle.url}"
         ref = self.cache.lookup_ref(key)
         if ref is not None:
@@ -176,7 +231,7 @@ class Resolver:
                 return Resolved(path, None, ref["sha256"])
         if self.offline and not is_local_url(handle.url):
             raise OfflineError(f"{handle.url} is not in the local cache and MODEL_REGISTRY_OFFLINE is set; "
-                               f"{OFFLINE_HINT}")
+                               f"{_offline_hint(handle.url)}")
         if handle.is_archive or handle.protocol in ("http", "https"):
             url = handle.download_url()
             # Not an artifact of this registry: read with this process's own access, never through the server
@@ -188,6 +243,30 @@ class Resolver:
             sha, path = self._copy_directory(handle.url)
             self.cache.write_ref(key, sha)
         return Resolved(path, None, sha)
+
+    def _resolve_tfhub_cached(self, handle: UrlHandle) -> Resolved:
+        """A URL the way tensorflow_hub 0.15 resolves it with ``TFHUB_CACHE_DIR`` set: its entry there (the sha1
+        of the URL as given) used in place, or downloaded into that layout first (``registry.legacy.tfhub_cache``),
+        so a cache tensorflow_hub filled serves this registry and the other way round."""
+        from registry.legacy import tfhub_cache
+        from registry.storage.archive import extract_stream
+
+        entry = tfhub_cache.find(self.tfhub_cache_dir or "", handle.url)
+        if entry is None:
+            if self.offline:
+                raise OfflineError(f"{handle.url} is not in TFHUB_CACHE_DIR ({self.tfhub_cache_dir}) and "
+                                   f"MODEL_REGISTRY_OFFLINE is set; {_offline_hint(handle.url)}")
+            url = handle.download_url()
+
+            def fill(directory: Path) -> None:
+                with self.progress(f"Downloading {handle.url}", None) as update, \
+                        remote().open_stream(url, stall_timeout=self.cache.stall_timeout) as stream:
+                    extract_stream(stream, directory, source=handle.url, limits=self.cache.limits,
+                                   stall_timeout=self.cache.stall_timeout, progress=update)
+
+            entry = tfhub_cache.fill_entry(self.tfhub_cache_dir or "", handle.url, fill,
+                                           lock_timeout=self.cache.lock_timeout)
+        return self._resolve_path(PathHandle(str(entry)))
 
     def _fetch_once(self, key: str, open_stream, *, source: str, label: str | None) -> tuple[str, Path]:
         """Fetch an archive whose hash is not known in advance, once however many processes ask for ``key``."""

@@ -17,6 +17,9 @@ The hub client stack: the unmodified tensorflow_hub 0.16.1 client with
 TensorFlow 2.21 and tf-keras (``ensure_hub_client``, under ``<repo>/.hubclient/``),
 as a team that never heard of this project would use it to read the server's
 tfhub.dev-style URLs.
+
+The kagglehub stack: the unmodified kagglehub 1.0.3 with kagglesdk 0.1.38 (``ensure_kagglehub``, under
+``<repo>/.kagglehub/``), downloading from the server's answer to Kaggle's model API.
 """
 
 from __future__ import annotations
@@ -150,3 +153,43 @@ def run_hub_client_script(script: str, *args, timeout: int = 600, env: dict | No
     python = ensure_hub_client()
     return _run([str(python), "-c", textwrap.dedent(script), *map(str, args)], "run a hub client script",
                 timeout=timeout, env={**_quiet_env(), **(env or {})})
+
+
+KAGGLEHUB_PINS = ("kagglehub==1.0.3", "kagglesdk==0.1.38", "certifi==2026.10.19.post1", "protobuf==7.36.2",
+                  "requests==2.34.2", "urllib3==2.8.0", "tqdm==4.70.1", "PyYAML==6.0.4", "packaging==26.4")
+"""kagglehub 1.0.3 and the Kaggle SDK release it resolves to, with their dependencies pinned too: kagglehub
+needs a newer certifi than the project's constraints allow, so this stack cannot share them."""
+
+
+def kagglehub_dir() -> Path:
+    return Path(os.environ.get("KAGGLEHUB_STACK_DIR") or REPO_ROOT / ".kagglehub")
+
+
+def ensure_kagglehub() -> Path:
+    """The interpreter of the unmodified kagglehub stack (kagglehub 1.0.3 + kagglesdk 0.1.38), built once.
+
+    No TensorFlow: kagglehub only downloads files, and the tests compare bytes with what was published.
+    """
+    root = kagglehub_dir()
+    venv = root / "venv"
+    marker = root / _MARKER
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / "build.lock")):
+        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(KAGGLEHUB_PINS):
+            return _venv_python(venv)
+        _say(f"kagglehub stack: building {venv} (kagglehub 1.0.3 + kagglesdk, a few MB)")
+        if not _venv_python(venv).exists():
+            _run([_base_python(), "-m", "venv", str(venv)], "create the kagglehub virtual environment")
+        _say(f"kagglehub stack: pip install {' '.join(KAGGLEHUB_PINS)}")
+        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+              *KAGGLEHUB_PINS], "install " + " ".join(KAGGLEHUB_PINS), timeout=900)
+        versions = _run([str(_venv_python(venv)), "-c",
+                         "import kagglehub, importlib.metadata as m; "
+                         "print(kagglehub.__version__, m.version('kagglesdk'))"],
+                        "import the kagglehub stack", env=_quiet_env()).stdout.split()
+        if versions[-2:] != ["1.0.3", "0.1.38"]:
+            raise RefstackError(f"the kagglehub stack reports versions {versions[-2:]}, expected 1.0.3 0.1.38")
+        marker.write_text(json.dumps({"pins": list(KAGGLEHUB_PINS)}))
+        _say("kagglehub stack: ready")
+    return _venv_python(venv)
+

@@ -123,3 +123,23 @@ class DatabaseCatalog:
 
     def delete_version(self, *, publisher: str, name: str, version: int):
         return self.store.delete_version(publisher=publisher, name=name, version=version)
+
+    def add_legacy_handles(self, handle, legacy):
+        from registry.legacy.handles import normalise_all
+
+        return self.store.add_legacy_handles(catalog_handle(handle), normalise_all(legacy))
+
+    def remove_legacy_handles(self, handle, legacy):
+        from registry.legacy.handles import normalise_all
+
+        return self.store.remove_legacy_handles(catalog_handle(handle), normalise_all(legacy))
+
+    def find_legacy_handle(self, legacy: str):
+        from registry.legacy.handles import parse_legacy_handle
+
+        parsed = parse_legacy_handle(legacy)
+        return self.store.find_legacy_handle(str(parsed), newest_under=parsed.unversioned
+                                             if parsed.version is None else None)
+
+    def list_legacy_handles(self):
+        return self.store.list_legacy_handles()

@@ -115,6 +115,22 @@ class CatalogBackend(Protocol):
 
     def delete_version(self, *, publisher: str, name: str, version: int) -> "VersionPublic": ...
 
+    def add_legacy_handles(self, handle: "CatalogHandle | str", legacy: "list[str]") -> "VersionPublic":
+        """Record legacy handles (any spelling; stored canonical, ``registry.legacy.handles``) as names of the
+        version; one naming another version is ``LegacyHandleConflict``."""
+        ...
+
+    def remove_legacy_handles(self, handle: "CatalogHandle | str", legacy: "list[str]") -> "VersionPublic": ...
+
+    def find_legacy_handle(self, legacy: str) -> "VersionPublic | None":
+        """The version a legacy handle (any spelling) names, or None when none does; an unversioned one names
+        the version with the highest legacy version number. A deleted version comes back marked deleted."""
+        ...
+
+    def list_legacy_handles(self) -> "dict[str, str]":
+        """{canonical legacy handle: ``publisher/model/N``} of every legacy handle the catalog records."""
+        ...
+
     def close(self) -> None: ...
 
     def ping(self) -> None:

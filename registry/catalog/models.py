@@ -198,6 +198,18 @@ def checked_idempotency_key(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def checked_legacy_handles(values: list[str]) -> list[str]:
+    """Legacy handles (tfhub.dev, bucket, Kaggle: ``registry.legacy.handles``) in canonical form, each once, in
+    the order given; a malformed one is a ``ValueError`` naming it."""
+    from registry.errors import LegacyHandleError
+    from registry.legacy.handles import normalise_all
+
+    try:
+        return normalise_all(values)
+    except LegacyHandleError as error:
+        raise ValueError(str(error)) from None
+
+
 class PublishManifest(VersionMetadata):
     """What a publish says besides its model: the metadata, the parent, the tasks it claims.
 
@@ -212,11 +224,18 @@ class PublishManifest(VersionMetadata):
     #: Chosen by the client for one publish and sent again with each retry of it: a retry whose first try was
     #: committed (its response lost) gets that version back instead of a second one (``ModelVersion``).
     idempotency_key: Optional[str] = None
+    #: Legacy handles (``https://tfhub.dev/...``, Kaggle...) that name this version, normalised.
+    legacy_handles: list[str] = []
 
     @field_validator("idempotency_key")
     @classmethod
     def _idempotency_key(cls, value: Optional[str]) -> Optional[str]:
         return checked_idempotency_key(value)
+
+    @field_validator("legacy_handles")
+    @classmethod
+    def _legacy_handles(cls, value: list[str]) -> list[str]:
+        return checked_legacy_handles(value)
 
     def version_metadata(self) -> VersionMetadata:
         """The ``VersionMetadata`` part (already validated)."""
@@ -278,11 +297,18 @@ class VersionCreate(VersionBase):
     parent: Optional[str] = None
     #: ``PublishManifest.idempotency_key``: a second create with it returns the first one's version.
     idempotency_key: Optional[str] = None
+    #: Legacy handles naming the new version (``LegacyHandle`` rows), normalised; each unique in the catalog.
+    legacy_handles: list[str] = []
 
     @field_validator("idempotency_key")
     @classmethod
     def _idempotency_key(cls, value: Optional[str]) -> Optional[str]:
         return checked_idempotency_key(value)
+
+    @field_validator("legacy_handles")
+    @classmethod
+    def _legacy_handles(cls, value: list[str]) -> list[str]:
+        return checked_legacy_handles(value)
 
 
 class Alias(SQLModel, table=True):
@@ -296,6 +322,19 @@ class Alias(SQLModel, table=True):
     name: str = Field(max_length=128)
     version_id: int = Field(foreign_key="model_version.id", index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class VersionLegacyHandle(SQLModel, table=True):
+    """A legacy handle (``https://tfhub.dev/...``, a Kaggle model URL...) naming one version, in the canonical
+    form ``registry.legacy.handles`` gives it: a version has any number, and each names one version only."""
+
+    __tablename__ = "legacy_handle"
+    __table_args__ = (UniqueConstraint("handle", name="uq_legacy_handle_handle"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="model_version.id", index=True)
+    handle: str = Field(max_length=1024)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Signature(SQLModel, table=True):
@@ -368,6 +407,8 @@ class VersionPublic(VersionBase):
     aliases: list[str] = []
     signatures: list[SignaturePublic] = []
     tasks: list[TaskPublic] = []
+    #: The legacy handles (tfhub.dev, Kaggle...) that name this version, canonical, sorted.
+    legacy_handles: list[str] = []
 
     @classmethod
     def from_json(cls, body: Any) -> "VersionPublic":

@@ -24,6 +24,7 @@ from registry.catalog.models import (
     SignaturePublic,
     TaskPublic,
     VersionBase,
+    VersionLegacyHandle,
     VersionPublic,
     VersionTask,
 )
@@ -138,6 +139,7 @@ def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[
                 select(col(Alias.name), col(Alias.version_id)).where(col(Alias.version_id).in_(chunk))
                 .order_by(col(Alias.name))):
             aliases[version_id].append(name)
+    legacy = legacy_handles_by_version(session, ids)
     known = {version.id: f"{model.publisher}/{model.name}/{version.version}" for version, model in pairs}
     wanted = {version.parent_id for version, _ in pairs} - {None}
     parents = {parent_id: known[parent_id] for parent_id in wanted if parent_id in known}
@@ -155,9 +157,21 @@ def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[
             aliases=aliases.get(version.id, []),
             signatures=signatures.get(version.id, []),
             tasks=tasks.get(version.id, []),
+            legacy_handles=legacy.get(version.id, []),
         )
         for version, model in pairs
     ]
+
+
+def legacy_handles_by_version(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    """Each version's legacy handles (``VersionLegacyHandle``), sorted."""
+    grouped: dict[int, list[str]] = defaultdict(list)
+    for chunk in chunks(ids):
+        for handle, version_id in session.execute(
+                select(col(VersionLegacyHandle.handle), col(VersionLegacyHandle.version_id))
+                .where(col(VersionLegacyHandle.version_id).in_(chunk)).order_by(col(VersionLegacyHandle.handle))):
+            grouped[version_id].append(handle)
+    return grouped
 
 
 def parent_handles(session: Session, version_ids: Iterable[int]) -> dict[int, str]:

@@ -39,6 +39,7 @@ from registry.catalog.models import (
     RegisteredModel,
     Signature,
     VersionCreate,
+    VersionLegacyHandle,
     VersionLocation,
     VersionPublic,
     VersionSummary,
@@ -49,7 +50,7 @@ from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
 from registry.catalog.webhooks import Webhook  # noqa: F401  (its tables are part of the schema)
-from registry.errors import CatalogError, ModelNotFound, VersionNotFound
+from registry.errors import CatalogError, LegacyHandleConflict, ModelNotFound, VersionNotFound
 from registry.handles import LATEST, CatalogHandle, validate_name
 from registry.handles import catalog_handle as _catalog_handle
 
@@ -138,8 +139,12 @@ class Catalog:
             session.add_all(Signature(version_id=_id(version), **row) for row in signature_rows)
             session.add_all(VersionTask(version_id=_id(version), **row) for row in task_rows)
             session.flush()
+            self._add_legacy(session, version, model, record.legacy_handles)
+            after = _state(version, model)
+            if record.legacy_handles:
+                after["legacy_handles"] = sorted(record.legacy_handles)
             record_change(session, "version.published", _subject(model, version), publisher=model.publisher,
-                          model=model.name, after=_state(version, model))
+                          model=model.name, after=after)
             return records.version_records(session, [(version, model)])[0]
 
     def _published_with_key(self, session: Session, model: RegisteredModel, record: VersionCreate
@@ -219,6 +224,106 @@ class Catalog:
                 record_change(session, "version.deleted", _subject(model, row), publisher=model.publisher,
                               model=model.name, before=before, after=_state(row, model))
             return records.version_records(session, [(row, model)])[0]
+
+    # --- legacy handles -----------------------------------------------------------------------------------------
+
+    def add_legacy_handles(self, handle: CatalogHandle | str, legacy: list[str]) -> VersionPublic:
+        """Record ``legacy`` (canonical legacy handles) as naming the version ``handle`` names; one already
+        naming this version is kept, one naming another is ``LegacyHandleConflict`` and nothing is added."""
+        with self._write() as session:
+            row, model = self._resolve(session, _catalog_handle(handle), include_deleted=False)
+            before = self._legacy_of(session, row)
+            new = [item for item in dict.fromkeys(legacy) if item not in before]
+            if new:
+                self._add_legacy(session, row, model, new)
+                record_change(session, "legacy_handles.added", _subject(model, row), publisher=model.publisher,
+                              model=model.name, before={"legacy_handles": before},
+                              after={"legacy_handles": sorted([*before, *new])})
+            return records.version_records(session, [(row, model)])[0]
+
+    def remove_legacy_handles(self, handle: CatalogHandle | str, legacy: list[str]) -> VersionPublic:
+        """Forget ``legacy`` as names of the version ``handle`` names; one it does not have is a
+        ``CatalogError`` naming the ones it has, and nothing is removed."""
+        with self._write() as session:
+            row, model = self._resolve(session, _catalog_handle(handle), include_deleted=True)
+            before = self._legacy_of(session, row)
+            missing = [item for item in legacy if item not in before]
+            if missing:
+                has = ", ".join(before) if before else "none"
+                raise CatalogError(f"{_subject(model, row)} is not named by {', '.join(missing)}; its legacy "
+                                   f"handles are {has}")
+            gone = set(legacy)
+            for found in session.exec(select(VersionLegacyHandle).where(
+                    VersionLegacyHandle.version_id == row.id, col(VersionLegacyHandle.handle).in_(gone))):
+                session.delete(found)
+            session.flush()
+            if gone:
+                record_change(session, "legacy_handles.removed", _subject(model, row), publisher=model.publisher,
+                              model=model.name, before={"legacy_handles": before},
+                              after={"legacy_handles": [item for item in before if item not in gone]})
+            return records.version_records(session, [(row, model)])[0]
+
+    def find_legacy_handle(self, legacy: str, *, newest_under: str | None = None) -> VersionPublic | None:
+        """The version the canonical legacy handle ``legacy`` names (deleted ones too, marked), or None.
+
+        With ``newest_under`` (an unversioned canonical handle), when ``legacy`` itself is not recorded: the live
+        version named by ``newest_under/<N>`` with the highest N (what "the newest" meant on tfhub.dev and Kaggle).
+        """
+        with self._read() as session:
+            pair = session.exec(
+                select(ModelVersion, RegisteredModel)
+                .join(VersionLegacyHandle, col(VersionLegacyHandle.version_id) == col(ModelVersion.id))
+                .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
+                .where(VersionLegacyHandle.handle == legacy)).first()
+            if pair is None and newest_under is not None:
+                candidates = session.exec(
+                    select(VersionLegacyHandle.handle, ModelVersion, RegisteredModel)
+                    .join(ModelVersion, col(VersionLegacyHandle.version_id) == col(ModelVersion.id))
+                    .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
+                    .where(col(VersionLegacyHandle.handle).startswith(newest_under + "/", autoescape=True),
+                           col(ModelVersion.deleted_at).is_(None))).all()
+                numbered = [(int(name[len(newest_under) + 1:]), version.version, version, model)
+                            for name, version, model in candidates if name[len(newest_under) + 1:].isdigit()]
+                if numbered:
+                    _, _, version, model = max(numbered, key=lambda item: (item[0], item[1]))
+                    pair = (version, model)
+            return records.version_records(session, [pair])[0] if pair is not None else None
+
+    def list_legacy_handles(self) -> dict[str, str]:
+        """{legacy handle: catalog handle ``publisher/model/N``} of every recorded legacy handle, sorted."""
+        with self._read() as session:
+            rows = session.execute(
+                select_columns(col(VersionLegacyHandle.handle), col(RegisteredModel.publisher),
+                               col(RegisteredModel.name), col(ModelVersion.version))
+                .join(ModelVersion, col(VersionLegacyHandle.version_id) == col(ModelVersion.id))
+                .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
+                .order_by(col(VersionLegacyHandle.handle)))
+            return {legacy: f"{publisher}/{name}/{number}" for legacy, publisher, name, number in rows}
+
+    @staticmethod
+    def _legacy_of(session: Session, row: ModelVersion) -> list[str]:
+        return sorted(session.exec(select(VersionLegacyHandle.handle).where(VersionLegacyHandle.version_id == row.id)))
+
+    @staticmethod
+    def _add_legacy(session: Session, row: ModelVersion, model: RegisteredModel, legacy: list[str]) -> None:
+        """Insert the rows; a handle another version has is ``LegacyHandleConflict`` naming that version."""
+        if not legacy:
+            return
+        taken = session.execute(
+            select_columns(col(VersionLegacyHandle.handle), col(RegisteredModel.publisher),
+                           col(RegisteredModel.name), col(ModelVersion.version))
+            .join(ModelVersion, col(VersionLegacyHandle.version_id) == col(ModelVersion.id))
+            .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
+            .where(col(VersionLegacyHandle.handle).in_(legacy), col(VersionLegacyHandle.version_id) != row.id)).first()
+        if taken is not None:
+            raise _conflict(taken[0], f"{taken[1]}/{taken[2]}/{taken[3]}", _subject(model, row))
+        try:
+            with session.begin_nested():  # another writer may record the same handle at the same moment
+                session.add_all(VersionLegacyHandle(version_id=_id(row), handle=item) for item in legacy)
+                session.flush()
+        except IntegrityError:
+            raise _conflict(", ".join(legacy), "another version (recorded at the same moment)",
+                            _subject(model, row)) from None
 
     # --- reads --------------------------------------------------------------------------------------------------
 
@@ -588,6 +693,11 @@ def _state(version: ModelVersion, model: RegisteredModel) -> dict:
     return {"version": version.version, "handle": handle, "format": version.format, "sha256": version.sha256,
             "size": version.size, "url": f"{base}/{handle}?tf-hub-format=compressed" if base else version.artifact_uri,
             "deleted": version.deleted_at is not None}
+
+
+def _conflict(legacy: str, owner: str, wanted: str) -> LegacyHandleConflict:
+    return LegacyHandleConflict(f"the legacy handle {legacy} already names {owner}, so it cannot name {wanted} "
+                                f"too; remove it there first (model-registry handles remove {owner} {legacy})")
 
 
 def _number(version: int) -> int:

@@ -51,7 +51,8 @@ from registry.errors import AccessDenied, CatalogError
 from registry.handles import validate_name
 
 #: The events a hook may subscribe to: the audit actions about versions and aliases.
-EVENTS = ("version.published", "version.deleted", "alias.set", "alias.moved", "alias.removed")
+EVENTS = ("version.published", "version.deleted", "alias.set", "alias.moved", "alias.removed",
+          "legacy_handles.added", "legacy_handles.removed")
 #: The event ``webhook test`` sends (to one hook, outside the audit log: it changes nothing).
 TEST_EVENT = "webhook.test"
 SECRET_PREFIX = "whsec_"

@@ -18,13 +18,15 @@ from registry.output import format_size
 @click.option("--parent", metavar="PUBLISHER/MODEL/N", help="The version this one was derived from (lineage).")
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
               help="A common signature this model implements (checked before publishing); repeatable.")
+@click.option("--legacy-handle", "legacy_handles", multiple=True, metavar="URL",
+              help="A tfhub.dev or Kaggle handle that names this version (https://tfhub.dev/...); repeatable.")
 @json_option
 @pass_context
 def publish(obj: CliContext, path: str, name: str, description: str, license_: str | None, parent: str | None,
-            tasks: tuple[str, ...], as_json: bool) -> None:
+            tasks: tuple[str, ...], legacy_handles: tuple[str, ...], as_json: bool) -> None:
     """Publish the model directory or .tar.gz at PATH (or a URL) as the next version of --name."""
     record = obj.registry.publish(path, name=name, description=description, license=license_, parent=parent,
-                                  tasks=tasks)
+                                  tasks=tasks, legacy_handles=legacy_handles)
     if wants_json(obj, as_json):
         echo_json({**record_data(record), "handle": record.handle})
         return
@@ -39,6 +41,8 @@ def publish(obj: CliContext, path: str, name: str, description: str, license_: s
         click.echo(f"  parent:  {record.parent}")
     if record.tasks:
         click.echo(f"  tasks:   {', '.join(sorted({t.task for t in record.tasks}))}")
+    for legacy in record.legacy_handles:
+        click.echo(f"  legacy:  {legacy}")
 
 
 @click.command("list")

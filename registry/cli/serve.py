@@ -53,28 +53,55 @@ def ensure_port_free(host: str, port: int) -> None:
               help="Worker processes (each is stateless; run more, or more servers, behind a load balancer).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Serve HTTPS with this certificate (PEM; the chain after it), e.g. one for tfhub.dev when that "
+                   "host name points at this server.")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The certificate's private key (PEM).")
 @pass_context
-def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve the configured catalog and storage over HTTP until Ctrl-C.
+def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str, ssl_certfile: str | None,
+          ssl_keyfile: str | None) -> None:
+    """Serve the configured catalog and storage over HTTP (HTTPS with --ssl-certfile) until Ctrl-C.
 
     Clients point MODEL_REGISTRY_URL at it; the unmodified tensorflow_hub client
     loads http://HOST:PORT/PUBLISHER/MODEL/VERSION; browsers get the web catalog.
     """
     import uvicorn
 
+    from registry.cli.context import CliError
     from registry.server.app import server_registry
 
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise CliError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    scheme = "https" if ssl_certfile else "http"
+    if ssl_certfile and ssl_keyfile:
+        check_certificate(ssl_certfile, ssl_keyfile)
     ensure_port_free(host, port)
     registry = server_registry()
     registry.catalog.ping()  # a wrong database URL fails here, once, not in every worker
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Serving {registry.catalog.identity} (artifacts in {registry.settings.storage_url}) at "
-               f"http://{shown_host}:{port}/ with {workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it",
+               f"{scheme}://{shown_host}:{port}/ with {workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it",
                err=True)
     sys.stderr.flush()
     uvicorn.run("registry.server.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_config=logging_config(log_level), log_level=log_level,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=10)
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=10,
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+
+
+def check_certificate(certfile: str, keyfile: str) -> None:
+    """Fail with one line, before any work, when the certificate and key cannot serve HTTPS (not PEM, or a key
+    that is not the certificate's): uvicorn would otherwise fail in each worker with a traceback."""
+    import ssl
+
+    from registry.cli.context import CliError
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as error:
+        raise CliError(f"--ssl-certfile {certfile} with --ssl-keyfile {keyfile} cannot serve HTTPS: "
+                       f"{getattr(error, 'reason', None) or error}") from None
 
 
 COMMANDS = (serve,)

@@ -154,6 +154,25 @@ class HttpCatalog:
         return _version(self.connection.call("DELETE", quoted("api", "v1", "models", publisher, name, "versions",
                                                               str(version))))
 
+    def add_legacy_handles(self, handle, legacy):
+        path = self._version_path(_handle(handle)) + "/legacy-handles"
+        return _version(self.connection.call("POST", path, body={"handles": list(legacy)}))
+
+    def remove_legacy_handles(self, handle, legacy):
+        path = self._version_path(_handle(handle)) + "/legacy-handles/remove"
+        return _version(self.connection.call("POST", path, body={"handles": list(legacy)}))
+
+    def find_legacy_handle(self, legacy: str):
+        from registry.legacy.handles import normalise_legacy_handle
+
+        body = self.connection.call("GET", "/api/v1/legacy-handles/find",
+                                    params={"handle": normalise_legacy_handle(legacy)})
+        return _version(body["version"]) if body.get("version") is not None else None
+
+    def list_legacy_handles(self):
+        body = self.connection.call("GET", "/api/v1/legacy-handles")
+        return {item["legacy_handle"]: item["version"] for item in body["items"]}
+
     @property
     def tokens(self) -> "RemoteTokens":
         return RemoteTokens(self.connection)

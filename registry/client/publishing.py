@@ -43,7 +43,7 @@ class UploadingPublisher:
 
     def publish(self, source: Any, *, name: str, metadata: "VersionMetadata | None" = None, parent=None,
                 tasks: Iterable[str] = (), mode: str | None = None, idempotency_key: str | None = None,
-                **create_options: Any):
+                legacy_handles: Iterable[str] = (), **create_options: Any):
         """Upload ``source`` as the next version of ``name``; retried once, with the same idempotency key, when the
         connection is lost (the server may have committed it: a retry then gets that version, never a second)."""
         from registry.catalog.models import PublishManifest, VersionMetadata, VersionPublic
@@ -53,7 +53,7 @@ class UploadingPublisher:
         manifest = PublishManifest.model_construct(
             **(metadata if metadata is not None else VersionMetadata()).metadata_values(),
             parent=str(parent_handle) if parent_handle else None, tasks=list(dict.fromkeys(tasks)),
-            idempotency_key=idempotency_key or secrets.token_hex(16))
+            idempotency_key=idempotency_key or secrets.token_hex(16), legacy_handles=list(legacy_handles))
         with self.cache.workdir() as work:
             model_dir, archive = materialize(source, work, resolver=self.resolver, adapters=self.adapters, mode=mode,
                                              create_options=create_options)

@@ -188,7 +188,7 @@ async def publish(request: Request, registry: RegistryDep, settings: ServerSetti
         manifest = upload.manifest
         version = await run_in_threadpool(lambda: registry.publish(
             str(archive), name=name, metadata=manifest.version_metadata(), parent=manifest.parent,
-            tasks=manifest.tasks, idempotency_key=manifest.idempotency_key))
+            tasks=manifest.tasks, idempotency_key=manifest.idempotency_key, legacy_handles=manifest.legacy_handles))
     finally:
         await run_in_threadpool(registry.cache.discard, work)  # removes it and releases its lock
     return JSONResponse(version_json(request, version), status_code=201)

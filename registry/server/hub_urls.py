@@ -20,11 +20,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from registry.access import Grant
-from registry.errors import HandleError
+from registry.errors import HandleError, ModelNotFound, VersionNotFound
 from registry.server import web_pages
 from registry.server.auth import ACCESS_ATTRIBUTE, READ, access_rule
 from registry.server.deps import RegistryDep, ServerSettingsDep, handle_for
 from registry.server.downloads import archive_response
+from registry.server.legacy_answers import legacy_answer
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,6 +50,26 @@ def _split_alias(model_ref: str) -> tuple[str, str | None]:
 
 async def _answer(request: Request, registry, settings, publisher: str, model: str, ref: str | None,
                   hub_format: str | None):
+    """The catalog's version; a path that names none may be a tfhub.dev path (``registry.server.legacy_answers``)."""
+    tfhub = ref is None or ref.isdigit()  # an alias is no tfhub.dev path
+    spelled = "/".join(["https://tfhub.dev", publisher, model, *([ref] if ref else [])])
+    try:
+        answer = await _catalog_answer(request, registry, settings, publisher, model, ref, hub_format)
+    except (HandleError, ModelNotFound, VersionNotFound):
+        legacy = (await legacy_answer(request, registry, settings, spelled, download=hub_format is not None)
+                  if tfhub else None)
+        if legacy is None:
+            raise
+        return legacy
+    if tfhub and hub_format is None and answer.status_code == 404:  # the page of no catalog version
+        legacy = await legacy_answer(request, registry, settings, spelled, download=False)
+        if legacy is not None:
+            return legacy
+    return answer
+
+
+async def _catalog_answer(request: Request, registry, settings, publisher: str, model: str, ref: str | None,
+                          hub_format: str | None):
     handle = handle_for(publisher, model, ref)
     if hub_format is None:
         return await web_pages.model_page(request, registry, settings.require_read_token, handle)
@@ -76,6 +97,10 @@ async def model_url(request: Request, registry: RegistryDep, settings: ServerSet
 async def model_version_url(request: Request, registry: RegistryDep, settings: ServerSettingsDep, publisher: str,
                             model: str, version: str, hub_format: HubFormat = None):
     if not version.isdigit():
+        legacy = await legacy_answer(request, registry, settings, f"https://tfhub.dev/{publisher}/{model}/{version}",
+                                     download=hub_format is not None)  # a tfhub.dev path of three names
+        if legacy is not None:
+            return legacy
         raise HandleError(f"/{publisher}/{model}/{version}: a version in a model URL is a number; for an alias "
                           f"use /{publisher}/{model}@{version}")
     return await _answer(request, registry, settings, publisher, model, version, hub_format)

@@ -1,0 +1,60 @@
+"""Answering a legacy URL (tfhub.dev, its bucket, Kaggle) with the catalog version it names: shared by the
+routers that meet such paths (``registry.server.legacy_urls``, and ``registry.server.hub_urls`` for a
+``/{publisher}/{model}[/{version}]`` path that is no catalog name). No routes here: routers never import
+each other.
+
+A page for a browser (the version's page, at the legacy URL), the archive for a client (tensorflow_hub's
+``?tf-hub-format=compressed``, the bucket's ``.tar.gz``, a Kaggle download): through
+``registry.server.downloads.archive_response``, counted once sent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from registry.errors import HandleError
+from registry.handles import CatalogHandle
+from registry.server import web_pages
+from registry.server.downloads import archive_response
+
+if TYPE_CHECKING:
+    from registry.api import Registry
+    from registry.server.settings import ServerSettings
+
+UNCOMPRESSED = ("this registry serves models as compressed archives only: unset TFHUB_MODEL_LOAD_FORMAT (or set it "
+                "to COMPRESSED), or use ?tf-hub-format=compressed")
+
+
+async def legacy_answer(request: Request, registry: "Registry", settings: "ServerSettings", legacy: str, *,
+                        download: bool) -> Response | None:
+    """The answer for the legacy handle ``legacy`` (any spelling), or None when it is none or no catalog version
+    has it.
+
+    ``download``: the archive whatever the query (a bucket object, a Kaggle download); otherwise the query
+    decides, as on tfhub.dev: ``?tf-hub-format=compressed`` the archive, none the page.
+    """
+    from registry.legacy.handles import is_legacy_handle, parse_legacy_handle
+
+    if not is_legacy_handle(legacy):
+        return None
+    parsed = parse_legacy_handle(legacy)
+    found = await run_in_threadpool(registry.find_legacy_handle, str(parsed))
+    if found is None:
+        return None
+    handle = CatalogHandle(found.publisher, found.model, found.version)
+    hub_format = request.query_params.get("tf-hub-format")
+    if not download and hub_format is None:
+        return await web_pages.model_page(request, registry, settings.require_read_token, handle)
+    if hub_format == "uncompressed":
+        raise HandleError(UNCOMPRESSED)
+    if hub_format not in (None, "compressed"):
+        raise HandleError(f"tf-hub-format must be 'compressed', not {hub_format!r}")
+    location = await run_in_threadpool(registry.catalog.locate, handle)  # a deleted version: VersionNotFound
+    counter = getattr(request.app.state, "downloads", None)  # registry.server.background: counted once sent
+    return await run_in_threadpool(archive_response, location, store=registry.store,
+                                   pinned=parsed.version is not None, method=request.method,
+                                   on_sent=counter.count if counter is not None else None)
