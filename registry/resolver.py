@@ -207,8 +207,7 @@ class Resolver:
         if self.offline and not self.catalog.is_local:
             ref = self.cache.lookup_ref(key)
             return catalog_handle(ref["handle"]) if ref is not None and ref.get("handle") else None
-        find = getattr(self.catalog, "find_legacy_handle", None)  # a third-party catalog may not record them
-        found = find(legacy) if find is not None else None
+        found = self.catalog.find_legacy_handle(legacy)  # part of CatalogBackend: every catalog answers it
         if found is None:
             return None
         if not self.catalog.is_local:

@@ -73,3 +73,34 @@ def test_an_interrupted_download_with_nothing_else_left_is_listed(tmp_path):
 def test_a_cache_on_another_file_system_is_a_config_error():
     with pytest.raises(ConfigError, match="TFHUB_CACHE_DIR='gs://b/c'"):
         tfhub_cache.cache_root("gs://b/c")
+
+
+def test_filling_an_entry_follows_tensorflow_hubs_protocol_and_takes_over_a_dead_lock(tmp_path):
+    name = tfhub_cache.entry_name(HANDLE)
+    # A download killed midway: its lock and its .tmp stay, and nothing changes in them any more.
+    (tmp_path / f"{name}.lock").write_text("otherhost.99.deadbeef")
+    (tmp_path / f"{name}.deadbeef.tmp").mkdir()
+    seen = []
+
+    def fill(directory):
+        seen.append((directory.name, (tmp_path / f"{name}.lock").read_text().split(".")[-1]))
+        shutil.copytree(MODEL, directory, dirs_exist_ok=True)
+
+    entry = tfhub_cache.fill_entry(tmp_path, HANDLE, fill, lock_timeout=0.5)
+    assert entry == tmp_path / name and tfhub_cache.read_entry(tmp_path, name).handle == HANDLE
+    [(directory, holder)] = seen
+    assert directory == f"{name}.{holder}.tmp"  # filled under its own lock, in its own .tmp, then renamed
+    assert not (tmp_path / f"{name}.lock").exists() and not (tmp_path / f"{name}.{holder}.tmp").exists()
+    # Complete: not filled again.
+    assert tfhub_cache.fill_entry(tmp_path, HANDLE, lambda directory: seen.append(directory), lock_timeout=0.5) == entry
+    assert len(seen) == 1
+
+
+def test_a_failed_fill_leaves_no_entry_lock_or_tmp(tmp_path):
+    def fill(directory):
+        (directory / "partial").write_text("x")
+        raise OSError("the connection dropped")
+
+    with pytest.raises(OSError, match="dropped"):
+        tfhub_cache.fill_entry(tmp_path, HANDLE, fill, lock_timeout=0.5)
+    assert list(tmp_path.iterdir()) == []

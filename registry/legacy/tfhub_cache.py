@@ -193,7 +193,8 @@ def fill_entry(cache_dir: str | os.PathLike, handle: str, fill: Callable[[Path],
     rename the directory into place, release the lock. So this registry and tensorflow_hub can share one
     cache: each waits while the other holds an entry's lock. A lock whose download shows no progress (the
     same lock, the same bytes in its ``.tmp``) for ``lock_timeout`` seconds was left by a dead process and
-    is taken over, as tensorflow_hub does; a download that keeps progressing is waited for.
+    is taken over, as tensorflow_hub does (and its ``.tmp`` removed); a download that keeps progressing is
+    waited for.
     """
     root = cache_root(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -246,10 +247,11 @@ def _acquire(lock: Path, mine: str, entry: Path, lock_timeout: float) -> None:
         if progress != seen:
             seen, since = progress, time.monotonic()
         elif time.monotonic() - since > lock_timeout:
-            try:
-                lock.unlink()  # no progress for lock_timeout: its holder is gone (tensorflow_hub does the same)
-            except FileNotFoundError:
-                pass
+            # No progress for lock_timeout: its holder is gone. tensorflow_hub takes the lock over too; what the
+            # dead download left in its .tmp is removed as well, so no leftover marks the entry as interrupted.
+            for leftover in (lock, entry.with_name(f"{entry.name}.{holder.rsplit('.', 1)[-1]}{TMP_SUFFIX}")):
+                if leftover.is_symlink() or leftover.exists():
+                    _remove(leftover)
             continue
         time.sleep(0.2)
 
