@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry.config import quiet_tensorflow_logs
 from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
-from registry.server import api_v1, background, history_api, hub_urls, pages
+from registry.server import api_v1, background, cards_api, history_api, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
@@ -82,6 +82,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
 
     app.include_router(api_v1.router)
     app.include_router(history_api.router)
+    app.include_router(cards_api.router)
     background.install(app, app.state.registry)  # webhook deliveries and download counts, off the request path
     pages.install(app)
     app.include_router(hub_urls.router)  # last: its /{publisher}/{model} pattern would shadow fixed paths
