@@ -33,7 +33,8 @@ HOSTILE = (
     "# Hostile card <script>window.injected = 1</script>\n\n"
     "<script>window.injected = 2; alert('script')</script>\n\n"
     "<style>body { display: none }</style>\n\n"
-    "<img src=x onerror=\"window.injected = 3\"> <a href=\"javascript:window.injected=4\" onclick=\"alert(5)\">raw</a>\n\n"
+    "<img src=x onerror=\"window.injected = 3\">\n"
+    "<a href=\"javascript:window.injected=4\" onclick=\"alert(5)\">raw</a>\n\n"
     "[js link](javascript:alert(6)) [data link](data:text/html;base64,PHNjcmlwdD5hbGVydCg3KTwvc2NyaXB0Pg==) "
     "![data image](data:image/png;base64,iVBORw0KGgo=) [fine](https://example.org/paper)\n\n"
     "| row | value |\n|---|---|\n" + "".join(f"| {i} | v{i} |\n" for i in range(TABLE_ROWS)) + "\n"
@@ -142,9 +143,8 @@ def test_the_hostile_card_in_chromium(browser, card_server):  # noqa: F811
     for viewport in ({"width": 1280, "height": 900}, PHONE):
         context = browser.new_context(viewport=viewport)
         page = context.new_page()
-        dialogs, blocked = [], []
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.on("console", lambda message: blocked.append(message.text) if message.type == "error" else None)
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog, seen=dialogs: (seen.append(dialog.message), dialog.dismiss()))
         page.goto(server.url + "/vision/hostile/1")
         page.wait_for_load_state("load")
         card = page.locator("#card .card-body")
@@ -193,8 +193,9 @@ def test_the_setup_snippet_of_a_model_page_installs_the_client_in_a_fresh_venv_a
     env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
     work = tmp_path / "work"
     work.mkdir()
-    script = code["use-setup"] + "\n" + f"python - <<'EOF'\n{code['use-load']}\nprint('LOADED', type(model).__name__)\n" \
-        "import registry\nprint('FROM', registry.__file__)\nEOF\n"
+    check = (f"{code['use-load']}\nprint('LOADED', type(model).__name__)\n"
+             "import registry\nprint('FROM', registry.__file__)\n")
+    script = f"{code['use-setup']}\npython - <<'EOF'\n{check}EOF\n"
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env, capture_output=True,
                             text=True, timeout=2000)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
