@@ -183,7 +183,7 @@ def test_the_setup_snippet_of_a_model_page_installs_the_client_in_a_fresh_venv_a
     the package registry (for the client's dependencies; pip's cache may serve them) and this server only."""
     server = card_server
     _, _, page = server.request("GET", "/vision/hostile/2", headers={"Accept": "text/html"})
-    code = {name: html.unescape(text.decode()) for name, text in
+    code = {name.decode(): html.unescape(text.decode()) for name, text in
             re.findall(rb'<code id="(use-[a-z-]+)-code">(.*?)</code>', page, re.DOTALL)}
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=300)
