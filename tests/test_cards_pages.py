@@ -13,6 +13,7 @@ import hashlib
 import html
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -103,6 +104,14 @@ def test_the_card_api_needs_a_publish_token_for_the_publisher_and_keeps_the_arti
     assert edited.tags == ["edited"] and edited.card == new["card"]
     assert (edited.sha256, edited.size) == (before["sha256"], before["size"])
     assert client.get_version("vision/hostile/2").artifact_uri == before["artifact_uri"]
+    # Client mode: README.md travels in the archive and the server makes it the card; --card travels in the manifest.
+    model_dir = tmp_path / "model"
+    shutil.copytree(REFERENCE_DIR / "tf2_image_feature_vector", model_dir)
+    (model_dir / "README.md").write_text("---\nlanguage: fr\n---\n# Lisez-moi\n", encoding="utf-8")
+    from_readme = client.publish(model_dir, name="vision/readme")
+    assert from_readme.card.endswith("# Lisez-moi\n") and from_readme.language == ["fr"]
+    assert "README.md" in [entry["path"] for entry in from_readme.files]
+    assert client.publish(model_dir, name="vision/readme", card="# Given").card == "# Given"
     assert client.publisher_card("vision").card is None
     assert client.set_publisher_card("vision", "# Vision team\n\nImage models.").card.startswith("# Vision")
     with pytest.raises(AccessDenied):
@@ -115,7 +124,7 @@ def test_the_card_api_needs_a_publish_token_for_the_publisher_and_keeps_the_arti
 
     status, _, page = server.request("GET", "/vision", headers={"Accept": "text/html"})
     assert status == 200 and b"Image models." in page and b'href="/vision/hostile"' in page
-    assert b"1 model, 2 versions" in page
+    assert b"2 models, 4 versions" in page
     assert server.request("GET", "/nobody", headers={"Accept": "text/html"})[0] == 404
 
 
