@@ -143,6 +143,10 @@ def test_publish_reads_readme_md_records_the_file_list_and_a_card_edit_keeps_the
     assert edited.license is None and edited.datasets == [] and edited.citation is None  # named by the old card only
     assert (edited.sha256, edited.size, edited.artifact_uri) == (version.sha256, version.size, version.artifact_uri)
     assert registry.get_version("text/tiny/1").tags == ["edited"]
+    # Listings leave the card's text out (a model's versions, search results), not its fields.
+    listed = registry.list_versions("text/tiny")[0]
+    assert listed.card is None and listed.tags == ["edited"] and listed.files == edited.files
+    assert [(v.card, v.tags) for v in registry.search(tags="edited")] == [(None, ["edited"])]
     entries = registry.audit(action="card.set")
     assert [e.subject for e in entries] == ["text/tiny/1"]
     assert entries[0].after["fields"]["tags"] == ["edited"] and "card" not in entries[0].after

@@ -177,7 +177,8 @@ class VersionMetadata(SQLModel):
     license: Optional[str] = filter_field(default=None, max_length=64)
     #: The model card: Markdown (``README.md`` of the model directory, ``--card FILE``, ``card set``), at most
     #: ``MAX_CARD_BYTES``. Its front matter (or tfhub.dev metadata lines) fills the fields below that are not
-    #: given (``registry.cards.parse``); editing it later changes the catalog only, never the artifact.
+    #: given (``registry.cards.parse``); editing it later changes the catalog only, never the artifact. Listings
+    #: (``list_versions``, search results) leave its text out (None); ``get_version`` has it.
     card: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     #: Free-form tags (Hugging Face ``tags`` + ``pipeline_tag``; tfhub.dev ``task``, ``network-architecture``).
     #: The list columns are nullable only so that migration 0009 could add them without rebuilding the table

@@ -300,11 +300,11 @@ class Catalog:
             return self._model_records(session, list(session.exec(statement)))
 
     def list_versions(self, *, publisher: str, name: str, include_deleted: bool = False) -> list[VersionPublic]:
-        """The model's versions, oldest first."""
+        """The model's versions, oldest first (each without its card's text: ``records.LISTED_VERSION_COLUMNS``)."""
         with self._read() as session:
             model = self._model(session, publisher, name)
             # Plain columns, not ORM objects: building those cost most of a long list's time.
-            statement = (select_columns(*records.VERSION_COLUMNS).where(col(ModelVersion.model_id) == model.id)
+            statement = (select_columns(*records.LISTED_VERSION_COLUMNS).where(col(ModelVersion.model_id) == model.id)
                          .order_by(col(ModelVersion.version)))
             if not include_deleted:
                 statement = statement.where(col(ModelVersion.deleted_at).is_(None))
