@@ -462,8 +462,10 @@ class Catalog:
                     f"alias {handle} points at version {row.version}, which was deleted on "
                     f"{row.deleted_at:%Y-%m-%d %H:%M} UTC; move the alias to a live version or use another handle")
         else:
+            # LIMIT 1: an ORM result is buffered whole, so without it every version's row (JSON columns and all)
+            # would be loaded to keep the first.
             row = session.exec(base.where(col(ModelVersion.deleted_at).is_(None))
-                               .order_by(col(ModelVersion.version).desc())).first()
+                               .order_by(col(ModelVersion.version).desc()).limit(1)).first()
             if row is None:
                 what = "every version of it was deleted" if model.last_version else "it has no versions yet"
                 raise VersionNotFound(f"{model.publisher}/{model.name} has no version to load: {what}; "
