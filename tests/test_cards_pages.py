@@ -210,3 +210,14 @@ def test_the_setup_snippet_of_a_model_page_installs_the_client_in_a_fresh_venv_a
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
     assert "LOADED" in result.stdout
     assert Path(result.stdout.split("FROM ", 1)[1].split()[0]).resolve().is_relative_to(venv.resolve())
+    # A server running from that installed wheel (no source tree) serves the same wheel, packed from its files.
+    _, _, links = server.request("GET", "/simple/tf-model-registry/")
+    served = re.search(rb'href="(/simple/tf-model-registry/[^"#]+)', links).group(1).decode()
+    (tmp_path / "served.whl").write_bytes(server.request("GET", served)[2])
+    repack = subprocess.run([venv / "bin" / "python", "-c", "import sys; from pathlib import Path; "
+                             "from registry.server.client_wheel import pack_installed, source_tree; "
+                             "assert source_tree() is None; print(pack_installed(Path(sys.argv[1])))", tmp_path],
+                            cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert repack.returncode == 0, repack.stderr[-3000:]
+    repacked = set(zipfile.ZipFile(repack.stdout.strip()).namelist())
+    assert repacked == set(zipfile.ZipFile(tmp_path / "served.whl").namelist())

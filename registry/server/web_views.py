@@ -39,7 +39,7 @@ def usage_snippets(version, *, base_url: str, token_required: bool, adapters: "A
     ``registry.load`` alone for a format no adapter on this server registers), framed
     by what is the same for every format: the client setup, tensorflow_hub and curl.
     """
-    from registry.server.package_index import install_line
+    from registry.server.client_wheel import install_line
 
     url = pinned_url(base_url, version)
     setup = f"{install_line(base_url)}\nexport MODEL_REGISTRY_URL={base_url.rstrip('/')}\n"
