@@ -35,6 +35,7 @@ STATUS: dict[type[errors.RegistryError], tuple[int, str]] = {
     errors.ArtifactError: (422, "refused"),
     errors.CatalogBusy: (503, "busy"),
     errors.CatalogUnavailable: (503, "unavailable"),
+    errors.ClientUnavailable: (503, "unavailable"),
     errors.SchemaError: (503, "unavailable"),
     errors.OfflineError: (503, "unavailable"),
     errors.ServerError: (502, "bad_gateway"),

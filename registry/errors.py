@@ -94,6 +94,10 @@ class MetadataError(RegistryError, ValueError):
     """What a publisher says about a version (description, licence...) or a search filter on it is invalid."""
 
 
+class ClientUnavailable(RegistryError, RuntimeError):
+    """The server cannot make its client wheel for ``/simple/`` (no source tree, no installed files to pack)."""
+
+
 class CatalogUnavailable(RegistryError, ConnectionError):
     """The catalog database cannot be reached or opened (server down, missing directory, bad credentials)."""
 

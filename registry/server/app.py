@@ -21,7 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry.config import quiet_tensorflow_logs
 from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
-from registry.server import api_v1, background, history_api, hub_urls, kaggle_api, legacy_api, legacy_urls, pages
+from registry.server import (api_v1, background, cards_api, history_api, hub_urls, kaggle_api, legacy_api,
+                             legacy_urls, package_index, pages, publisher_pages)
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
@@ -84,8 +85,11 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     app.include_router(history_api.router)
     app.include_router(legacy_api.router)
     app.include_router(kaggle_api.router)  # Kaggle's model API (POST /v1/...) and the files it redirects to
+    app.include_router(cards_api.router)
     background.install(app, app.state.registry)  # webhook deliveries and download counts, off the request path
     pages.install(app)
+    app.include_router(package_index.router)  # /simple/: this server's own client wheel (PEP 503)
+    app.include_router(publisher_pages.router)  # /{publisher}: after every fixed one-segment path
     app.include_router(hub_urls.router)  # after the fixed paths: its /{publisher}/{model} would shadow them
     app.include_router(legacy_urls.router)  # last of all: its /{path:path} takes whatever nothing else did
     return app

@@ -13,18 +13,9 @@ from fastapi import APIRouter, Body, Depends, Request
 
 from registry.errors import HandleError
 from registry.server.auth import PUBLISH, READ
-from registry.server.deps import RegistryDep, handle_for
+from registry.server.deps import RegistryDep, handle_for, version_json
 
 router = APIRouter(prefix="/api/v1")
-
-
-def _version_json(request: Request, version) -> dict:
-    """A version as JSON, its ``artifact_uri`` being this server's model URL (as ``api_v1.version_json``)."""
-    body = version.model_dump(mode="json")
-    body["artifact_uri"] = str(request.url_for("model_version_url", publisher=version.publisher,
-                                               model=version.model, version=str(version.version))
-                               ) + "?tf-hub-format=compressed"
-    return body
 
 
 def _handles(body: Any) -> list[str]:
@@ -45,18 +36,18 @@ def list_legacy_handles(registry: RegistryDep):
             dependencies=[Depends(READ)])
 def find_legacy_handle(request: Request, registry: RegistryDep, handle: str):
     found = registry.find_legacy_handle(handle)
-    return {"version": _version_json(request, found) if found is not None else None}
+    return {"version": version_json(request, found) if found is not None else None}
 
 
 @router.post("/models/{publisher}/{model}/versions/{ref}/legacy-handles",
              summary="Record legacy handles as names of a version", dependencies=[Depends(PUBLISH)])
 def add_legacy_handles(request: Request, registry: RegistryDep, publisher: str, model: str, ref: str,
                        body: Annotated[dict[str, Any], Body(examples=[{"handles": ["https://tfhub.dev/g/m/1"]}])]):
-    return _version_json(request, registry.add_legacy_handles(handle_for(publisher, model, ref), _handles(body)))
+    return version_json(request, registry.add_legacy_handles(handle_for(publisher, model, ref), _handles(body)))
 
 
 @router.post("/models/{publisher}/{model}/versions/{ref}/legacy-handles/remove",
              summary="Forget legacy handles of a version", dependencies=[Depends(PUBLISH)])
 def remove_legacy_handles(request: Request, registry: RegistryDep, publisher: str, model: str, ref: str,
                           body: Annotated[dict[str, Any], Body(examples=[{"handles": ["https://tfhub.dev/g/m/1"]}])]):
-    return _version_json(request, registry.remove_legacy_handles(handle_for(publisher, model, ref), _handles(body)))
+    return version_json(request, registry.remove_legacy_handles(handle_for(publisher, model, ref), _handles(body)))
