@@ -111,8 +111,21 @@ def cli(ctx: click.Context, as_json: bool, progress: bool | None, debug: bool) -
 
 
 def _add_builtin_commands() -> None:
-    from registry.cli import (aliases, cache, cards, compat, convert, db, demo, handles, history, imports, models,
-                              serve, tokens)
+    from registry.cli import (
+        aliases,
+        cache,
+        cards,
+        compat,
+        convert,
+        db,
+        demo,
+        handles,
+        history,
+        imports,
+        models,
+        serve,
+        tokens,
+    )
 
     for module in (db, models, convert, aliases, compat, cache, demo, serve, tokens, history, handles, imports, cards):
         for command in module.COMMANDS:

@@ -21,8 +21,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry.config import quiet_tensorflow_logs
 from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
-from registry.server import (api_v1, background, cards_api, history_api, hub_urls, kaggle_api, legacy_api,
-                             legacy_urls, package_index, pages, publisher_pages)
+from registry.server import (
+    api_v1,
+    background,
+    cards_api,
+    history_api,
+    hub_urls,
+    kaggle_api,
+    legacy_api,
+    legacy_urls,
+    package_index,
+    pages,
+    publisher_pages,
+)
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
