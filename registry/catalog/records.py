@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table, inspect, select
-from sqlmodel import Session, SQLModel, col
+from sqlalchemy import Table, and_, bindparam, inspect, select
+from sqlmodel import SQLModel, col
 
 from registry.catalog.models import (
     Alias,
@@ -28,9 +28,13 @@ from registry.catalog.models import (
     VersionTask,
 )
 from registry.errors import CatalogError
+from registry.handles import LATEST, CatalogHandle
 
 #: Keys a task dict passed to ``create_version`` may have (``task`` and ``signature`` are required).
 TASK_KEYS = frozenset({"task", "signature", "tags", "output_dim", "image_height", "image_width", "evidence"})
+#: What the bulk reads run their Core selects on: an ORM ``Session`` or a plain ``Connection`` (typed loosely: the
+#: two type their ``execute`` results differently, and these reads use only what both give).
+Reader = Any
 #: Bound parameters per ``IN (...)`` query; well under SQLite's limit.
 _CHUNK = 500
 
@@ -121,7 +125,39 @@ BASE_FIELDS = tuple(VersionBase.model_fields)
 _base_values = attrgetter(*BASE_FIELDS)
 
 
-def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[VersionPublic]:
+_version_table = table_of(ModelVersion)
+_model_table = table_of(RegisteredModel)
+_alias_table = table_of(Alias)
+#: A version row with its model's two columns: one row serves ``version_records`` as both (see there).
+_ROW = (select(*_version_table.c, _model_table.c.publisher, _model_table.c.name)
+        .join_from(_version_table, _model_table, _model_table.c.id == _version_table.c.model_id)
+        .where(_model_table.c.publisher == bindparam("publisher"), _model_table.c.name == bindparam("model")))
+_PINNED = _ROW.where(_version_table.c.version == bindparam("version"))
+_BY_ALIAS = (_ROW.join(_alias_table, and_(_alias_table.c.model_id == _model_table.c.id,
+                                          _alias_table.c.version_id == _version_table.c.id))
+             .where(_alias_table.c.name == bindparam("alias")))
+_NEWEST = _ROW.where(_version_table.c.deleted_at.is_(None)).order_by(_version_table.c.version.desc()).limit(1)
+
+
+def resolve_statement(handle: CatalogHandle):
+    """One query for the row a handle names (deleted or not: the caller decides), with its model's columns."""
+    if handle.version is not None:
+        return _PINNED
+    if handle.alias is not None and handle.alias != LATEST:
+        return _BY_ALIAS
+    return _NEWEST
+
+
+def resolve_parameters(handle: CatalogHandle) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"publisher": handle.publisher, "model": handle.model}
+    if handle.version is not None:
+        parameters["version"] = handle.version
+    elif handle.alias is not None and handle.alias != LATEST:
+        parameters["alias"] = handle.alias
+    return parameters
+
+
+def version_records(session: Reader, pairs: Sequence[tuple[Any, Any]]) -> list[VersionPublic]:
     """Public records of ``(version, model)`` pairs, loading signatures, tasks, aliases and parents in bulk.
 
     A version is anything with ``ModelVersion``'s attributes and a model anything with ``publisher`` and
@@ -160,9 +196,9 @@ def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[
     ]
 
 
-def parent_handles(session: Session, version_ids: Iterable[int]) -> dict[int, str]:
+def parent_handles(session: Reader, version_ids: Iterable[int]) -> dict[int, str]:
     """``{version id: "publisher/model/N"}``."""
-    handles = {}
+    handles: dict[int, str] = {}
     for chunk in chunks(list(version_ids)):
         statement = (
             select(col(ModelVersion.id), col(RegisteredModel.publisher), col(RegisteredModel.name),
@@ -174,7 +210,7 @@ def parent_handles(session: Session, version_ids: Iterable[int]) -> dict[int, st
     return handles
 
 
-def _signatures_by_version(session: Session, ids: list[int]) -> dict[int, list[SignaturePublic]]:
+def _signatures_by_version(session: Reader, ids: list[int]) -> dict[int, list[SignaturePublic]]:
     """Each version's signatures, in insertion (id) order."""
     table = table_of(Signature)
     grouped: dict[int, list[SignaturePublic]] = defaultdict(list)
@@ -188,7 +224,7 @@ def _signatures_by_version(session: Session, ids: list[int]) -> dict[int, list[S
     return grouped
 
 
-def _tasks_by_version(session: Session, ids: list[int]) -> dict[int, list[TaskPublic]]:
+def _tasks_by_version(session: Reader, ids: list[int]) -> dict[int, list[TaskPublic]]:
     """Each version's task records, in insertion (id) order."""
     table = table_of(VersionTask)
     grouped: dict[int, list[TaskPublic]] = defaultdict(list)
