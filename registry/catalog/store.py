@@ -254,7 +254,7 @@ class Catalog:
             if row is None or (row.deleted_at is not None and not include_deleted):
                 row = None
             else:
-                record = records.version_records(connection, [(row, row)])[0]
+                record = records.version_record(connection, row)
         if row is None:
             # Not there (or deleted): ask again the way every other read does, for its precise error, or the
             # version a concurrent write has just made.
