@@ -25,6 +25,7 @@ from registry.server import api_v1, background, history_api, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
+from registry.server.heap import SettleHeap
 from registry.server.settings import ServerSettings
 
 logger = logging.getLogger("registry.server")
@@ -107,6 +108,7 @@ def app_from_env() -> FastAPI:
     app = create_app()
     reclaim_dead_uploads(app)
     settle_start_up_heap(app)
+    app.add_middleware(SettleHeap)  # and again once the first requests have compiled what they use
     return app
 
 
