@@ -25,9 +25,6 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-import fsspec
-from fsspec.callbacks import Callback
-
 from registry.config import DEFAULT_STALL_TIMEOUT_S, prepare_gcs_environment
 from registry.errors import (
     ArtifactError,
@@ -58,6 +55,8 @@ def filesystem_for(url: str):
     if url.startswith(("gs://", "gcs://")):
         prepare_gcs_environment()
     with translated_errors(url, "open"):
+        import fsspec  # here, not at the top: an HTTP read never needs it (~0.1 s of a start)
+
         try:
             return fsspec.core.url_to_fs(url)
         except (TypeError, AttributeError) as error:
@@ -168,16 +167,21 @@ def translated_errors(url: str, doing: str) -> Iterator[None]:
                             f"and your credentials") from error
 
 
-class _ProgressCallback(Callback):
-    def __init__(self, progress: Progress | None):
-        super().__init__()
-        self.progress = progress
-        self._last = 0
+def _progress_callback(progress: Progress | None):
+    """An fsspec ``Callback`` reporting each new byte count to ``progress`` (fsspec imported when a put needs it)."""
+    from fsspec.callbacks import Callback
 
-    def call(self, *args, **kwargs):
-        if self.progress and self.value > self._last:
-            self.progress(self.value - self._last)
-            self._last = self.value
+    class ProgressCallback(Callback):
+        def __init__(self):
+            super().__init__()
+            self._last = 0
+
+        def call(self, *args, **kwargs):
+            if progress and self.value > self._last:
+                progress(self.value - self._last)
+                self._last = self.value
+
+    return ProgressCallback()
 
 
 def put_file(local_file: Path, uri: str, *, progress: Progress | None = None) -> str:
@@ -200,7 +204,7 @@ def put_file(local_file: Path, uri: str, *, progress: Progress | None = None) ->
         else:
             # object stores make an object visible only once its upload completed
             try:
-                fs.put_file(str(local_file), path, callback=_ProgressCallback(progress))
+                fs.put_file(str(local_file), path, callback=_progress_callback(progress))
             except FileNotFoundError as error:
                 bucket = path.split("/", 1)[0]
                 if _failure_behind(error) is None and not fs.exists(bucket):
@@ -341,6 +345,8 @@ def _anonymous_gcs_media_url(url: str) -> str | None:
     means ``token="anon"`` (``FSSPEC_GCS_TOKEN=anon``), or an emulator with no token given: gcsfs falls
     back to anonymous there too, and an emulator checks none.
     """
+    import fsspec.config
+
     options = {**fsspec.config.conf.get("gs", {}), **fsspec.config.conf.get("gcs", {})}
     emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
     emulator = "" if emulator == "default" else emulator
