@@ -333,6 +333,34 @@ def _open_gcs(url: str, timeout: float):
 _PLAIN_GCS_OPTIONS = frozenset({"token", "endpoint_url", "project"})
 
 
+def _gcs_options() -> dict:
+    """fsspec's configuration of ``gs``/``gcs`` (what gcsfs would be given), read without importing fsspec when
+    it can be: fsspec reads it from its config folder's files and from ``FSSPEC_<PROTOCOL>[_<OPTION>]``
+    variables (``fsspec.config``); with no file there, the variables are all of it, read here the same way.
+    Once fsspec is imported its ``conf`` is the truth (it may have been changed in the process)."""
+    import json
+
+    folder = Path(os.environ.get("FSSPEC_CONFIG_DIR") or Path.home() / ".config" / "fsspec")
+    if "fsspec" in sys.modules or (folder.is_dir() and (any(folder.glob("*.ini")) or any(folder.glob("*.json")))):
+        import fsspec.config
+
+        return {**fsspec.config.conf.get("gs", {}), **fsspec.config.conf.get("gcs", {})}
+    options: dict = {}
+    for protocol in ("GS", "GCS"):
+        whole = os.environ.get(f"FSSPEC_{protocol}")
+        if whole:
+            try:
+                value = json.loads(whole)
+            except ValueError:
+                value = None
+            if isinstance(value, dict):
+                options.update(value)
+        prefix = f"FSSPEC_{protocol}_"
+        options.update({name[len(prefix):].lower(): value for name, value in os.environ.items()
+                        if name.startswith(prefix) and len(name) > len(prefix)})
+    return options
+
+
 def _anonymous_gcs_media_url(url: str) -> str | None:
     """The media link of a ``gs://`` object that is read without credentials, made without importing gcsfs; None
     when gcsfs must decide (credentials, or any option beyond the endpoint).
@@ -345,9 +373,7 @@ def _anonymous_gcs_media_url(url: str) -> str | None:
     means ``token="anon"`` (``FSSPEC_GCS_TOKEN=anon``), or an emulator with no token given: gcsfs falls
     back to anonymous there too, and an emulator checks none.
     """
-    import fsspec.config
-
-    options = {**fsspec.config.conf.get("gs", {}), **fsspec.config.conf.get("gcs", {})}
+    options = _gcs_options()
     emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
     emulator = "" if emulator == "default" else emulator
     token = options.get("token")
