@@ -137,7 +137,12 @@ def test_version_json_has_an_etag_and_cache_control_per_kind_of_url_and_304s(reg
             assert (status, empty) == (304, b"") and again["etag"] == etag and again["cache-control"] == control
             assert _get(server, VERSION_PATH.format(ref), f'"other", W/{etag}')[0] == 304  # weak comparison
             assert _get(server, VERSION_PATH.format(ref), '"other"')[0] == 200
+            # A credential is the route's to check, even where reads are open: a bad one is refused, not a 304.
+            assert _get(server, VERSION_PATH.format(ref), etag, Authorization="Bearer not-a-token")[0] == 401
+            assert _get(server, VERSION_PATH.format(ref), etag, Authorization=f"Bearer {server.admin_token}")[0] == 304
         assert len(set(tags.values())) == 3
+        assert _get(server, VERSION_PATH.format("2") + "?include_deleted=true", tags["2"])[0] == 200  # another URL
+        assert _get(server, VERSION_PATH.format("2") + "?at=2100-01-01T00:00:00", tags["2"])[0] == 200
         # A moment in the past is not validated: no ETag, no Cache-Control.
         status, headers, _ = _get(server, VERSION_PATH.format("2") + "?at=2100-01-01T00:00:00")
         assert status == 200 and "etag" not in headers

@@ -52,8 +52,11 @@ if TYPE_CHECKING:
 #: Records a catalog keeps by default (a record with a few signatures is ~1-3 kB pickled).
 DEFAULT_RECORD_CACHE_SIZE = 2048
 
-_REVISION = text("SELECT (SELECT max(id) FROM audit_entry WHERE publisher = :publisher AND model = :model) "
-                 "FROM registered_model WHERE publisher = :publisher AND name = :model")
+_REVISION_SQL = ("SELECT (SELECT max(id) FROM audit_entry WHERE publisher = {p} AND model = {m}) "
+                 "FROM registered_model WHERE publisher = {p} AND name = {m}")
+_REVISION = text(_REVISION_SQL.format(p=":publisher", m=":model"))
+#: Positional placeholders of the DB-API parameter styles the plain-driver read speaks.
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 
 #: (publisher, model, version number or None, alias or None, include_deleted)
@@ -65,6 +68,31 @@ def model_revision(connection: Any, publisher: str, model: str) -> int | None:
     a model the catalog does not have (models are never removed, so a revision once given stays a model's)."""
     row = connection.execute(_REVISION, {"publisher": publisher, "model": model}).first()
     return None if row is None else row[0] or 0
+
+
+def model_revision_of(engine: Any, publisher: str, model: str) -> int | None:
+    """``model_revision`` on a pooled connection of ``engine``, through the driver itself: the one query that
+    answers a ``304`` (and every record-cache hit) costs ~65 µs this way against ~750 µs through a SQLAlchemy
+    ``Connection`` (its transaction events, statement cache and result machinery). A driver failure, or a
+    parameter style it does not speak, is left to the SQLAlchemy read, which reconnects or raises typed."""
+    mark = _MARKS.get(engine.dialect.paramstyle)
+    if mark is not None:
+        try:
+            connection = engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(_REVISION_SQL.format(p=mark, m=mark), (publisher, model, publisher, model))
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+            finally:
+                connection.close()  # back to the pool, which ends its transaction
+            return None if row is None else row[0] or 0
+        except engine.dialect.loaded_dbapi.Error:
+            pass
+    with engine.connect() as connection:
+        return model_revision(connection, publisher, model)
 
 
 def serialize_model_changes(session: Any, publisher: str | None, model: str | None) -> None:

@@ -45,7 +45,7 @@ from registry.catalog.models import (
     VersionTask,
     utcnow,
 )
-from registry.catalog.record_cache import DEFAULT_RECORD_CACHE_SIZE, RecordCache, model_revision
+from registry.catalog.record_cache import DEFAULT_RECORD_CACHE_SIZE, RecordCache, model_revision_of
 from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
@@ -244,11 +244,12 @@ class Catalog:
                 return records.version_records(session, [pair])[0]
         key = (parsed.publisher, parsed.model, parsed.version,
                parsed.alias if parsed.alias != LATEST else None, include_deleted)
+        with database_errors(self.database_url):
+            revision = model_revision_of(self.engine, parsed.publisher, parsed.model)  # before the record: see there
+        kept = self.records.get(key, revision) if revision is not None else None
+        if kept is not None:
+            return kept
         with self._connect() as connection:
-            revision = model_revision(connection, parsed.publisher, parsed.model)  # before the record: see there
-            kept = self.records.get(key, revision) if revision is not None else None
-            if kept is not None:
-                return kept
             row = connection.execute(records.resolve_statement(parsed), records.resolve_parameters(parsed)).first()
             if row is None or (row.deleted_at is not None and not include_deleted):
                 row = None
@@ -267,8 +268,8 @@ class Catalog:
     def revision(self, *, publisher: str, name: str) -> int | None:
         """The model's revision: the id of the newest audit entry about it, 0 if none, None for no such model
         (``record_cache``)."""
-        with self._connect() as connection:
-            return model_revision(connection, publisher, name)
+        with database_errors(self.database_url):
+            return model_revision_of(self.engine, publisher, name)
 
     def alias_history(self, handle: CatalogHandle | str) -> list[AliasInterval]:
         """Every version ``publisher/model@alias`` has named, oldest first, each with its interval and actor
