@@ -234,8 +234,9 @@ class Catalog:
 
         Without ``at``: the model's revision first (one indexed query), then the record kept for the handle
         at that revision (``registry.catalog.record_cache``), else one query resolving the handle to its row
-        (and its model's columns) and the bulk reads of ``records.version_records``: plain columns, no ORM
-        objects, no validation of what the database already typed.
+        (with its model's columns and its parent's handle) and three for its signatures, tasks and aliases
+        (``records.version_record``): statements built once, plain columns, no ORM objects, no validation
+        of what the database already typed.
         """
         parsed = _catalog_handle(handle)
         if at is not None:
