@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from registry.config import DEFAULT_STALL_TIMEOUT_S, prepare_gcs_environment
+from registry.config import DEFAULT_STALL_TIMEOUT_S, GcsReadEnvironment, gcs_read_environment, prepare_gcs_environment
 from registry.errors import (
     ArtifactError,
     ArtifactNotFound,
@@ -333,32 +333,18 @@ def _open_gcs(url: str, timeout: float):
 _PLAIN_GCS_OPTIONS = frozenset({"token", "endpoint_url", "project"})
 
 
-def _gcs_options() -> dict:
+def _gcs_options(environment: GcsReadEnvironment) -> dict:
     """fsspec's configuration of ``gs``/``gcs`` (what gcsfs would be given), read without importing fsspec when
     it can be: fsspec reads it from its config folder's files and from ``FSSPEC_<PROTOCOL>[_<OPTION>]``
-    variables (``fsspec.config``); with no file there, the variables are all of it, read here the same way.
-    Once fsspec is imported its ``conf`` is the truth (it may have been changed in the process)."""
-    import json
-
-    folder = Path(os.environ.get("FSSPEC_CONFIG_DIR") or Path.home() / ".config" / "fsspec")
+    variables (``fsspec.config``); with no file there, the variables are all of it
+    (``registry.config.gcs_read_environment`` reads them the same way). Once fsspec is imported its ``conf``
+    is the truth (it may have been changed in the process)."""
+    folder = environment.fsspec_config_dir
     if "fsspec" in sys.modules or (folder.is_dir() and (any(folder.glob("*.ini")) or any(folder.glob("*.json")))):
         import fsspec.config
 
         return {**fsspec.config.conf.get("gs", {}), **fsspec.config.conf.get("gcs", {})}
-    options: dict = {}
-    for protocol in ("GS", "GCS"):
-        whole = os.environ.get(f"FSSPEC_{protocol}")
-        if whole:
-            try:
-                value = json.loads(whole)
-            except ValueError:
-                value = None
-            if isinstance(value, dict):
-                options.update(value)
-        prefix = f"FSSPEC_{protocol}_"
-        options.update({name[len(prefix):].lower(): value for name, value in os.environ.items()
-                        if name.startswith(prefix) and len(name) > len(prefix)})
-    return options
+    return dict(environment.fsspec_options)
 
 
 def _anonymous_gcs_media_url(url: str) -> str | None:
@@ -373,13 +359,12 @@ def _anonymous_gcs_media_url(url: str) -> str | None:
     means ``token="anon"`` (``FSSPEC_GCS_TOKEN=anon``), or an emulator with no token given: gcsfs falls
     back to anonymous there too, and an emulator checks none.
     """
-    options = _gcs_options()
-    emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
-    emulator = "" if emulator == "default" else emulator
+    environment = gcs_read_environment()
+    options, emulator = _gcs_options(environment), environment.emulator
     token = options.get("token")
     if set(options) - _PLAIN_GCS_OPTIONS or not (token == "anon" or (not token and emulator)):
         return None
-    if os.environ.get("GOOGLE_CLOUD_UNIVERSE_DOMAIN") or os.environ.get("GOOGLE_API_USE_CLIENT_CERTIFICATE"):
+    if environment.other_endpoint:
         return None
     bucket, _, key = url.split("://", 1)[1].partition("/")
     if not bucket or not key or "#" in key or "?" in key:
