@@ -415,3 +415,42 @@ def prepare_gcs_environment() -> None:
     """
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+
+class GcsReadEnvironment(NamedTuple):
+    """What gcsfs and fsspec would read from the environment to choose a ``gs://`` endpoint and credentials
+    (their own variables), for ``registry.storage.remote``'s anonymous reads, which do without importing them."""
+
+    #: ``STORAGE_EMULATOR_HOST`` ("" when unset or ``default``, as gcsfs reads it).
+    emulator: str
+    #: fsspec's config folder (``FSSPEC_CONFIG_DIR``, else ``~/.config/fsspec``), whose files fsspec also reads.
+    fsspec_config_dir: Path
+    #: ``FSSPEC_GS[_OPTION]`` and ``FSSPEC_GCS[_OPTION]``: fsspec's options for gcsfs, read as fsspec reads them.
+    fsspec_options: dict
+    #: ``GOOGLE_CLOUD_UNIVERSE_DOMAIN`` or ``GOOGLE_API_USE_CLIENT_CERTIFICATE``: an endpoint only gcsfs works out.
+    other_endpoint: bool
+
+
+def gcs_read_environment() -> GcsReadEnvironment:
+    import json
+
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    options: dict = {}
+    for protocol in ("GS", "GCS"):  # fsspec: a JSON object for the protocol, then one variable per option
+        whole = os.environ.get(f"FSSPEC_{protocol}")
+        if whole:
+            try:
+                value = json.loads(whole)
+            except ValueError:
+                value = None
+            if isinstance(value, dict):
+                options.update(value)
+        prefix = f"FSSPEC_{protocol}_"
+        options.update({name[len(prefix):].lower(): value for name, value in os.environ.items()
+                        if name.startswith(prefix) and len(name) > len(prefix)})
+    return GcsReadEnvironment(
+        emulator="" if emulator == "default" else emulator,
+        fsspec_config_dir=Path(os.environ.get("FSSPEC_CONFIG_DIR") or Path.home() / ".config" / "fsspec"),
+        fsspec_options=options,
+        other_endpoint=bool(os.environ.get("GOOGLE_CLOUD_UNIVERSE_DOMAIN")
+                            or os.environ.get("GOOGLE_API_USE_CLIENT_CERTIFICATE")))

@@ -269,6 +269,8 @@ def check_scheme(url: str) -> None:
     if match is None:
         return
     scheme = match.group(1).lower()
+    if scheme in ("http", "https"):  # fsspec's own; asking it would import fsspec (~0.1 s) for every download
+        return
     known = known_schemes()
     if scheme not in known:
         raise HandleError(

@@ -37,6 +37,8 @@ from registry.server import (
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
+from registry.server.heap import SettleHeap
+from registry.server.http_cache import NotModifiedShortcut
 from registry.server.settings import ServerSettings
 
 logger = logging.getLogger("registry.server")
@@ -71,6 +73,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     app.state.registry = registry if registry is not None else server_registry()
     app.state.server_settings = settings or ServerSettings.from_env()
     _add_error_handlers(app)
+    app.add_middleware(NotModifiedShortcut)  # inside the access log: a 304 it answers is logged like any answer
     app.add_middleware(AccessLogMiddleware)
 
     # Open to everyone, whatever the read-token setting: a load balancer's probe has no token. Where reads need a
@@ -125,6 +128,7 @@ def app_from_env() -> FastAPI:
     app = create_app()
     reclaim_dead_uploads(app)
     settle_start_up_heap(app)
+    app.add_middleware(SettleHeap)  # and again once the first requests have compiled what they use
     return app
 
 

@@ -25,10 +25,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-import fsspec
-from fsspec.callbacks import Callback
-
-from registry.config import DEFAULT_STALL_TIMEOUT_S, prepare_gcs_environment
+from registry.config import DEFAULT_STALL_TIMEOUT_S, GcsReadEnvironment, gcs_read_environment, prepare_gcs_environment
 from registry.errors import (
     ArtifactError,
     ArtifactNotFound,
@@ -58,6 +55,8 @@ def filesystem_for(url: str):
     if url.startswith(("gs://", "gcs://")):
         prepare_gcs_environment()
     with translated_errors(url, "open"):
+        import fsspec  # here, not at the top: an HTTP read never needs it (~0.1 s of a start)
+
         try:
             return fsspec.core.url_to_fs(url)
         except (TypeError, AttributeError) as error:
@@ -168,16 +167,21 @@ def translated_errors(url: str, doing: str) -> Iterator[None]:
                             f"and your credentials") from error
 
 
-class _ProgressCallback(Callback):
-    def __init__(self, progress: Progress | None):
-        super().__init__()
-        self.progress = progress
-        self._last = 0
+def _progress_callback(progress: Progress | None):
+    """An fsspec ``Callback`` reporting each new byte count to ``progress`` (fsspec imported when a put needs it)."""
+    from fsspec.callbacks import Callback
 
-    def call(self, *args, **kwargs):
-        if self.progress and self.value > self._last:
-            self.progress(self.value - self._last)
-            self._last = self.value
+    class ProgressCallback(Callback):
+        def __init__(self):
+            super().__init__()
+            self._last = 0
+
+        def call(self, *args, **kwargs):
+            if progress and self.value > self._last:
+                progress(self.value - self._last)
+                self._last = self.value
+
+    return ProgressCallback()
 
 
 def put_file(local_file: Path, uri: str, *, progress: Progress | None = None) -> str:
@@ -200,7 +204,7 @@ def put_file(local_file: Path, uri: str, *, progress: Progress | None = None) ->
         else:
             # object stores make an object visible only once its upload completed
             try:
-                fs.put_file(str(local_file), path, callback=_ProgressCallback(progress))
+                fs.put_file(str(local_file), path, callback=_progress_callback(progress))
             except FileNotFoundError as error:
                 bucket = path.split("/", 1)[0]
                 if _failure_behind(error) is None and not fs.exists(bucket):
@@ -311,6 +315,9 @@ def _open_gcs(url: str, timeout: float):
     Requester-pays buckets need a billing parameter on every request: they are read
     through gcsfs itself.
     """
+    anonymous = _anonymous_gcs_media_url(url)
+    if anonymous is not None:
+        return _open_http(anonymous, {}, timeout, shown_as=url)
     fs, path = filesystem_for(url)
     with translated_errors(url, "open"):
         if getattr(fs, "requester_pays", False):
@@ -319,6 +326,55 @@ def _open_gcs(url: str, timeout: float):
         headers: dict[str, str] = {}
         fs.credentials.apply(headers)  # a bearer token, refreshed when due; nothing for anonymous access
     return _open_http(media_url, headers, timeout, shown_as=url)
+
+
+#: The gcsfs options (fsspec's config, ``FSSPEC_GCS_*``) ``_anonymous_gcs_media_url`` understands; any other
+#: (requester pays, a universe, a session...) is gcsfs's to apply.
+_PLAIN_GCS_OPTIONS = frozenset({"token", "endpoint_url", "project"})
+
+
+def _gcs_options(environment: GcsReadEnvironment) -> dict:
+    """fsspec's configuration of ``gs``/``gcs`` (what gcsfs would be given), read without importing fsspec when
+    it can be: fsspec reads it from its config folder's files and from ``FSSPEC_<PROTOCOL>[_<OPTION>]``
+    variables (``fsspec.config``); with no file there, the variables are all of it
+    (``registry.config.gcs_read_environment`` reads them the same way). Once fsspec is imported its ``conf``
+    is the truth (it may have been changed in the process)."""
+    folder = environment.fsspec_config_dir
+    if "fsspec" in sys.modules or (folder.is_dir() and (any(folder.glob("*.ini")) or any(folder.glob("*.json")))):
+        import fsspec.config
+
+        return {**fsspec.config.conf.get("gs", {}), **fsspec.config.conf.get("gcs", {})}
+    return dict(environment.fsspec_options)
+
+
+def _anonymous_gcs_media_url(url: str) -> str | None:
+    """The media link of a ``gs://`` object that is read without credentials, made without importing gcsfs; None
+    when gcsfs must decide (credentials, or any option beyond the endpoint).
+
+    Importing gcsfs (aiohttp, google-auth, the storage client's gRPC types) took ~0.6 s of a fresh process,
+    more than downloading a 50 MB model from the emulator (``bench/bench_fetch.py``): a crowd of processes
+    resolving one handle paid it each. Without credentials there is nothing for gcsfs to do: the link is
+    the JSON API's ``/download/storage/v1/b/BUCKET/o/OBJECT?alt=media`` at the endpoint gcsfs would use —
+    ``endpoint_url``, else the emulator (``STORAGE_EMULATOR_HOST``), else the public endpoint. Anonymous
+    means ``token="anon"`` (``FSSPEC_GCS_TOKEN=anon``), or an emulator with no token given: gcsfs falls
+    back to anonymous there too, and an emulator checks none.
+    """
+    environment = gcs_read_environment()
+    options, emulator = _gcs_options(environment), environment.emulator
+    token = options.get("token")
+    if set(options) - _PLAIN_GCS_OPTIONS or not (token == "anon" or (not token and emulator)):
+        return None
+    if environment.other_endpoint:
+        return None
+    bucket, _, key = url.split("://", 1)[1].partition("/")
+    if not bucket or not key or "#" in key or "?" in key:
+        return None
+    endpoint = str(options.get("endpoint_url") or emulator or "https://storage.googleapis.com").rstrip("/")
+    if not endpoint.startswith(("http://", "https://")):
+        endpoint = f"http://{endpoint}"
+    from urllib.parse import quote
+
+    return f"{endpoint}/download/storage/v1/b/{bucket}/o/{quote(key, safe='')}?alt=media"
 
 
 def _open_http(url: str, headers: dict[str, str], timeout: float, *, shown_as: str | None = None):
