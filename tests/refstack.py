@@ -17,6 +17,11 @@ The hub client stack: the unmodified tensorflow_hub 0.16.1 client with
 TensorFlow 2.21 and tf-keras (``ensure_hub_client``, under ``<repo>/.hubclient/``),
 as a team that never heard of this project would use it to read the server's
 tfhub.dev-style URLs.
+
+The MLflow stack: MLflow's tracking server (``ensure_mlflow``, under
+``<repo>/.mlflow/``, ``MLFLOW_DIR`` overrides), the peer ``bench/bench_server.py``
+measures catalog reads against; it cannot share the project's environment
+(its pins of SQLAlchemy, Flask, pandas... are its own).
 """
 
 from __future__ import annotations
@@ -150,3 +155,33 @@ def run_hub_client_script(script: str, *args, timeout: int = 600, env: dict | No
     python = ensure_hub_client()
     return _run([str(python), "-c", textwrap.dedent(script), *map(str, args)], "run a hub client script",
                 timeout=timeout, env={**_quiet_env(), **(env or {})})
+
+
+MLFLOW_PINS = ("mlflow==3.17.2",)
+
+
+def mlflow_dir() -> Path:
+    return Path(os.environ.get("MLFLOW_DIR") or REPO_ROOT / ".mlflow")
+
+
+def ensure_mlflow() -> Path:
+    """The MLflow stack's interpreter (its ``mlflow server`` is the peer of the registry's version reads), built once."""
+    root = mlflow_dir()
+    venv = root / "venv"
+    marker = root / _MARKER
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / "build.lock")):
+        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(MLFLOW_PINS):
+            return _venv_python(venv)
+        _say(f"MLflow stack: building {venv} ({' '.join(MLFLOW_PINS)}, ~1 GB, a few minutes)")
+        if not _venv_python(venv).exists():
+            _run([_base_python(), "-m", "venv", str(venv)], "create the MLflow virtual environment")
+        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+              *MLFLOW_PINS], "install " + " ".join(MLFLOW_PINS), timeout=1800)
+        version = _run([str(_venv_python(venv)), "-c", "import mlflow; print(mlflow.__version__)"],
+                       "import the MLflow stack", env=_quiet_env()).stdout.split()
+        if version[-1:] != [MLFLOW_PINS[0].split("==")[1]]:
+            raise RefstackError(f"the MLflow stack reports version {version[-1:]}, expected {MLFLOW_PINS[0]}")
+        marker.write_text(json.dumps({"pins": list(MLFLOW_PINS)}))
+        _say("MLflow stack: ready")
+    return _venv_python(venv)

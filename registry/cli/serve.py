@@ -63,10 +63,13 @@ def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str) -
     import uvicorn
 
     from registry.server.app import server_registry
+    from registry.server.downloads import check_settings as check_downloads
+    from registry.server.settings import ServerSettings
 
     ensure_port_free(host, port)
     registry = server_registry()
     registry.catalog.ping()  # a wrong database URL fails here, once, not in every worker
+    check_downloads(registry.store, ServerSettings.from_settings(registry.settings))  # ... and a delivery setting
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Serving {registry.catalog.identity} (artifacts in {registry.settings.storage_url}) at "
                f"http://{shown_host}:{port}/ with {workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it",

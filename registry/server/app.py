@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry.config import quiet_tensorflow_logs
 from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
-from registry.server import api_v1, background, history_api, hub_urls, pages
+from registry.server import api_v1, background, downloads, history_api, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
@@ -58,6 +58,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     # The one place both are set: routes reach them through registry.server.deps (RegistryDep, ServerSettingsDep).
     app.state.registry = registry if registry is not None else server_registry()
     app.state.server_settings = settings or ServerSettings.from_env()
+    downloads.check_settings(app.state.registry.store, app.state.server_settings)
     _add_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)
 
