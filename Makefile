@@ -68,7 +68,7 @@ $(DEMO_STAMP): pyproject.toml constraints.txt
 	$(one_tensorflow)
 	touch $@
 
-## refstack: the other stacks the tests run beside the project: the reference (TF 2.15 + tensorflow_hub 0.15)
+## refstack: the other stacks the tests run beside the project: the reference (TF 2.15 + tensorflow_hub 0.15),
 ## the unmodified tensorflow_hub 0.16.1 client (TF 2.21 + tf-keras) and MLflow's tracking server (bench_server.py), each in its own venv
 refstack: venv
 	$(VENV)/bin/python -c 'from tests.refstack import ensure_refstack; print("reference stack:", ensure_refstack())'

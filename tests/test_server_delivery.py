@@ -15,11 +15,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -29,11 +25,11 @@ import pytest
 
 from registry import Registry
 from tests.conftest import REFERENCE_DIR
+from tests.front_proxy import Nginx, readme_nginx_site
 from tests.refstack import run_hub_client_script
-from tests.services import LOCALHOST, ServiceUnavailable, free_port, wait_for_port
+from tests.services import LOCALHOST, ServiceUnavailable, free_port
 
 ARCHIVE = (REFERENCE_DIR / "tf2_text_embedding.tar.gz").read_bytes()
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 HUB_SCRIPT = '''
 import json, sys
@@ -183,47 +179,6 @@ def test_proxy_mode_and_storage_that_cannot_sign_stream_through(bucket_catalog, 
 
 # --------------------------------------------------------------------------- front proxy (nginx)
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def readme_nginx_site(*, upstream: str, listen: str, storage: Path) -> str:
-    """The README's nginx configuration (its ```nginx block), placeholders filled in."""
-    text = README.read_text()
-    block = re.search(r"^```nginx\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
-    assert block, "README.md lost its ```nginx block (Serving downloads)"
-    return (block.group(1).replace("REGISTRY_UPSTREAM", upstream).replace("LISTEN", listen)
-            .replace("STORAGE_FOLDER", str(storage).rstrip("/")))
-
-
-class Nginx:
-    """nginx in the foreground with a throwaway prefix: the README's site inside a minimal main configuration."""
-
-    def __init__(self, workdir: Path, site: str, port: int):
-        self.workdir, self.port = workdir, port
-        workdir.mkdir(parents=True, exist_ok=True)
-        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the test's 0700 folders
-        temp = "\n".join(f"    {kind}_temp_path {workdir}/{kind};" for kind in
-                         ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        (workdir / "nginx.conf").write_text(
-            f"{user}\nworker_processes 1;\npid {workdir}/nginx.pid;\nerror_log {workdir}/error.log;\n"
-            f"events {{ worker_connections 256; }}\nhttp {{\n    access_log {workdir}/access.log;\n{temp}\n"
-            f"{site}\n}}\n")
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "Nginx":
-        if not Path(NGINX).exists():
-            raise ServiceUnavailable("nginx is not installed; scripts/install-system-packages.sh installs it")
-        self.process = subprocess.Popen([NGINX, "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf"),
-                                         "-g", "daemon off;"], start_new_session=True, stderr=subprocess.PIPE)
-        wait_for_port(self.port, timeout=30, process=self.process)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGQUIT)
-            self.process.wait(timeout=30)
-
-
 def test_behind_nginx_local_archives_go_out_through_x_accel_redirect(start_registry_server, tmp_path):
     server = start_registry_server(extra_env={"MODEL_REGISTRY_ACCEL_REDIRECT": "/internal-archives/",
                                               "MODEL_REGISTRY_REQUIRE_READ_TOKEN": "1"})
@@ -272,7 +227,7 @@ def test_behind_nginx_local_archives_go_out_through_x_accel_redirect(start_regis
             _hub_loads(f"http://{LOCALHOST}:{open_port}/text/embed/1", tmp_path / "hub-cache")
         finally:
             open_nginx.stop()
-        assert "/internal-archives/" not in (tmp_path / "nginx-open" / "error.log").read_text()
+        assert "/internal-archives/" not in open_nginx.error_log()
     finally:
         nginx.stop()
     # Counted once each: the direct hand-over and the one through nginx (the refused one not; the hub client's on

@@ -25,6 +25,7 @@ from registry.server import api_v1, background, downloads, history_api, hub_urls
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
+from registry.server.sendfile import PathsendMiddleware
 from registry.server.settings import ServerSettings
 
 logger = logging.getLogger("registry.server")
@@ -102,13 +103,14 @@ async def _may_see_details(request: Request, registry, settings: ServerSettings)
         return False
 
 
-def app_from_env() -> FastAPI:
-    """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app)."""
+def app_from_env() -> PathsendMiddleware:
+    """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app), wrapped so that
+    local archives go out with sendfile (``registry.server.sendfile``: uvicorn offers no ``pathsend``)."""
     quiet_tensorflow_logs()  # a worker process of its own imports TensorFlow quietly too (MODEL_REGISTRY_TF_LOGS=1)
     app = create_app()
     reclaim_dead_uploads(app)
     settle_start_up_heap(app)
-    return app
+    return PathsendMiddleware(app)
 
 
 def reclaim_dead_uploads(app: FastAPI) -> None:

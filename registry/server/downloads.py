@@ -14,8 +14,9 @@ counted before any of the three ways out:
   in a local storage folder is answered with ``X-Accel-Redirect: /prefix/<path
   under the folder>``: nginx, configured with an ``internal`` location aliasing
   the folder (README, "Serving downloads"), sends the file itself.
-* **the server itself** — a local file with ``FileResponse``, a bucket's object
-  streamed through in 1 MiB reads on a worker thread.
+* **the server itself** — a local file with ``FileResponse`` (``sendfile`` on the
+  socket, ``registry.server.sendfile``), a bucket's object streamed through in
+  1 MiB reads on a worker thread.
 
 A pinned version's bytes never change, so its archive may be cached forever; an
 alias or the newest version may move, so those are revalidated; a redirect is
@@ -32,6 +33,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from registry.config import ACCEL_REDIRECT_ENV, DOWNLOADS_ENV, invalid
+from registry.server.sendfile import PATHSEND
 
 CHUNK = 1 << 20
 ARCHIVE_TYPE = "application/x-tar+gzip"
@@ -41,7 +43,16 @@ SIGNED_URL_LIFETIME_S = 300
 
 
 class _BigChunkFileResponse(FileResponse):
+    """A local archive: in one ``pathsend`` message where the server offers it (``registry.server.sendfile``),
+    else in 1 MiB chunks. Its background task (the download counter) runs only once the whole file went out."""
+
     chunk_size = CHUNK
+
+    async def __call__(self, scope, receive, send) -> None:
+        background, self.background = self.background, None
+        await super().__call__(scope, receive, send)  # a client gone mid-chunks cancels this: no count
+        if background is not None and not scope.get("extensions", {}).get(PATHSEND, {}).get("incomplete"):
+            await background()
 
 
 def check_settings(store, settings) -> None:
