@@ -9,7 +9,8 @@ keep-alive clients; as many worker processes each side as the machine has cores)
    registry behind nginx configured as README.md says ("accel": the registry checks
    access, counts, and answers ``X-Accel-Redirect``, and nginx sends the file); and
    plain nginx serving the very same file from disk (the anchor). Targets: accel >= 0.95 x
-   nginx, direct >= 0.8 x nginx.
+   nginx, direct >= 0.8 x nginx. ``--chunked`` adds the app under plain uvicorn, without
+   ``registry.server.sendfile`` (Starlette's 1 MiB chunks through Python).
 2. Catalog reads: a pinned version's JSON (``/api/v1/models/{p}/{m}/versions/{n}``)
    against MLflow's tracking server (its own venv, ``tests/refstack.py ensure_mlflow``,
    on an SQLite store holding the same number of versions) answering
@@ -28,8 +29,10 @@ keep-alive clients; as many worker processes each side as the machine has cores)
     python bench/bench_server.py [--duration 10] [--rounds 3] [--connections 32] [--sizes 18,500]
                                  [--versions 100] [--pairs 5] [--no-mlflow]
 
-Machine load skews absolute numbers; the ratios come from runs interleaved in
-one session. Run it on a quiet machine for numbers to quote.
+Every row also gives the servers' CPU milliseconds per request (all server
+processes, read from /proc over the run, when only that contender is busy): what an
+answer costs, which load from other programs skews far less than req/s. Machine load
+skews absolute numbers; the ratios come from runs interleaved in one session. Run it on a quiet machine for numbers to quote.
 """
 
 from __future__ import annotations
@@ -108,7 +111,34 @@ def median_run(runs: list[dict]) -> dict:
     """Per field, the median over rounds (errors: the sum)."""
     return {"rps": statistics.median(r["rps"] for r in runs), "p50": statistics.median(r["p50"] for r in runs),
             "p99": statistics.median(r["p99"] for r in runs), "errors": sum(r["errors"] for r in runs),
-            "rounds": len(runs)}
+            "cpu_ms": statistics.median(r["cpu_ms"] for r in runs), "rounds": len(runs)}
+
+
+#: Process groups of every server in the run (each started in a session of its own): their CPU time is sampled.
+SERVER_GROUPS: list[int] = []
+
+
+def servers_cpu_seconds() -> float:
+    """User + system CPU seconds of every process in ``SERVER_GROUPS`` (from /proc; clock ticks)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in SERVER_GROUPS:  # pgrp; utime and stime follow at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, *, duration: int, connections: int, headers: dict | None = None) -> dict:
+    """``wrk``, plus the servers' CPU milliseconds per request over the run: only the contender under test is
+    busy then, so this is what its answers cost, whatever else loads the machine."""
+    before = servers_cpu_seconds()
+    run = wrk(url, duration=duration, connections=connections, headers=headers)
+    requests = run["rps"] * duration
+    run["cpu_ms"] = (servers_cpu_seconds() - before) * 1000 / requests if requests else float("nan")
+    return run
 
 
 def interleaved(contenders: dict[str, tuple[str, dict]], *, rounds: int, duration: int, connections: int) -> dict:
@@ -119,7 +149,7 @@ def interleaved(contenders: dict[str, tuple[str, dict]], *, rounds: int, duratio
         order = labels[n % len(labels):] + labels[:n % len(labels)]
         for label in order:
             url, headers = contenders[label]
-            runs[label].append(wrk(url, duration=duration, connections=connections, headers=headers))
+            runs[label].append(measured(url, duration=duration, connections=connections, headers=headers))
         print(f"  round {n + 1}/{rounds}: " + ", ".join(f"{label} {runs[label][-1]['rps']:.0f}/s"
                                                       for label in labels), flush=True)
     return {label: median_run(r) for label, r in runs.items()}
@@ -270,6 +300,9 @@ def main() -> None:
             for p in (port, uncounted_port, accel_port, *([chunked_port] if args.chunked else [])):
                 wait_for(f"http://127.0.0.1:{p}/healthz")
             nginx.start()
+            assert nginx.process is not None
+            SERVER_GROUPS.extend([*(server.pid for server in servers), nginx.process.pid,
+                                  *([mlflow.pid] if mlflow else [])])
             if mlflow is not None:
                 wait_for(f"http://127.0.0.1:{mlflow_port}/health")
             base, front, anchor = (f"http://127.0.0.1:{p}" for p in (port, front_port, nginx_port))
@@ -342,13 +375,13 @@ def main() -> None:
 
     print(f"\n{args.connections} concurrent clients, {args.duration} s per run, medians of {args.rounds} interleaved "
           f"rounds, {workers} worker processes each side")
-    head = f"{'':30} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'ratio':>7}"
+    head = f"{'':30} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'ratio':>7} {'server CPU ms/req':>18}"
     for mb, rows in download_rows.items():
         anchor_rps = rows["plain nginx"]["rps"]
         print(f"\ndownloads, {mb:.0f} MB archive (ratio: req/s against plain nginx)\n{head}")
         for label, r in rows.items():
-            print(f"{label:30} {r['rps']:9.1f} {r['p50']:9.1f} {r['p99']:9.1f} {r['rps'] / anchor_rps:7.2f}"
-                  + (f"  ({r['errors']} errors)" if r["errors"] else ""))
+            print(f"{label:30} {r['rps']:9.1f} {r['p50']:9.1f} {r['p99']:9.1f} {r['rps'] / anchor_rps:7.2f} "
+                  f"{r['cpu_ms']:18.2f}" + (f"  ({r['errors']} errors)" if r["errors"] else ""))
     if read_rows:
         report_reads(read_rows, args.versions)
     if counting_rows:
@@ -365,14 +398,14 @@ def main() -> None:
 
 
 def report_reads(rows: dict, versions: int) -> None:
-    head = f"{'':30} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'ratio':>7}"
+    head = f"{'':30} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'ratio':>7} {'server CPU ms/req':>18}"
     mlflow = rows.get("MLflow model-versions/get")
     print(f"\ncatalog reads, version {versions} of {versions} (ratio: req/s against "
           f"{'MLflow' if mlflow else 'the uncached read'})\n{head}")
     peer = (mlflow or rows["registry version JSON"])["rps"]
     for label, r in rows.items():
         ratio = f"{r['rps'] / peer:7.2f}" if peer else "      -"
-        print(f"{label:30} {r['rps']:9.1f} {r['p50']:9.1f} {r['p99']:9.1f} {ratio}"
+        print(f"{label:30} {r['rps']:9.1f} {r['p50']:9.1f} {r['p99']:9.1f} {ratio} {r['cpu_ms']:18.2f}"
               + (f"  ({r['errors']} errors)" if r["errors"] else ""))
     uncached = rows["registry version JSON"]
     if mlflow:
