@@ -139,7 +139,10 @@ def child_environment(reg) -> dict[str, str]:
         "MODEL_REGISTRY_CACHE_DIR": str(reg.settings.cache_dir),
         "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
     })
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the warm-up runs write .pyc files; the measured ones read them
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_fetch import compile_project_bytecode
+
+    compile_project_bytecode(env)  # both sides start from bytecode, as installed packages do
     return env
 
 

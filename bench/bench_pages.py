@@ -8,7 +8,13 @@ search. Then requests each page through the whole ASGI application (routing,
 the read check, catalog reads, Jinja rendering) in this process, and prints
 p50/p99 in milliseconds with the page size. Not a test: speed claims live here.
 
-    python bench/bench_pages.py [--versions 1000] [--repeats 50]
+A page's p99 is where CPython's full (generation 2) garbage collections land, as in
+``bench_search.py``: by default the application's start-up heap is taken out of the
+collector's reach the way ``model-registry serve`` does it in each worker
+(``registry.server.app.settle_start_up_heap``), and the table counts the samples
+that included a full collection (``--no-gc-freeze`` times an application that did not).
+
+    python bench/bench_pages.py [--versions 1000] [--repeats 50] [--no-gc-freeze]
 """
 
 from __future__ import annotations
@@ -87,10 +93,38 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def start_up_heap(app, freeze: bool):
+    """The server's start-up heap discipline (``settle_start_up_heap``), then a counter of full collections."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_search import FullCollections
+
+    from registry.server.app import settle_start_up_heap
+    from registry.server.heap import SettleHeap
+
+    if freeze:
+        settle_start_up_heap(app)
+        app.add_middleware(SettleHeap)
+    return FullCollections()
+
+
+def report_collections(collections, frozen: bool) -> None:
+    import gc
+
+    pauses = collections.pauses
+    print(f"full (generation 2) garbage collections while pages were timed: {len(pauses)}"
+          + (f", each {percentile(pauses, 50) * 1e3:.1f} ms (median), {max(pauses) * 1e3:.1f} ms at most" if pauses
+             else "")
+          + f"; {len(gc.get_objects()):,} objects tracked"
+          + ("; start-up heap frozen (gc.freeze(), as each server worker does)" if frozen else "; nothing frozen")
+          + "; 'p99 w/o': the p99 of the samples without a full collection")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
+                        help="time without the server's gc.freeze() after start-up")
     args = parser.parse_args()
 
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -118,24 +152,32 @@ def main() -> int:
             ("compare", f"/compare?a=vision/big/{middle}&b=vision/big"),
         ]
         worst = 0.0
+        collections = start_up_heap(app, args.gc_freeze)  # what ``model-registry serve`` does in each worker
         with TestClient(app) as client:
-            print(f"{'page':28} {'p50 ms':>8} {'p99 ms':>8} {'KB':>7}")
-            for label, path in pages:
+            for _, path in pages:
                 for _ in range(3):  # warm: templates compiled, connections open
                     client.get(path)
-                times, size = [], 0
+            collections.pauses.clear()
+            print(f"{'page':28} {'p50 ms':>8} {'p99 ms':>8} {'KB':>7} {'full GC':>8} {'p99 w/o':>8}")
+            for label, path in pages:
+                times, collected, size = [], [], 0
                 for _ in range(args.repeats):
+                    before = len(collections.pauses)
                     begin = time.perf_counter()
                     response = client.get(path, headers={"accept": "text/html"})
                     times.append((time.perf_counter() - begin) * 1000)
+                    collected.append(len(collections.pauses) > before)
                     if response.status_code != 200:
                         raise SystemExit(f"{path} answered {response.status_code}: {response.text[:300]}")
                     size = len(response.content)
                 p50, p99 = statistics.median(times), percentile(times, 99)
+                clean = [t for t, hit in zip(times, collected) if not hit]
                 worst = max(worst, p99)
-                print(f"{label:28} {p50:8.1f} {p99:8.1f} {size / 1024:7.0f}")
+                print(f"{label:28} {p50:8.1f} {p99:8.1f} {size / 1024:7.0f} {sum(collected):8d} "
+                      f"{percentile(clean, 99) if clean else float('nan'):8.1f}")
         verdict = "under" if worst < TARGET_MS else "OVER"
         print(f"worst p99 {worst:.1f} ms: {verdict} the {TARGET_MS:.0f} ms target")
+        report_collections(collections, args.gc_freeze)
         print("the model page's catalog reads, p50 ms:")
         handle = f"vision/big/{middle}"
         for label, read in (("get_version", lambda: registry.get_version(handle, include_deleted=True)),

@@ -331,6 +331,9 @@ def mlflow_child(argv: list[str]) -> int:
             connection.exec_driver_sql("ANALYZE")
         print(json.dumps({"seconds": time.perf_counter() - started}))
         return 0
+    if command == "time-get":
+        print(json.dumps(mlflow_time_get_version(store, argv[2:])))
+        return 0
     repeats = int(argv[2])
     big_name = "/".join(BIG_MODEL)
     operations = {LIST_LABEL: f"name = '{big_name}'"}
@@ -350,6 +353,130 @@ def mlflow_child(argv: list[str]) -> int:
     return 0
 
 
+# --- get_version: one version's full record, pinned, by alias and newest ----------------------------------------
+
+#: Distinct handles of each kind the reads rotate over (the same ones on both sides).
+GET_VERSION_HANDLES = 50
+#: What ``get_version`` must reach against MLflow's store, for each kind of handle (p50 ratio, MLflow / registry).
+GET_VERSION_TARGET = 3.0
+
+
+def get_version_handles(n_versions: int, seed: int) -> dict[str, list[tuple[str, str, str | int | None]]]:
+    """{kind: [(publisher, model, number | alias | None), ...]}: live versions of random models, the big model's
+    two aliases, random models' newest. Standard library only (the MLflow side reads the same list)."""
+    models, versions, _, _ = catalog_rows(n_versions, seed)
+    names = {model["id"]: (model["publisher"], model["name"]) for model in models}
+    live = [row for row in versions if row["deleted_at"] is None]
+    rng = random.Random(seed + 1)
+    pinned = [(*names[row["model_id"]], row["version"]) for row in rng.sample(live, GET_VERSION_HANDLES)]
+    newest = [(*names[row["model_id"]], None) for row in rng.sample(live, GET_VERSION_HANDLES)]
+    aliases = [(*BIG_MODEL, alias) for alias in ("prod", "staging")]
+    return {"pinned (/N)": pinned, "alias (@prod)": aliases, "newest": newest}
+
+
+def registry_get_version(catalog, kind: str, handles: list):
+    """A call reading the next handle of ``kind`` through ``Catalog.get_version`` (full record)."""
+    texts = [f"{p}/{m}/{ref}" if kind.startswith("pinned") else f"{p}/{m}@{ref}" if kind.startswith("alias")
+             else f"{p}/{m}" for p, m, ref in handles]
+    position = [0]
+
+    def call():
+        position[0] = (position[0] + 1) % len(texts)
+        return catalog.get_version(texts[position[0]])
+    return call
+
+
+def mlflow_get_version(store, kind: str, handles: list):
+    """The same reads through MLflow's store: ``get_model_version``, ``get_model_version_by_alias``,
+    ``get_latest_versions`` (its "newest" of a model)."""
+    position = [0]
+
+    def call():
+        position[0] = (position[0] + 1) % len(handles)
+        publisher, model, ref = handles[position[0]]
+        name = f"{publisher}/{model}"
+        if kind.startswith("pinned"):
+            return store.get_model_version(name, str(ref))
+        if kind.startswith("alias"):
+            return store.get_model_version_by_alias(name, ref)
+        return store.get_latest_versions(name)[0]
+    return call
+
+
+def mlflow_time_get_version(store, argv: list[str]) -> dict:
+    """``time-get DB REPEATS VERSIONS SEED`` in the MLflow venv: samples of each kind of read.
+
+    The store holds this bench's names (``publisher/model``), which MLflow's name check refuses since 2.x: the
+    check is switched off here (it is a string test; without it MLflow's reads are, if anything, faster)."""
+    from mlflow.store.model_registry import sqlalchemy_store
+
+    sqlalchemy_store._validate_model_name = lambda name: None
+    repeats, handles = int(argv[0]), get_version_handles(int(argv[1]), int(argv[2]))
+    out = {}
+    for kind, chosen in handles.items():
+        call = mlflow_get_version(store, kind, chosen)
+        for _ in range(len(chosen)):
+            call()
+        times, _ = timed(call, repeats)
+        out[kind] = times
+    return out
+
+
+def bench_get_version(url: str, mlflow_db: str | None, args) -> None:
+    """``get_version`` against MLflow's store, interleaved rounds; the registry cold (record cache off: every read
+    queries the database) and warm (the same handles again: the record cache answers after the revision query)."""
+    from registry.catalog.store import Catalog
+
+    handles = get_version_handles(args.versions, args.seed)
+    cold_catalog, warm_catalog = Catalog(url, record_cache_size=0), Catalog(url)
+    sides = {"cold": {}, "warm": {}, "MLflow": {}}
+    collections = FullCollections()
+    collected: dict[str, list[bool]] = {kind: [] for kind in handles}
+    per_round = max(len(h) for h in handles.values()) * max(1, args.get_version_repeats // (50 * args.rounds))
+    for kind, chosen in handles.items():  # first calls compile the statements; fill the warm cache
+        for catalog in (cold_catalog, warm_catalog):
+            call = registry_get_version(catalog, kind, chosen)
+            for _ in range(len(chosen)):
+                call()
+    if args.gc_freeze:
+        gc.collect()
+        gc.freeze()
+    for _ in range(args.rounds):
+        for kind, chosen in handles.items():
+            times, hits, _ = collections.timed(registry_get_version(cold_catalog, kind, chosen), per_round)
+            sides["cold"].setdefault(kind, []).extend(times)
+            collected[kind] += hits
+            times, _ = timed(registry_get_version(warm_catalog, kind, chosen), per_round)
+            sides["warm"].setdefault(kind, []).extend(times)
+        if mlflow_db is not None:
+            for kind, times in run_mlflow("time-get", mlflow_db, str(per_round), str(args.versions),
+                                          str(args.seed)).items():
+                sides["MLflow"].setdefault(kind, []).extend(times)
+    print(f"\nget_version (full record) at {args.versions:,} versions, {GET_VERSION_HANDLES} handles of each kind "
+          f"(2 aliases), {per_round * args.rounds} samples per cell over {args.rounds} interleaved rounds; ms")
+    print("  cold: record cache off, every read queries the database; warm: the same handles read again (the "
+          "record cache answers after one revision query)")
+    print(f"{'handle':<16}{'cold p50':>10}{'cold p99':>10}{'warm p50':>10}{'MLflow p50':>12}{'MLflow p99':>12}"
+          f"{'MLf/cold':>10}{'MLf/warm':>10}{'full GC':>9}")
+    for kind in handles:
+        cold, warm, other = sides["cold"][kind], sides["warm"][kind], sides["MLflow"].get(kind, [])
+        row = f"{kind:<16}{percentile(cold, 50) * 1e3:10.3f}{percentile(cold, 99) * 1e3:10.3f}" \
+              f"{percentile(warm, 50) * 1e3:10.3f}"
+        if other:
+            row += (f"{percentile(other, 50) * 1e3:12.3f}{percentile(other, 99) * 1e3:12.3f}"
+                    f"{percentile(other, 50) / percentile(cold, 50):9.2f}x"
+                    f"{percentile(other, 50) / percentile(warm, 50):9.2f}x")
+        else:
+            row += f"{'-':>12}{'-':>12}{'-':>10}{'-':>10}"
+        print(row + f"{sum(collected[kind]):>9}")
+    if sides["MLflow"]:
+        worst = min(percentile(sides["MLflow"][k], 50) / percentile(sides["cold"][k], 50) for k in handles)
+        print(f"get_version, cold, against MLflow's store: at least {worst:.2f}x (target {GET_VERSION_TARGET:.0f}x: "
+              f"{'met' if worst >= GET_VERSION_TARGET else 'NOT met'})")
+    cold_catalog.close()
+    warm_catalog.close()
+
+
 # --- the bench ----------------------------------------------------------------------------------------------------
 
 def main() -> int:
@@ -362,6 +489,9 @@ def main() -> int:
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow side")
     parser.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
                         help="time without gc.freeze() after start-up (the server freezes its start-up heap)")
+    parser.add_argument("--get-version-repeats", type=int, default=400,
+                        help="get_version samples per kind of handle and side, over all rounds")
+    parser.add_argument("--get-version-only", action="store_true", help="time get_version only, not search")
     args = parser.parse_args()
 
     from registry.catalog.store import Catalog
@@ -376,6 +506,9 @@ def main() -> int:
             built = run_mlflow("build", f"{tmp}/mlflow.db", str(args.versions), str(args.seed))
             print(f"built MLflow {MLFLOW_VERSION}'s SQLAlchemy store (SQLite) with the same versions in "
                   f"{built['seconds']:.1f} s")
+        if args.get_version_only:
+            bench_get_version(url, None if args.no_mlflow else f"{tmp}/mlflow.db", args)
+            return 0
         catalog = Catalog(url)
         operations = {LIST_LABEL: lambda: catalog.list_versions(publisher=BIG_MODEL[0], name=BIG_MODEL[1])}
         for label, (criteria, _) in QUERIES.items():
@@ -455,6 +588,7 @@ def main() -> int:
                 "AND image_height = 224 AND image_width = 224").fetchall()
         print("  plan of the task lookup: " + "; ".join(row[-1] for row in plan))
         catalog.close()
+        bench_get_version(url, None if args.no_mlflow else f"{tmp}/mlflow.db", args)
     return 0
 
 

@@ -29,6 +29,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry.actor import current_actor
 from registry.catalog.models import utcnow
+from registry.catalog.record_cache import serialize_model_changes
 from registry.errors import CatalogError
 
 #: What the audit log records, and the names webhooks subscribe to (``registry.catalog.webhooks.EVENTS``).
@@ -127,6 +128,9 @@ def append(session: Session, action: str, subject: str, *, publisher: str | None
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
+    # A model's entries draw their ids in commit order: the newest one is the model's revision, which expires
+    # cached records and ETags (registry.catalog.record_cache).
+    serialize_model_changes(session, publisher, model)
     entry = AuditEntry(at=utcnow(), actor=current_actor(), action=action, subject=subject, publisher=publisher,
                        model=model, before=before, after=after)
     session.add(entry)

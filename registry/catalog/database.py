@@ -83,6 +83,9 @@ class DatabaseCatalog:
     def get_version(self, handle, *, include_deleted: bool = False, at=None):
         return self.store.get_version(handle, include_deleted=include_deleted, at=at)
 
+    def revision(self, *, publisher: str, name: str) -> int | None:
+        return self.store.revision(publisher=publisher, name=name)
+
     def alias_history(self, handle):
         return self.store.alias_history(handle)
 

@@ -81,6 +81,12 @@ class CatalogBackend(Protocol):
         """The version ``handle`` names now, or with ``at``, the one it named at that moment."""
         ...
 
+    def revision(self, *, publisher: str, name: str) -> "int | None":
+        """A number that changes whenever anything any version record of the model says changes (a publish, a
+        deletion, an alias, any later edit), on every process over this catalog: what HTTP validators are made
+        of (``registry.catalog.record_cache``). None when this catalog cannot tell cheaply."""
+        ...
+
     def alias_history(self, handle: "CatalogHandle | str") -> "list[AliasInterval]":
         """Every version an alias (``publisher/model@alias``) has named, oldest first, with interval and actor."""
         ...

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table, inspect, select
-from sqlmodel import Session, SQLModel, col
+from sqlalchemy import Table, and_, bindparam, inspect, select
+from sqlmodel import SQLModel, col
 
 from registry.catalog.models import (
     Alias,
@@ -28,9 +28,13 @@ from registry.catalog.models import (
     VersionTask,
 )
 from registry.errors import CatalogError
+from registry.handles import LATEST, CatalogHandle
 
 #: Keys a task dict passed to ``create_version`` may have (``task`` and ``signature`` are required).
 TASK_KEYS = frozenset({"task", "signature", "tags", "output_dim", "image_height", "image_width", "evidence"})
+#: What the bulk reads run their Core selects on: an ORM ``Session`` or a plain ``Connection`` (typed loosely: the
+#: two type their ``execute`` results differently, and these reads use only what both give).
+Reader = Any
 #: Bound parameters per ``IN (...)`` query; well under SQLite's limit.
 _CHUNK = 500
 
@@ -121,7 +125,91 @@ BASE_FIELDS = tuple(VersionBase.model_fields)
 _base_values = attrgetter(*BASE_FIELDS)
 
 
-def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[VersionPublic]:
+_version_table = table_of(ModelVersion)
+_model_table = table_of(RegisteredModel)
+_alias_table = table_of(Alias)
+_signature_table = table_of(Signature)
+_task_table = table_of(VersionTask)
+_parent, _parent_model = _version_table.alias("parent"), _model_table.alias("parent_model")
+# One version's rows, by statements built once: SQLAlchemy memoizes a statement object's cache key, so executing
+# one again costs no statement building, no cache-key walk and no IN-list expansion (the bulk reads' costs).
+#: A version row with its model's two columns (one row serves ``version_records`` as both, see there) and its
+#: parent's handle, by outer joins.
+_ROW = (select(*_version_table.c, _model_table.c.publisher, _model_table.c.name,
+               _parent_model.c.publisher.label("parent_publisher"), _parent_model.c.name.label("parent_name"),
+               _parent.c.version.label("parent_version"))
+        .join_from(_version_table, _model_table, _model_table.c.id == _version_table.c.model_id)
+        .outerjoin(_parent, _parent.c.id == _version_table.c.parent_id)
+        .outerjoin(_parent_model, _parent_model.c.id == _parent.c.model_id)
+        .where(_model_table.c.publisher == bindparam("publisher"), _model_table.c.name == bindparam("model")))
+_SIGNATURES_OF = (select(_signature_table.c.tags, _signature_table.c.name, _signature_table.c.inputs,
+                         _signature_table.c.outputs)
+                  .where(_signature_table.c.version_id == bindparam("version_id")).order_by(_signature_table.c.id))
+_TASKS_OF = (select(_task_table.c.task, _task_table.c.signature, _task_table.c.tags, _task_table.c.output_dim,
+                    _task_table.c.image_height, _task_table.c.image_width, _task_table.c.evidence)
+             .where(_task_table.c.version_id == bindparam("version_id")).order_by(_task_table.c.id))
+_ALIASES_OF = (select(_alias_table.c.name).where(_alias_table.c.version_id == bindparam("version_id"))
+               .order_by(_alias_table.c.name))
+_PINNED = _ROW.where(_version_table.c.version == bindparam("version"))
+_BY_ALIAS = (_ROW.join(_alias_table, and_(_alias_table.c.model_id == _model_table.c.id,
+                                          _alias_table.c.version_id == _version_table.c.id))
+             .where(_alias_table.c.name == bindparam("alias")))
+_NEWEST = _ROW.where(_version_table.c.deleted_at.is_(None)).order_by(_version_table.c.version.desc()).limit(1)
+
+
+def resolve_statement(handle: CatalogHandle):
+    """One query for the row a handle names (deleted or not: the caller decides), with its model's columns."""
+    if handle.version is not None:
+        return _PINNED
+    if handle.alias is not None and handle.alias != LATEST:
+        return _BY_ALIAS
+    return _NEWEST
+
+
+def resolve_parameters(handle: CatalogHandle) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"publisher": handle.publisher, "model": handle.model}
+    if handle.version is not None:
+        parameters["version"] = handle.version
+    elif handle.alias is not None and handle.alias != LATEST:
+        parameters["alias"] = handle.alias
+    return parameters
+
+
+def version_record(connection: Reader, row: Any) -> VersionPublic:
+    """The public record of one row of ``resolve_statement``: three more queries (signatures, tasks, aliases)."""
+    by_id = {"version_id": row.id}
+    signature = SignaturePublic.model_construct
+    signatures = [signature(name=name, tags=split_tags(tags), inputs=dict(inputs), outputs=dict(outputs))
+                  for tags, name, inputs, outputs in connection.execute(_SIGNATURES_OF, by_id)]
+    task = TaskPublic.model_construct
+    tasks = [task(task=name, signature=signature_name, tags=split_tags(tags), output_dim=output_dim,
+                  image_size=(height, width) if height is not None and width is not None else None,
+                  evidence=dict(evidence or {}))
+             for name, signature_name, tags, output_dim, height, width, evidence
+             in connection.execute(_TASKS_OF, by_id)]
+    aliases = list(connection.execute(_ALIASES_OF, by_id).scalars())
+    parent = (f"{row.parent_publisher}/{row.parent_name}/{row.parent_version}" if row.parent_version is not None
+              else None)
+    return _record(row, row, parent, aliases, signatures, tasks)
+
+
+def _record(version: Any, model: Any, parent: str | None, aliases: list[str], signatures: list[SignaturePublic],
+            tasks: list[TaskPublic]) -> VersionPublic:
+    return VersionPublic.model_construct(
+        **dict(zip(BASE_FIELDS, _base_values(version), strict=True)),
+        publisher=model.publisher,
+        model=model.name,
+        version=version.version,
+        created_at=version.created_at,
+        deleted=version.deleted_at is not None,
+        parent=parent,
+        aliases=aliases,
+        signatures=signatures,
+        tasks=tasks,
+    )
+
+
+def version_records(session: Reader, pairs: Sequence[tuple[Any, Any]]) -> list[VersionPublic]:
     """Public records of ``(version, model)`` pairs, loading signatures, tasks, aliases and parents in bulk.
 
     A version is anything with ``ModelVersion``'s attributes and a model anything with ``publisher`` and
@@ -142,27 +230,14 @@ def version_records(session: Session, pairs: Sequence[tuple[Any, Any]]) -> list[
     wanted = {version.parent_id for version, _ in pairs} - {None}
     parents = {parent_id: known[parent_id] for parent_id in wanted if parent_id in known}
     parents.update(parent_handles(session, wanted - parents.keys()))
-    construct = VersionPublic.model_construct
-    return [
-        construct(
-            **dict(zip(BASE_FIELDS, _base_values(version), strict=True)),
-            publisher=model.publisher,
-            model=model.name,
-            version=version.version,
-            created_at=version.created_at,
-            deleted=version.deleted_at is not None,
-            parent=parents.get(version.parent_id),
-            aliases=aliases.get(version.id, []),
-            signatures=signatures.get(version.id, []),
-            tasks=tasks.get(version.id, []),
-        )
-        for version, model in pairs
-    ]
+    return [_record(version, model, parents.get(version.parent_id), aliases.get(version.id, []),
+                    signatures.get(version.id, []), tasks.get(version.id, []))
+            for version, model in pairs]
 
 
-def parent_handles(session: Session, version_ids: Iterable[int]) -> dict[int, str]:
+def parent_handles(session: Reader, version_ids: Iterable[int]) -> dict[int, str]:
     """``{version id: "publisher/model/N"}``."""
-    handles = {}
+    handles: dict[int, str] = {}
     for chunk in chunks(list(version_ids)):
         statement = (
             select(col(ModelVersion.id), col(RegisteredModel.publisher), col(RegisteredModel.name),
@@ -174,7 +249,7 @@ def parent_handles(session: Session, version_ids: Iterable[int]) -> dict[int, st
     return handles
 
 
-def _signatures_by_version(session: Session, ids: list[int]) -> dict[int, list[SignaturePublic]]:
+def _signatures_by_version(session: Reader, ids: list[int]) -> dict[int, list[SignaturePublic]]:
     """Each version's signatures, in insertion (id) order."""
     table = table_of(Signature)
     grouped: dict[int, list[SignaturePublic]] = defaultdict(list)
@@ -188,7 +263,7 @@ def _signatures_by_version(session: Session, ids: list[int]) -> dict[int, list[S
     return grouped
 
 
-def _tasks_by_version(session: Session, ids: list[int]) -> dict[int, list[TaskPublic]]:
+def _tasks_by_version(session: Reader, ids: list[int]) -> dict[int, list[TaskPublic]]:
     """Each version's task records, in insertion (id) order."""
     table = table_of(VersionTask)
     grouped: dict[int, list[TaskPublic]] = defaultdict(list)

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy import select as select_columns
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -29,7 +30,6 @@ from registry.catalog import records
 from registry.catalog.audit import AliasInterval, AuditEntry, AuditLog, alias_intervals, as_utc, stored_utc
 from registry.catalog.changes import record_change
 from registry.catalog.downloads import DownloadCount
-from registry.catalog.downloads import totals as download_totals
 from registry.catalog.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, write_engine
 from registry.catalog.failures import database_errors
 from registry.catalog.models import (
@@ -45,6 +45,7 @@ from registry.catalog.models import (
     VersionTask,
     utcnow,
 )
+from registry.catalog.record_cache import DEFAULT_RECORD_CACHE_SIZE, RecordCache, model_revision
 from registry.catalog.schema import check_schema
 from registry.catalog.search import search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
@@ -64,11 +65,14 @@ class Catalog:
     SQLAlchemy exception.
     """
 
-    def __init__(self, database_url: str | URL, *, timeout: float = SQLITE_BUSY_TIMEOUT_S):
+    def __init__(self, database_url: str | URL, *, timeout: float = SQLITE_BUSY_TIMEOUT_S,
+                 record_cache_size: int = DEFAULT_RECORD_CACHE_SIZE):
         self.database_url = database_url
         with database_errors(database_url):
             self.engine = make_engine(database_url, timeout=timeout)
         self._writer = write_engine(self.engine)
+        #: Version records read lately, each valid while its model's revision stands (``record_cache``).
+        self.records = RecordCache(record_cache_size)
         try:
             with database_errors(database_url):
                 check_schema(self.engine)
@@ -218,6 +222,7 @@ class Catalog:
                 session.flush()
                 record_change(session, "version.deleted", _subject(model, row), publisher=model.publisher,
                               model=model.name, before=before, after=_state(row, model))
+            self.records.discard_model(model.publisher, model.name)
             return records.version_records(session, [(row, model)])[0]
 
     # --- reads --------------------------------------------------------------------------------------------------
@@ -225,12 +230,45 @@ class Catalog:
     def get_version(self, handle: CatalogHandle | str, *, include_deleted: bool = False,
                     at: datetime | None = None) -> VersionPublic:
         """The version a catalog handle names: newest (skipping deleted ones), number N, or ``@alias``;
-        with ``at``, the one it named at that moment (``_resolve_at``)."""
-        with self._read() as session:
-            parsed = _catalog_handle(handle)
-            pair = (self._resolve(session, parsed, include_deleted=include_deleted) if at is None
-                    else self._resolve_at(session, parsed, as_utc(at), include_deleted=include_deleted))
-            return records.version_records(session, [pair])[0]
+        with ``at``, the one it named at that moment (``_resolve_at``).
+
+        Without ``at``: the model's revision first (one indexed query), then the record kept for the handle
+        at that revision (``registry.catalog.record_cache``), else one query resolving the handle to its row
+        (and its model's columns) and the bulk reads of ``records.version_records``: plain columns, no ORM
+        objects, no validation of what the database already typed.
+        """
+        parsed = _catalog_handle(handle)
+        if at is not None:
+            with self._read() as session:
+                pair = self._resolve_at(session, parsed, as_utc(at), include_deleted=include_deleted)
+                return records.version_records(session, [pair])[0]
+        key = (parsed.publisher, parsed.model, parsed.version,
+               parsed.alias if parsed.alias != LATEST else None, include_deleted)
+        with self._connect() as connection:
+            revision = model_revision(connection, parsed.publisher, parsed.model)  # before the record: see there
+            kept = self.records.get(key, revision) if revision is not None else None
+            if kept is not None:
+                return kept
+            row = connection.execute(records.resolve_statement(parsed), records.resolve_parameters(parsed)).first()
+            if row is None or (row.deleted_at is not None and not include_deleted):
+                row = None
+            else:
+                record = records.version_record(connection, row)
+        if row is None:
+            # Not there (or deleted): ask again the way every other read does, for its precise error, or the
+            # version a concurrent write has just made.
+            with self._read() as session:
+                pair = self._resolve(session, parsed, include_deleted=include_deleted)
+                record = records.version_records(session, [pair])[0]
+        if revision is not None:
+            self.records.put(key, revision, record)
+        return record
+
+    def revision(self, *, publisher: str, name: str) -> int | None:
+        """The model's revision: the id of the newest audit entry about it, 0 if none, None for no such model
+        (``record_cache``)."""
+        with self._connect() as connection:
+            return model_revision(connection, publisher, name)
 
     def alias_history(self, handle: CatalogHandle | str) -> list[AliasInterval]:
         """Every version ``publisher/model@alias`` has named, oldest first, each with its interval and actor
@@ -250,10 +288,12 @@ class Catalog:
         """{version number: archives the registry's servers served of it}, for the versions downloaded at all."""
         with self._read() as session:
             model = self._model(session, publisher, name)
-            numbers: dict[int, int] = {version_id: number for version_id, number in session.exec(
-                select(ModelVersion.id, ModelVersion.version).where(ModelVersion.model_id == model.id))
-                if version_id is not None}
-            return {numbers[version_id]: n for version_id, n in download_totals(session, list(numbers)).items()}
+            # One join, summed by the database: not every version's id sent back in an IN list (a model page
+            # asks this of a model of a thousand versions).
+            return {number: int(total) for number, total in session.execute(
+                select_columns(col(ModelVersion.version), func.sum(col(DownloadCount.count)))
+                .join(ModelVersion, col(ModelVersion.id) == col(DownloadCount.version_id))
+                .where(col(ModelVersion.model_id) == model.id).group_by(col(ModelVersion.version)))}
 
     @property
     def audit(self) -> AuditLog:
@@ -326,9 +366,11 @@ class Catalog:
             for version_id, alias in session.execute(select(Alias.version_id, Alias.name)
                                                      .where(Alias.model_id == model.id).order_by(Alias.name)):
                 aliases.setdefault(version_id, []).append(alias)
-            return [VersionSummary(publisher=model.publisher, model=model.name, version=row.version,
-                                   format=row.format, sha256=row.sha256, size=row.size, created_at=row.created_at,
-                                   deleted=row.deleted_at is not None, aliases=aliases.get(row.id, []))
+            # Built without validation (the database typed every value): a page lists a thousand of them.
+            summary = VersionSummary.model_construct
+            return [summary(publisher=model.publisher, model=model.name, version=row.version, format=row.format,
+                            sha256=row.sha256, size=row.size, created_at=row.created_at,
+                            deleted=row.deleted_at is not None, aliases=aliases.get(row.id, []))
                     for row in rows]
 
     def search(self, *, sort: str | None = None, **criteria) -> list[VersionPublic] | list[str]:
@@ -398,6 +440,12 @@ class Catalog:
     def _read(self) -> Iterator[Session]:
         with database_errors(self.database_url), Session(self.engine) as session:
             yield session
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A plain connection for Core reads: no ORM session to set up for a read that loads no ORM object."""
+        with database_errors(self.database_url), self.engine.connect() as connection:
+            yield connection
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:

@@ -66,6 +66,10 @@ class HttpCatalog:
                                             "at": _instant(at)})
         return _version(body)
 
+    def revision(self, *, publisher: str, name: str) -> int | None:
+        """None: a server's records are validated over HTTP (its ETags), not by a revision number."""
+        return None
+
     def alias_history(self, handle):
         from registry.catalog.audit import AliasInterval
 

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from registry.errors import HandleError
 from registry.handles import parse_image_size, validate_name
+from registry.server import http_cache
 from registry.server.auth import ADMIN, ADMIN_EVERY_PUBLISHER, PUBLISH, READ
 from registry.server.deps import RegistryDep, ServerSettingsDep, handle_for, utc_instant
 from registry.server.uploads import receive_upload
@@ -103,14 +104,21 @@ def list_versions(request: Request, registry: RegistryDep, publisher: str, model
 @router.get("/models/{publisher}/{model}/versions/{ref}",
             summary="One version (number, 'latest' or '@alias') with its format's matrix row",
             dependencies=[Depends(READ)])
-def get_version(request: Request, registry: RegistryDep, publisher: str, model: str, ref: str,
-                include_deleted: bool = False, at: datetime | None = None):
-    """``at`` (ISO 8601; UTC unless it names a zone): the version the handle named at that moment."""
-    version = registry.get_version(handle_for(publisher, model, ref), include_deleted=include_deleted,
-                                   at=utc_instant(at))
+def get_version(request: Request, registry: RegistryDep, settings: ServerSettingsDep, publisher: str, model: str,
+                ref: str, include_deleted: bool = False, at: datetime | None = None):
+    """``at`` (ISO 8601; UTC unless it names a zone): the version the handle named at that moment.
+
+    Without ``at`` the answer has an ETag and ``Cache-Control`` (``registry.server.http_cache``), and a request
+    that sends a current ETag in ``If-None-Match`` gets ``304`` before any record is read."""
+    handle = handle_for(publisher, model, ref)
+    validators = (http_cache.VersionValidators.of(request, registry, handle, include_deleted=include_deleted,
+                                                  private=settings.require_read_token) if at is None else None)
+    if validators is not None and validators.fresh(request):
+        return validators.not_modified()
+    version = registry.get_version(handle, include_deleted=include_deleted, at=utc_instant(at))
     body = version_json(request, version)
     body["matrix"] = [cell_json(cell) for cell in registry.matrix.row(version.format)]
-    return body
+    return validators.json(body) if validators is not None else JSONResponse(body)
 
 
 def cell_json(cell) -> dict:

@@ -25,6 +25,7 @@ from registry.server import api_v1, background, downloads, history_api, hub_urls
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
+from registry.server.heap import SettleHeap
 from registry.server.sendfile import PathsendMiddleware
 from registry.server.settings import ServerSettings
 
@@ -110,6 +111,7 @@ def app_from_env() -> PathsendMiddleware:
     app = create_app()
     reclaim_dead_uploads(app)
     settle_start_up_heap(app)
+    app.add_middleware(SettleHeap)  # and again once the first requests have compiled what they use
     return PathsendMiddleware(app)
 
 

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from registry.access import Grant
 from registry.error_codes import status_of
 from registry.errors import HandleError, RegistryError, SignatureError
 from registry.handles import CatalogHandle, catalog_handle
-from registry.server import web_views
+from registry.server import http_cache, web_views
 from registry.server.auth import ACCESS_ATTRIBUTE, READ, TOKEN_COOKIE, access_rule
 from registry.server.deps import RegistryDep, ServerSettingsDep
 from registry.server.web_templates import render
@@ -87,10 +87,12 @@ async def page(request: Request, registry: Registry, token_required: bool, build
 
 
 async def model_page(request: Request, registry: Registry, token_required: bool,
-                     handle: CatalogHandle) -> HTMLResponse:
-    """The page of ``handle``'s version: the newest for ``publisher/model``, else the one named."""
-    return await page(request, registry, token_required,
-                      lambda req, reg, required: _model(req, reg, required, handle))
+                     handle: CatalogHandle) -> Response:
+    """The page of ``handle``'s version: the newest for ``publisher/model``, else the one named; with an ETag
+    and ``Cache-Control`` (``registry.server.http_cache``: a pinned version's page is fresh for a while)."""
+    response = await page(request, registry, token_required,
+                          lambda req, reg, required: _model(req, reg, required, handle))
+    return http_cache.page_validated(request, response, pinned=handle.pinned, private=token_required)
 
 
 # -- pages -------------------------------------------------------------------------------------------------------

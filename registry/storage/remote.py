@@ -331,6 +331,9 @@ def _open_gcs(url: str, timeout: float):
     Requester-pays buckets need a billing parameter on every request: they are read
     through gcsfs itself.
     """
+    anonymous = _anonymous_gcs_media_url(url)
+    if anonymous is not None:
+        return _open_http(anonymous, {}, timeout, shown_as=url)
     fs, path = filesystem_for(url)
     with translated_errors(url, "open"):
         if getattr(fs, "requester_pays", False):
@@ -339,6 +342,42 @@ def _open_gcs(url: str, timeout: float):
         headers: dict[str, str] = {}
         fs.credentials.apply(headers)  # a bearer token, refreshed when due; nothing for anonymous access
     return _open_http(media_url, headers, timeout, shown_as=url)
+
+
+#: The gcsfs options (fsspec's config, ``FSSPEC_GCS_*``) ``_anonymous_gcs_media_url`` understands; any other
+#: (requester pays, a universe, a session...) is gcsfs's to apply.
+_PLAIN_GCS_OPTIONS = frozenset({"token", "endpoint_url", "project"})
+
+
+def _anonymous_gcs_media_url(url: str) -> str | None:
+    """The media link of a ``gs://`` object that is read without credentials, made without importing gcsfs; None
+    when gcsfs must decide (credentials, or any option beyond the endpoint).
+
+    Importing gcsfs (aiohttp, google-auth, the storage client's gRPC types) took ~0.6 s of a fresh process,
+    more than downloading a 50 MB model from the emulator (``bench/bench_fetch.py``): a crowd of processes
+    resolving one handle paid it each. Without credentials there is nothing for gcsfs to do: the link is
+    the JSON API's ``/download/storage/v1/b/BUCKET/o/OBJECT?alt=media`` at the endpoint gcsfs would use —
+    ``endpoint_url``, else the emulator (``STORAGE_EMULATOR_HOST``), else the public endpoint. Anonymous
+    means ``token="anon"`` (``FSSPEC_GCS_TOKEN=anon``), or an emulator with no token given: gcsfs falls
+    back to anonymous there too, and an emulator checks none.
+    """
+    options = {**fsspec.config.conf.get("gs", {}), **fsspec.config.conf.get("gcs", {})}
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    emulator = "" if emulator == "default" else emulator
+    token = options.get("token")
+    if set(options) - _PLAIN_GCS_OPTIONS or not (token == "anon" or (not token and emulator)):
+        return None
+    if os.environ.get("GOOGLE_CLOUD_UNIVERSE_DOMAIN") or os.environ.get("GOOGLE_API_USE_CLIENT_CERTIFICATE"):
+        return None
+    bucket, _, key = url.split("://", 1)[1].partition("/")
+    if not bucket or not key or "#" in key or "?" in key:
+        return None
+    endpoint = str(options.get("endpoint_url") or emulator or "https://storage.googleapis.com").rstrip("/")
+    if not endpoint.startswith(("http://", "https://")):
+        endpoint = f"http://{endpoint}"
+    from urllib.parse import quote
+
+    return f"{endpoint}/download/storage/v1/b/{bucket}/o/{quote(key, safe='')}?alt=media"
 
 
 def _open_http(url: str, headers: dict[str, str], timeout: float, *, shown_as: str | None = None):
