@@ -8,7 +8,8 @@ keep-alive clients; as many worker processes each side as the machine has cores)
    from the registry alone ("direct": the server sends the file itself); from the
    registry behind nginx configured as README.md says ("accel": the registry checks
    access, counts, and answers ``X-Accel-Redirect``, and nginx sends the file); and
-   plain nginx serving the very same file from disk (the anchor). Targets: accel >= 0.95 x
+   plain nginx serving the very same file from disk (the anchor); archives of 100 MB and
+   more with at most 4 clients, in runs 3 x as long. Targets: accel >= 0.95 x
    nginx, direct >= 0.8 x nginx. ``--chunked`` adds the app under plain uvicorn, without
    ``registry.server.sendfile`` (Starlette's 1 MiB chunks through Python).
 2. Catalog reads: a pinned version's JSON (``/api/v1/models/{p}/{m}/versions/{n}``)
@@ -32,7 +33,8 @@ keep-alive clients; as many worker processes each side as the machine has cores)
 Every row also gives the servers' CPU milliseconds per request (all server
 processes, read from /proc over the run, when only that contender is busy): what an
 answer costs, which load from other programs skews far less than req/s. Machine load
-skews absolute numbers; the ratios come from runs interleaved in one session. Run it on a quiet machine for numbers to quote.
+skews absolute numbers; the ratios come from runs interleaved in one session. Run
+it on a quiet machine for numbers to quote.
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ def median_run(runs: list[dict]) -> dict:
             "cpu_ms": statistics.median(r["cpu_ms"] for r in runs), "rounds": len(runs)}
 
 
+#: Archives from this size (MB) are downloaded by at most ``LARGE_CONNECTIONS`` clients, in runs 3 x as long.
+LARGE_MB = 100
+LARGE_CONNECTIONS = 4
 #: Process groups of every server in the run (each started in a session of its own): their CPU time is sampled.
 SERVER_GROUPS: list[int] = []
 
@@ -318,8 +323,12 @@ def main() -> None:
                     contenders["registry, 1 MiB chunks"] = (f"http://127.0.0.1:{chunked_port}{path}", {})
                 for url, headers in contenders.values():  # warm-up: page cache, connections, first requests
                     wrk(url, duration=1, connections=2, headers=headers)
-                download_rows[mb] = interleaved(contenders, rounds=args.rounds, duration=args.duration,
-                                                connections=args.connections)
+                # An archive of hundreds of MB takes seconds per request: fewer clients, longer runs, so that
+                # each run completes enough requests to be timed.
+                large = mb >= LARGE_MB
+                download_rows[mb] = interleaved(
+                    contenders, rounds=args.rounds, duration=args.duration * (3 if large else 1),
+                    connections=min(args.connections, LARGE_CONNECTIONS) if large else args.connections)
 
             read_rows = {}
             if "reads" in parts:
@@ -378,7 +387,8 @@ def main() -> None:
     head = f"{'':30} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'ratio':>7} {'server CPU ms/req':>18}"
     for mb, rows in download_rows.items():
         anchor_rps = rows["plain nginx"]["rps"]
-        print(f"\ndownloads, {mb:.0f} MB archive (ratio: req/s against plain nginx)\n{head}")
+        clients = min(args.connections, LARGE_CONNECTIONS) if mb >= LARGE_MB else args.connections
+        print(f"\ndownloads, {mb:.0f} MB archive, {clients} clients (ratio: req/s against plain nginx)\n{head}")
         for label, r in rows.items():
             print(f"{label:30} {r['rps']:9.1f} {r['p50']:9.1f} {r['p99']:9.1f} {r['rps'] / anchor_rps:7.2f} "
                   f"{r['cpu_ms']:18.2f}" + (f"  ({r['errors']} errors)" if r["errors"] else ""))
