@@ -3,7 +3,8 @@
 - Redirect: a real server over the GCS emulator, reading the bucket with a service-account key made here (an
   RSA key from ``cryptography``; V4 signing is local, and the key's token endpoint is never asked, since the
   server only signs). The emulator serves signed URLs as GCS does (it does not check signatures, so the test
-  checks what the URL carries).
+  checks what the URL carries). Where the server must read the bucket with that key (proxy mode), the key
+  names a token endpoint on 127.0.0.1 standing in for Google's OAuth server, which no test can reach.
 - Front proxy: real nginx (``/usr/sbin/nginx``) running the README's configuration in front of a real server.
 
 Both deliver the archive intact to the unmodified tensorflow_hub 0.16.1 client; access is refused before
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import http.server
 import json
 import re
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -76,8 +79,9 @@ def _counts(server, name: str, expected_total: int) -> dict:
 
 # --------------------------------------------------------------------------- bucket redirects
 
-def _service_account_key(path: Path) -> dict:
-    """A service-account key file as Google issues one, with a fresh RSA key: signing needs nothing else."""
+def _service_account_key(path: Path, token_uri: str = "https://oauth2.googleapis.com/token") -> dict:
+    """A service-account key file as Google issues one, with a fresh RSA key: signing needs nothing else
+    (reading does: an access token from ``token_uri``)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -86,7 +90,7 @@ def _service_account_key(path: Path) -> dict:
                             serialization.NoEncryption()).decode()
     info = {"type": "service_account", "project_id": "registry-tests", "private_key_id": "test-key-1",
             "private_key": pem, "client_email": "registry-server@registry-tests.iam.gserviceaccount.com",
-            "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token"}
+            "client_id": "1", "token_uri": token_uri}
     path.write_text(json.dumps(info))
     return info
 
@@ -175,6 +179,45 @@ def test_proxy_mode_and_storage_that_cannot_sign_stream_through(bucket_catalog, 
                                                  r"gs://\S+ cannot sign URLs"):
         start_registry_server(database_url=database_url, storage_url=bucket, admin_token=False,
                               extra_env={"MODEL_REGISTRY_DOWNLOADS": "redirect"})
+
+
+class _TokenEndpoint(http.server.BaseHTTPRequestHandler):
+    """Google's OAuth token endpoint, which a test cannot reach: any signed assertion gets a token (the emulator
+    takes any)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"access_token": "test-token", "expires_in": 3600, "token_type": "Bearer"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_proxy_mode_streams_from_a_bucket_that_could_sign(bucket_catalog, start_registry_server, tmp_path):
+    """``MODEL_REGISTRY_DOWNLOADS=proxy`` with a key that signs: the server reads the bucket (with the key's
+    token) and sends the bytes; no redirect."""
+    database_url, bucket, sha256 = bucket_catalog
+    endpoint = http.server.ThreadingHTTPServer((LOCALHOST, 0), _TokenEndpoint)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    try:
+        _service_account_key(tmp_path / "key.json", token_uri=f"http://{LOCALHOST}:{endpoint.server_port}/token")
+        server = start_registry_server(database_url=database_url, storage_url=bucket,
+                                       extra_env={"FSSPEC_GCS_TOKEN": str(tmp_path / "key.json"),
+                                                  "MODEL_REGISTRY_DOWNLOADS": "proxy"})
+        response = _raw_get(f"{server.url}/text/embed/1?tf-hub-format=compressed")
+        assert response.status == 200 and response.getheader("Location") is None
+        assert _sha256(response.body) == sha256  # type: ignore[attr-defined]
+        # The same storage, unset: a redirect.
+        other = start_registry_server(database_url=database_url, storage_url=bucket, admin_token=False,
+                                      extra_env={"FSSPEC_GCS_TOKEN": str(tmp_path / "key.json")})
+        assert _raw_get(f"{other.url}/text/embed/1?tf-hub-format=compressed").status == 302
+    finally:
+        endpoint.shutdown()
 
 
 # --------------------------------------------------------------------------- front proxy (nginx)
