@@ -26,6 +26,7 @@ never cached (its signature expires).
 from __future__ import annotations
 
 import os
+from stat import S_ISREG
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
@@ -99,7 +100,11 @@ def archive_response(location, *, store, pinned: bool, method: str = "GET",
     }
     path = store.local_file(location.artifact_uri)
     if path is not None:
-        if not os.path.isfile(path):
+        try:
+            stat_result = os.stat(path)  # here, on this worker thread, rather than on another by FileResponse
+        except FileNotFoundError:
+            stat_result = None
+        if stat_result is None or not S_ISREG(stat_result.st_mode):
             from registry.errors import ArtifactNotFound
 
             raise ArtifactNotFound(f"the artifact of {location.handle} is missing from storage ({path}); "
@@ -109,7 +114,8 @@ def archive_response(location, *, store, pinned: bool, method: str = "GET",
             # No body: nginx sends the file named here, with this response's headers (README, "Serving downloads").
             return Response(status_code=200, headers={**headers, "X-Accel-Redirect": internal},
                             media_type=ARCHIVE_TYPE, background=task)
-        return _BigChunkFileResponse(path, media_type=ARCHIVE_TYPE, headers=headers, background=task)
+        return _BigChunkFileResponse(path, media_type=ARCHIVE_TYPE, headers=headers, background=task,
+                                     stat_result=stat_result)
     headers["Content-Length"] = str(location.size)
     if method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=ARCHIVE_TYPE)
@@ -124,7 +130,7 @@ def _accel_target(path: str, store, prefix: str) -> str | None:
     root = store.local_file(store.url)
     if root is None:
         return None
-    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))  # paths as nginx sees them: no lookups
     if relative.startswith(os.pardir) or os.path.isabs(relative):
         return None
     return prefix + quote(relative.replace(os.sep, "/"))
