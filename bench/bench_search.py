@@ -15,8 +15,8 @@ model-registry store (SQLite) holding the same 100,000 versions: its
 ``search_model_versions`` by name for the list, and by tags (task, image size,
 output dimension, format) for the searches — MLflow has no "newest matching
 version per model", so its search rows are the nearest question it can answer.
-MLflow runs in its own virtual environment, created on first use under
-``.bench/mlflow`` (pip install ``mlflow==MLFLOW_VERSION``), never in the
+MLflow runs in its own virtual environment, the one ``bench_server.py`` uses
+(``tests/refstack.py::ensure_mlflow``, built on first use), never in the
 project's; ``--no-mlflow`` skips it. The two sides are timed in interleaved
 rounds (``--rounds``), p50 and p99 over all rounds' samples, and the ratio of
 the two p99s (registry / MLflow: below 1, the registry is faster).
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import json
 import os
 import random
@@ -57,8 +58,6 @@ IMAGE_SIZES = [(224, 224), (299, 299), (192, 192), (160, 160), (128, 128), (96, 
 FEATURE_DIMS = [512, 768, 1024, 1280, 1536, 2048]
 #: The model ``list_versions`` is timed on, and its number of versions.
 BIG_MODEL, BIG_MODEL_VERSIONS = ("pub00", "hundred-versions"), 100
-MLFLOW_VERSION = "3.17.2"
-MLFLOW_VENV = ROOT / ".bench" / "mlflow"
 #: MLflow's tag searches take up to seconds each: per round, an operation stops sampling after this long (>= 5 samples).
 MLFLOW_SECONDS_PER_OPERATION = 10.0
 
@@ -260,13 +259,11 @@ LIST_LABEL = f"list_versions ({BIG_MODEL_VERSIONS} versions)"
 # --- MLflow, in its own virtual environment -----------------------------------------------------------------------
 
 def mlflow_python() -> Path:
-    """The MLflow venv's interpreter, creating the venv (pip install mlflow) the first time."""
-    python = MLFLOW_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {MLFLOW_VENV} with mlflow=={MLFLOW_VERSION} (once) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"mlflow=={MLFLOW_VERSION}"], check=True)
-    return python
+    """The MLflow stack's interpreter (built the first time; pinned by ``tests.refstack.MLFLOW_PINS``). Imported
+    here, not at the top: this file also runs as the MLflow child, in a venv without the project's test tools."""
+    from tests.refstack import ensure_mlflow
+
+    return ensure_mlflow()
 
 
 def run_mlflow(*args: str) -> dict:
@@ -329,7 +326,7 @@ def mlflow_child(argv: list[str]) -> int:
                 for start in range(0, len(rows), 20_000):
                     connection.execute(insert(table.__table__), rows[start:start + 20_000])
             connection.exec_driver_sql("ANALYZE")
-        print(json.dumps({"seconds": time.perf_counter() - started}))
+        print(json.dumps({"seconds": time.perf_counter() - started, "version": importlib.metadata.version("mlflow")}))
         return 0
     if command == "time-get":
         print(json.dumps(mlflow_time_get_version(store, argv[2:])))
@@ -504,7 +501,7 @@ def main() -> int:
         print(f"built a catalog of {args.versions:,} versions in {time.perf_counter() - started:.1f} s")
         if not args.no_mlflow:
             built = run_mlflow("build", f"{tmp}/mlflow.db", str(args.versions), str(args.seed))
-            print(f"built MLflow {MLFLOW_VERSION}'s SQLAlchemy store (SQLite) with the same versions in "
+            print(f"built MLflow {built['version']}'s SQLAlchemy store (SQLite) with the same versions in "
                   f"{built['seconds']:.1f} s")
         if args.get_version_only:
             bench_get_version(url, None if args.no_mlflow else f"{tmp}/mlflow.db", args)

@@ -73,6 +73,13 @@ WEBHOOK_DISABLE_AFTER_ENV = "MODEL_REGISTRY_WEBHOOK_DISABLE_AFTER"
 COUNT_DOWNLOADS_ENV = "MODEL_REGISTRY_COUNT_DOWNLOADS"
 #: tensorflow_hub's own cache variable, honoured as tensorflow_hub 0.15 does (``registry.legacy.tfhub_cache``).
 TFHUB_CACHE_DIR_ENV = "TFHUB_CACHE_DIR"
+#: Server: how a model URL delivers an archive: "redirect" (to a short-lived signed URL of the bucket) or "proxy"
+#: (the server sends the bytes); unset: redirect where the storage can sign, else proxy (``registry.server.downloads``).
+DOWNLOADS_ENV = "MODEL_REGISTRY_DOWNLOADS"
+DOWNLOAD_MODES = ("redirect", "proxy")
+#: Server: a URL path prefix (``/internal-archives/``) under which a front proxy (nginx) serves the local storage
+#: folder; set, local archives are answered with ``X-Accel-Redirect`` and the proxy sends the bytes.
+ACCEL_REDIRECT_ENV = "MODEL_REGISTRY_ACCEL_REDIRECT"
 
 
 def default_data_dir() -> Path:
@@ -185,6 +192,10 @@ class Settings(NamedTuple):
     webhooks: WebhookSettings = WebhookSettings()
     #: Server: ``MODEL_REGISTRY_COUNT_DOWNLOADS``.
     count_downloads: bool = True
+    #: Server: ``MODEL_REGISTRY_DOWNLOADS``, one of ``DOWNLOAD_MODES``; None: redirect where the storage can sign.
+    downloads: str | None = None
+    #: Server: ``MODEL_REGISTRY_ACCEL_REDIRECT``, a URL path starting and ending with "/", or None.
+    accel_redirect: str | None = None
     #: Server: ``MODEL_REGISTRY_REQUIRE_READ_TOKEN``.
     require_read_token: bool = False
     #: Server: ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``.
@@ -231,6 +242,8 @@ class Settings(NamedTuple):
             # Checked where it is used (registry.legacy.tfhub_cache.cache_root): a gs:// cache set for
             # tensorflow_hub must not stop every other use of the registry.
             tfhub_cache_dir=_raw(env, TFHUB_CACHE_DIR_ENV) or None,
+            downloads=_downloads(env),
+            accel_redirect=_accel_redirect(env),
         )
 
 
@@ -241,6 +254,31 @@ _FALSE = frozenset({"", "0", "false", "no", "off"})
 _POSTGRES_DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "psycopg2cffi": "psycopg2cffi",
                      "pg8000": "pg8000", "asyncpg": "asyncpg"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _downloads(env: "Mapping[str, str]") -> str | None:
+    """One of ``DOWNLOAD_MODES``, or None (unset: redirect where the storage can sign, else proxy)."""
+    raw = _raw(env, DOWNLOADS_ENV)
+    if not raw:
+        return None
+    if raw.lower() not in DOWNLOAD_MODES:
+        raise invalid(DOWNLOADS_ENV, raw, f"use one of {', '.join(DOWNLOAD_MODES)} (unset: redirect where the "
+                                          f"storage can sign URLs, else proxy)")
+    return raw.lower()
+
+
+#: A URL path of plain segments, starting and ending with "/": nginx matches it as a location prefix.
+_ACCEL_PREFIX = re.compile(r"^/([A-Za-z0-9._~-]+/)+$")
+
+
+def _accel_redirect(env: "Mapping[str, str]") -> str | None:
+    raw = _raw(env, ACCEL_REDIRECT_ENV)
+    if not raw:
+        return None
+    if not _ACCEL_PREFIX.match(raw):
+        raise invalid(ACCEL_REDIRECT_ENV, raw, "a URL path that starts and ends with / (e.g. /internal-archives/), "
+                                               "the nginx location of an internal alias of the storage folder")
+    return raw
 
 
 def _cache_check(env: "Mapping[str, str]") -> str:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, only those that are missing.
 #
-# The tests start real services (PostgreSQL) from system binaries, build
+# The tests start real services (PostgreSQL, nginx) from system binaries, build
 # virtual environments with the system python3, and drive the web catalog in
 # Debian's Chromium (headless, through Playwright from PyPI; `playwright
 # install` would download a browser, which CI cannot). On a machine that
@@ -13,6 +13,8 @@ missing=()
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || command -v pg_ctl >/dev/null || missing+=(postgresql)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+# nginx: the front proxy the X-Accel-Redirect test runs (tests/test_server_delivery.py) and bench_server.py's anchor
+[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || missing+=(nginx)
 
 if ((${#missing[@]} == 0)); then
     exit 0

@@ -20,6 +20,11 @@ tfhub.dev-style URLs.
 
 The kagglehub stack: the unmodified kagglehub 1.0.3 with kagglesdk 0.1.38 (``ensure_kagglehub``, under
 ``<repo>/.kagglehub/``), downloading from the server's answer to Kaggle's model API.
+
+The MLflow stack: MLflow's tracking server (``ensure_mlflow``, under
+``<repo>/.mlflow/``, ``MLFLOW_DIR`` overrides), the peer ``bench/bench_server.py``
+measures catalog reads against; it cannot share the project's environment
+(its pins of SQLAlchemy, Flask, pandas... are its own).
 """
 
 from __future__ import annotations
@@ -191,5 +196,35 @@ def ensure_kagglehub() -> Path:
             raise RefstackError(f"the kagglehub stack reports versions {versions[-2:]}, expected 1.0.3 0.1.38")
         marker.write_text(json.dumps({"pins": list(KAGGLEHUB_PINS)}))
         _say("kagglehub stack: ready")
+    return _venv_python(venv)
+
+
+MLFLOW_PINS = ("mlflow==3.17.2",)
+
+
+def mlflow_dir() -> Path:
+    return Path(os.environ.get("MLFLOW_DIR") or REPO_ROOT / ".mlflow")
+
+
+def ensure_mlflow() -> Path:
+    """The MLflow stack's interpreter (its ``mlflow server`` is the peer of the registry's version reads), built once."""
+    root = mlflow_dir()
+    venv = root / "venv"
+    marker = root / _MARKER
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / "build.lock")):
+        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(MLFLOW_PINS):
+            return _venv_python(venv)
+        _say(f"MLflow stack: building {venv} ({' '.join(MLFLOW_PINS)}, ~1 GB, a few minutes)")
+        if not _venv_python(venv).exists():
+            _run([_base_python(), "-m", "venv", str(venv)], "create the MLflow virtual environment")
+        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+              *MLFLOW_PINS], "install " + " ".join(MLFLOW_PINS), timeout=1800)
+        version = _run([str(_venv_python(venv)), "-c", "import mlflow; print(mlflow.__version__)"],
+                       "import the MLflow stack", env=_quiet_env()).stdout.split()
+        if version[-1:] != [MLFLOW_PINS[0].split("==")[1]]:
+            raise RefstackError(f"the MLflow stack reports version {version[-1:]}, expected {MLFLOW_PINS[0]}")
+        marker.write_text(json.dumps({"pins": list(MLFLOW_PINS)}))
+        _say("MLflow stack: ready")
     return _venv_python(venv)
 

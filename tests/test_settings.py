@@ -24,7 +24,7 @@ from registry.config import (CACHE_DIR_ENV, DATABASE_TIMEOUT_ENV, DATABASE_URL_E
                              REQUIRE_READ_TOKEN_ENV, SERVER_URL_ENV, STALL_TIMEOUT_ENV, STORAGE_URL_ENV, TF_LOGS_ENV,
                              CACHE_CHECK_ENV, UPLOAD_IDLE_TIMEOUT_ENV, UPLOAD_MIN_RATE_ENV, WEBHOOK_ALLOW_ENV,
                              WEBHOOK_MAX_ATTEMPTS_ENV, WEBHOOK_DISABLE_AFTER_ENV, COUNT_DOWNLOADS_ENV,
-                             TOKEN_ENV, ArchiveLimits, Settings)
+                             DOWNLOADS_ENV, ACCEL_REDIRECT_ENV, TOKEN_ENV, ArchiveLimits, Settings)
 from registry.errors import ConfigError
 from registry.server.settings import ServerSettings
 
@@ -143,6 +143,8 @@ BAD_VALUES = {
     WEBHOOK_MAX_ATTEMPTS_ENV: ("many", "list", "a whole number of attempts greater than 0 (unset: 10)"),
     WEBHOOK_DISABLE_AFTER_ENV: ("-1", "list", "a whole number of failed attempts greater than 0 (unset: 50)"),
     COUNT_DOWNLOADS_ENV: ("sometimes", "list", "use 1, true, yes or on"),
+    DOWNLOADS_ENV: ("bucket", "list", "use one of redirect, proxy (unset: redirect where the storage can sign"),
+    ACCEL_REDIRECT_ENV: ("internal-archives", "list", "a URL path that starts and ends with /"),
 }
 
 

@@ -70,6 +70,8 @@ def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str, s
 
     from registry.cli.context import CliError
     from registry.server.app import server_registry
+    from registry.server.downloads import check_settings as check_downloads
+    from registry.server.settings import ServerSettings
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise CliError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
@@ -79,6 +81,7 @@ def serve(obj: CliContext, host: str, port: int, workers: int, log_level: str, s
     ensure_port_free(host, port)
     registry = server_registry()
     registry.catalog.ping()  # a wrong database URL fails here, once, not in every worker
+    check_downloads(registry.store, ServerSettings.from_settings(registry.settings))  # ... and a delivery setting
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Serving {registry.catalog.identity} (artifacts in {registry.settings.storage_url}) at "
                f"{scheme}://{shown_host}:{port}/ with {workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it",

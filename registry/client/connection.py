@@ -18,15 +18,17 @@ import socket
 import ssl
 import threading
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from registry.config import DEFAULT_STALL_TIMEOUT_S, SERVER_URL_ENV, TOKEN_ENV
 from registry.error_codes import error_from_body
-from registry.errors import HandleError, OfflineError, RegistryError, ServerError
+from registry.errors import ArtifactError, HandleError, OfflineError, RegistryError, ServerError
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRead
 
+#: The statuses that send a download elsewhere (a server redirects to its bucket's signed URL with 302).
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: Bytes per socket write of an upload (http.client's default is 8 KiB).
 UPLOAD_BLOCK = 1 << 20
 USER_AGENT = "tf-model-registry-client"
@@ -74,6 +76,8 @@ class ServerConnection:
         """A streaming reader of one of this server's model URLs (sent with the token, when there is one).
 
         ``method="HEAD"`` asks only whether it is there (a missing one raises as a ``GET`` would).
+        A redirect (a server whose bucket sends the bytes, ``MODEL_REGISTRY_DOWNLOADS``) is followed without
+        the token: the URL it names carries its own signature. The caller checks the bytes' sha256 as ever.
         """
         parts = urlsplit(url)
         if f"{parts.scheme}://{parts.netloc}" != f"{self._scheme}://{self._netloc}":
@@ -81,7 +85,46 @@ class ServerConnection:
                               f"token")
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         with self._exchange(method, target, fresh=True) as response:
-            yield response
+            location = response.getheader("Location") if response.status in _REDIRECTS else None
+            if location is None:
+                yield response
+            else:
+                with self._redirected(method, urljoin(url, location)) as redirected:
+                    yield redirected
+
+    @contextlib.contextmanager
+    def _redirected(self, method: str, url: str, hops: int = 5) -> Iterator[http.client.HTTPResponse]:
+        """``method url`` on a connection of its own, with no token, following up to ``hops`` more redirects."""
+        parts = urlsplit(url)
+        host = parts.netloc or "?"
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ServerError(f"the registry server {self.url} redirected a download to {shown_url(url)}, which is "
+                              f"no http(s) URL")
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = cls(parts.netloc, timeout=self.timeout, blocksize=UPLOAD_BLOCK)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            try:
+                connection.request(method, target, headers={"User-Agent": USER_AGENT})
+                response = connection.getresponse()
+            except (ConnectionError, http.client.HTTPException, socket.timeout, ssl.SSLError, OSError) as error:
+                raise ArtifactError(f"the registry server {self.url} sent the download to {host}, which cannot be "
+                                    f"reached ({_describe(error)}); check that this machine may reach it") from error
+            location = response.getheader("Location") if response.status in _REDIRECTS else None
+            if location is not None and hops > 0:
+                with self._redirected(method, urljoin(url, location), hops - 1) as redirected:
+                    yield redirected
+                return
+            if response.status >= 300:
+                raise ArtifactError(f"the registry server {self.url} sent the download to {host}, which answered "
+                                    f"{response.status} {response.reason}: {response.read(300)!r}")
+            try:
+                yield response
+            except (socket.timeout, http.client.IncompleteRead, ConnectionError) as error:
+                raise ArtifactError(f"the download from {host} (where the registry server {self.url} sent it) "
+                                    f"stopped ({_describe(error)})") from error
+        finally:
+            connection.close()
 
     def path_for(self, path: str, params: dict | None = None) -> str:
         query = urlencode([(k, v) for k, v in (params or {}).items() if v is not None], doseq=True)
@@ -186,6 +229,11 @@ def connection_lost(error: BaseException) -> bool:
 def quoted(*parts: str) -> str:
     """A URL path from parts, each percent-encoded."""
     return "/" + "/".join(quote(str(part), safe="@") for part in parts)
+
+
+def shown_url(url: str) -> str:
+    """``url`` without its query: a signed URL's query is a credential while it lasts."""
+    return url.split("?", 1)[0]
 
 
 def _describe(error: BaseException) -> str:

@@ -46,3 +46,6 @@ class ServerArtifactStore:
 
     def local_file(self, uri: str) -> str | None:
         return None
+
+    def signed_url(self, uri: str, *, expires_in: int) -> str | None:
+        return None  # the server's model URLs need the client's token; the server itself may redirect a download

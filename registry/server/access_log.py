@@ -9,6 +9,7 @@ header, which is never logged.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from urllib.parse import parse_qsl, urlencode
 
@@ -43,6 +44,8 @@ class AccessLogMiddleware:
                 state["status"] = message["status"]
             elif message["type"] == "http.response.body":
                 state["bytes"] += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":  # a whole file, sent by registry.server.sendfile
+                state["bytes"] += os.path.getsize(message["path"])
             await send(message)
 
         try:

@@ -25,6 +25,7 @@ from registry.server import (
     api_v1,
     background,
     cards_api,
+    downloads,
     history_api,
     hub_urls,
     kaggle_api,
@@ -39,6 +40,7 @@ from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
 from registry.server.heap import SettleHeap
 from registry.server.http_cache import NotModifiedShortcut
+from registry.server.sendfile import PathsendMiddleware
 from registry.server.settings import ServerSettings
 
 logger = logging.getLogger("registry.server")
@@ -72,6 +74,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     # The one place both are set: routes reach them through registry.server.deps (RegistryDep, ServerSettingsDep).
     app.state.registry = registry if registry is not None else server_registry()
     app.state.server_settings = settings or ServerSettings.from_env()
+    downloads.check_settings(app.state.registry.store, app.state.server_settings)
     _add_error_handlers(app)
     app.add_middleware(NotModifiedShortcut)  # inside the access log: a 304 it answers is logged like any answer
     app.add_middleware(AccessLogMiddleware)
@@ -122,14 +125,15 @@ async def _may_see_details(request: Request, registry, settings: ServerSettings)
         return False
 
 
-def app_from_env() -> FastAPI:
-    """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app)."""
+def app_from_env() -> PathsendMiddleware:
+    """uvicorn's factory for ``model-registry serve`` (each worker process builds its own app), wrapped so that
+    local archives go out with sendfile (``registry.server.sendfile``: uvicorn offers no ``pathsend``)."""
     quiet_tensorflow_logs()  # a worker process of its own imports TensorFlow quietly too (MODEL_REGISTRY_TF_LOGS=1)
     app = create_app()
     reclaim_dead_uploads(app)
     settle_start_up_heap(app)
     app.add_middleware(SettleHeap)  # and again once the first requests have compiled what they use
-    return app
+    return PathsendMiddleware(app)
 
 
 def reclaim_dead_uploads(app: FastAPI) -> None:

@@ -81,7 +81,8 @@ async def _catalog_answer(request: Request, registry, settings, publisher: str, 
     location = await run_in_threadpool(registry.catalog.locate, handle)
     counter = getattr(request.app.state, "downloads", None)  # registry.server.background: counted once sent
     return await run_in_threadpool(archive_response, location, store=registry.store, pinned=handle.pinned,
-                                   method=request.method, on_sent=counter.count if counter is not None else None)
+                                   method=request.method, on_sent=counter.count if counter is not None else None,
+                                   settings=settings)
 
 
 @router.api_route("/{publisher}/{model_ref}", methods=["GET", "HEAD"], name="model_url",

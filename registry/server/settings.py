@@ -3,7 +3,8 @@
 Every value is read from the environment with everything else, in
 ``registry.config.Settings`` (``MODEL_REGISTRY_REQUIRE_READ_TOKEN``,
 ``MODEL_REGISTRY_MAX_UPLOAD_BYTES``, ``MODEL_REGISTRY_UPLOAD_IDLE_TIMEOUT``,
-``MODEL_REGISTRY_UPLOAD_MIN_RATE``); this record only carries them to the routes.
+``MODEL_REGISTRY_UPLOAD_MIN_RATE``, ``MODEL_REGISTRY_DOWNLOADS``,
+``MODEL_REGISTRY_ACCEL_REDIRECT``); this record only carries them to the routes.
 """
 
 from __future__ import annotations
@@ -25,11 +26,16 @@ class ServerSettings(NamedTuple):
     upload_idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S
     #: ... and so is one averaging fewer bytes a second than this, once it has run ``upload_idle_timeout`` seconds.
     upload_min_rate: float = DEFAULT_UPLOAD_MIN_RATE
+    #: How a model URL delivers an archive: "redirect", "proxy", or None (redirect where the storage can sign).
+    downloads: str | None = None
+    #: The nginx location prefix of the storage folder for ``X-Accel-Redirect``, or None (the server sends the file).
+    accel_redirect: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ServerSettings":
         return cls(require_read_token=settings.require_read_token, max_upload_bytes=settings.max_upload_bytes,
-                   upload_idle_timeout=settings.upload_idle_timeout, upload_min_rate=settings.upload_min_rate)
+                   upload_idle_timeout=settings.upload_idle_timeout, upload_min_rate=settings.upload_min_rate,
+                   downloads=settings.downloads, accel_redirect=settings.accel_redirect)
 
     @classmethod
     def from_env(cls, environ: "Mapping[str, str] | None" = None) -> "ServerSettings":

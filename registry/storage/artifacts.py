@@ -54,6 +54,14 @@ class ArtifactStorage(Protocol):
         """The file on this machine holding ``uri``'s bytes, when there is one (the server sends it with sendfile)."""
         ...
 
+    def signed_url(self, uri: str, *, expires_in: int) -> str | None:
+        """A URL that GETs ``uri``'s bytes without credentials for ``expires_in`` seconds, or None where this storage
+        cannot sign one (a local folder, a bucket read with credentials that hold no private key).
+
+        The server redirects downloads there (``MODEL_REGISTRY_DOWNLOADS``), so the bucket sends the bytes.
+        """
+        ...
+
 
 def remote() -> "ModuleType":
     """``registry.storage.remote`` (fsspec), imported only when bytes move."""
@@ -73,6 +81,8 @@ class ArtifactStore:
         #: Seconds a read may receive nothing (``MODEL_REGISTRY_STALL_TIMEOUT``) before ``TransferStalled``.
         self.stall_timeout = stall_timeout
         self._fs = None
+        #: Set once signing failed for want of a key: the credentials do not change while the process runs.
+        self._cannot_sign = False
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.url!r})"
@@ -108,6 +118,14 @@ class ArtifactStore:
 
     def local_file(self, uri: str) -> str | None:
         return local_path(uri) if is_local_url(uri) else None
+
+    def signed_url(self, uri: str, *, expires_in: int) -> str | None:
+        if self._cannot_sign or is_local_url(uri) or self.offline:
+            return None
+        url = remote().signed_url(uri, expires_in=expires_in)
+        if url is None:
+            self._cannot_sign = True
+        return url
 
     def _require_online(self, uri: str, what: str) -> None:
         if self.offline and not is_local_url(uri):
