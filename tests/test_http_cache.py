@@ -71,6 +71,22 @@ def test_records_come_from_the_cache_until_their_model_changes(catalog):
     assert catalog.get_version("vision/big").aliases == ["prod"]
 
 
+def test_a_card_edit_and_a_legacy_handle_are_changes_the_cached_record_follows(catalog):
+    """The fields editable after publish (the card and what its front matter fills, legacy handles) are model
+    changes like any other: the revision rises and the cached record is read again."""
+    from registry.catalog.cards import CardStore
+
+    publish(catalog)
+    assert catalog.get_version("vision/big/1").card is None  # cached now
+    revision = catalog.revision(publisher="vision", name="big")
+    CardStore(catalog).set_version_card("vision/big/1", "---\ntags: [vision]\n---\n# Big\n")
+    record = catalog.get_version("vision/big/1")
+    assert record.card is not None and record.card.endswith("# Big\n") and record.tags == ["vision"]
+    assert catalog.revision(publisher="vision", name="big") > revision
+    catalog.add_legacy_handles("vision/big/1", ["https://tfhub.dev/google/big/1"])
+    assert catalog.get_version("vision/big/1").legacy_handles == ["https://tfhub.dev/google/big/1"]
+
+
 def test_a_version_deleted_through_another_catalog_is_gone_at_once(database_url):
     """Two catalogs over one database stand for two server processes: each has its own record cache."""
     with Catalog(database_url) as reader, Catalog(database_url) as writer:
@@ -155,6 +171,13 @@ def test_version_json_has_an_etag_and_cache_control_per_kind_of_url_and_304s(reg
         status, headers, body = _get(server, VERSION_PATH.format("@prod"), tags["@prod"])
         assert status == 200 and b'"version":3' in body
         assert _get(server, VERSION_PATH.format("@prod"), headers["etag"])[0] == 304
+
+        # A card edited through the API: the pinned version's JSON (its card) changed, and so did its ETag.
+        status, headers, _ = _get(server, VERSION_PATH.format("2"))
+        assert server.json("PUT", VERSION_PATH.format("2") + "/card", json_body={"card": "# Two\n"},
+                           token=server.admin_token)[0] == 200
+        status, edited, body = _get(server, VERSION_PATH.format("2"), headers["etag"])
+        assert status == 200 and b'"card":"# Two\\n"' in body and edited["etag"] != headers["etag"]
 
         # Deleted through the API: the newest is version 2 again, and the old ETag of version 3 no longer holds.
         status, headers, _ = _get(server, VERSION_PATH.format("3"))
