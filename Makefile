@@ -69,10 +69,11 @@ $(DEMO_STAMP): pyproject.toml constraints.txt
 	touch $@
 
 ## refstack: the other stacks the tests run beside the project: the reference (TF 2.15 + tensorflow_hub 0.15)
-## and the unmodified tensorflow_hub 0.16.1 client (TF 2.21 + tf-keras), each in its own venv
+## and the unmodified tensorflow_hub 0.16.1 client (TF 2.21 + tf-keras), each in its own venv; axe-core (npm pack)
 refstack: venv
 	$(VENV)/bin/python -c 'from tests.refstack import ensure_refstack; print("reference stack:", ensure_refstack())'
 	$(VENV)/bin/python -c 'from tests.refstack import ensure_hub_client; print("hub client stack:", ensure_hub_client())'
+	$(VENV)/bin/python -c 'from tests.refstack import ensure_axe_core; print("axe-core:", ensure_axe_core())'
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ missing=()
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || command -v pg_ctl >/dev/null || missing+=(postgresql)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v npm >/dev/null || missing+=(npm)  # fetches the pinned axe-core (tests/refstack.py)
 
 if ((${#missing[@]} == 0)); then
     exit 0

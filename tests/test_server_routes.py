@@ -31,9 +31,9 @@ PUBLIC = {
     ("/signout", "POST"): "only drops the cookie",
     ("/openapi.json", "GET"): "the API's description",
     ("/api/docs", "GET"): "the API's description",
-    ("/docs/oauth2-redirect", "GET"): "part of the API's description page",
 }
-PUBLIC_MOUNTS = {"/static": "the pages' stylesheet and script"}
+PUBLIC_MOUNTS = {"/static": "the pages' stylesheet and script",
+                 "/static/swagger-ui": "Swagger UI's files, for the API's description page"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
