@@ -58,6 +58,7 @@ _LAZY = {
     "delete_version": "registry.api:delete_version",
     "lineage": "registry.api:lineage",
     "alias_history": "registry.api:alias_history",
+    "set_card": "registry.api:set_card",
     "audit": "registry.api:audit",
     "compatibility_matrix": "registry.api:compatibility_matrix",
     "search": "registry.api:search",

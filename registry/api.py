@@ -367,6 +367,33 @@ class Registry:
             raise CatalogError(f"{self.catalog!r} keeps no webhooks: they live in a database catalog")
         return WebhookStore(store, self.settings.webhooks)
 
+    @cached_property
+    def cards(self):
+        """Card edits (``registry.catalog.cards.CardStore``; in client mode the server's, with a publish token)."""
+        if self.is_client:
+            from registry.client.catalog import RemoteCards
+
+            return RemoteCards(self.server_connection)
+        from registry.catalog.cards import CardStore
+
+        store = getattr(self.catalog, "store", None)
+        if store is None:
+            raise CatalogError(f"{self.catalog!r} keeps no cards: they live in a database catalog")
+        return CardStore(store)
+
+    def set_card(self, handle, card: str | None):
+        """Give a version a new card (Markdown; None removes it) without touching its artifact; the fields its front
+        matter names are re-read from it. Returns the version's record."""
+        return self.cards.set_version_card(catalog_handle(handle), card)
+
+    def publisher_card(self, publisher: str):
+        """The publisher's card record (``card`` is None when it has none)."""
+        return self.cards.publisher_card(publisher)
+
+    def set_publisher_card(self, publisher: str, card: str | None):
+        """Set (None: remove) the card shown on the publisher's page."""
+        return self.cards.set_publisher_card(publisher, card)
+
     def list_models(self, *, publisher: str | None = None, limit: int | None = None, after: str | None = None):
         """Models sorted by ``publisher/name``; ``limit`` and ``after`` (a ``publisher/model``) page through them."""
         return self.catalog.list_models(publisher=publisher, limit=limit, after=after)
@@ -511,6 +538,10 @@ def audit(**filters: Any):
 
 def search(**criteria: Any):
     return default_registry().search(**criteria)
+
+
+def set_card(handle, card: str | None):
+    return default_registry().set_card(handle, card)
 
 
 def interchangeable(handle_a, handle_b, *, task: str | None = None):

@@ -55,7 +55,7 @@ class Publisher:
         The catalog receives one ``VersionCreate``: ``metadata``'s fields as they are, plus what
         was read from the artifact; ``create_options`` go to the adapter creating an in-memory model.
         """
-        from registry.catalog.models import VersionCreate, VersionMetadata, checked_idempotency_key
+        from registry.catalog.models import MAX_LISTED_FILES, VersionCreate, VersionMetadata, checked_idempotency_key
 
         metadata = metadata if metadata is not None else VersionMetadata()
         publisher, model = parse_model_name(name)
@@ -69,8 +69,11 @@ class Publisher:
         tasks = list(dict.fromkeys(tasks))
         with self.cache.workdir() as work:
             model_dir, archive, extracted = self._materialize(source, work, mode, create_options)
-            for _ in walk_model_directory(model_dir, allow_symlinks=False):
-                pass  # a FIFO would hang the inspection or the packing; a link would not be packed: refuse now
+            # A FIFO would hang the inspection or the packing; a link would not be packed: refuse now. The walk
+            # also lists the files the version's record shows (path and size).
+            files = sorted((rel, path.stat().st_size) for rel, path, is_dir in
+                           walk_model_directory(model_dir, allow_symlinks=False) if not is_dir)
+            metadata = with_directory_card(metadata, model_dir)
             adapter = self.adapters.detect(model_dir)
             info = adapter.inspect(model_dir)
             conformance = check_version(self.definitions, info, claimed=tasks)
@@ -87,6 +90,8 @@ class Publisher:
             record = self.catalog.create_version(VersionCreate.checked({
                 **metadata.metadata_values(), "publisher": publisher, "name": model, "format": info.format,
                 "artifact_uri": uri, "sha256": sha256, "size": size, "tag_sets": [sorted(t) for t in info.tag_sets],
+                "files": [{"path": rel, "size": nbytes} for rel, nbytes in files[:MAX_LISTED_FILES]],
+                "file_count": len(files),
                 "signatures": list(info.signatures), "details": details,
                 "parent": str(parent_handle) if parent_handle is not None else None, "tasks": conformance["tasks"],
                 "idempotency_key": idempotency_key}))
@@ -157,6 +162,30 @@ def materialize(source: Any, work: Path, *, resolver: "Resolver", adapters: "Ada
     target = work / "model"
     adapter.create(source, target, mode=mode, **create_options)
     return target, None
+
+
+#: The file of a model directory that is its card when the publish gives none (as on Hugging Face and GitHub).
+CARD_FILE = "README.md"
+
+
+def with_directory_card(metadata: "VersionMetadata", model_dir: Path) -> "VersionMetadata":
+    """``metadata`` with the model directory's ``README.md`` as its card, unless it has a card already.
+
+    The file stays in the artifact as it is; the card is the catalog's copy, editable later without
+    touching the artifact. A README that is no UTF-8 text or is too long is a ``MetadataError`` saying so.
+    """
+    readme = model_dir / CARD_FILE
+    if metadata.card is not None or not readme.is_file():
+        return metadata
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MetadataError(f"{CARD_FILE} of the model directory is the version's card, but it is not UTF-8 text: "
+                            f"convert it, or give a card with --card FILE (card=...)") from None
+    try:
+        return type(metadata).merged(metadata, {"card": text})
+    except MetadataError as error:
+        raise MetadataError(f"{CARD_FILE} of the model directory (the version's card): {error}") from None
 
 
 def parse_parent(parent) -> CatalogHandle | None:

@@ -33,7 +33,7 @@ from registry.errors import CatalogError
 
 #: What the audit log records, and the names webhooks subscribe to (``registry.catalog.webhooks.EVENTS``).
 ACTIONS = ("version.published", "version.deleted", "alias.set", "alias.moved", "alias.removed",
-           "token.created", "token.revoked", "webhook.added", "webhook.removed", "webhook.enabled")
+           "token.created", "token.revoked", "webhook.added", "webhook.removed", "webhook.enabled", "card.set")
 #: Most entries one call returns (the API's pages are smaller: ``registry.server.history_api.MAX_PAGE``).
 MAX_PAGE = 5000
 

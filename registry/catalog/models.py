@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Self
 
-from pydantic import ValidationError, ValidationInfo, field_validator
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
+from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from registry.adapter import SignatureInfo
@@ -88,6 +88,49 @@ def spdx_identifier(text: str) -> Optional[str]:
                      f"identifiers excluded){hint}")
 
 
+#: The largest model card accepted, in bytes of UTF-8: a long card, not a book (pages show a bounded part of it).
+MAX_CARD_BYTES = 1024 * 1024
+#: The largest citation accepted, in bytes of UTF-8.
+MAX_CITATION_BYTES = 16 * 1024
+#: Most files a version's record lists (``VersionBase.files``); a page shows the count beside them.
+MAX_LISTED_FILES = 1000
+#: Most tags (datasets, languages) one version may list.
+MAX_LABELS = 100
+#: What a tag, data set or language may not contain: control characters, quotes and backslashes (they would
+#: need escaping in every place a tag is shown or matched), and commas (the CLI's list separator).
+_BAD_LABEL = re.compile(r'[\x00-\x1f\x7f"\\,]')
+
+
+def checked_card(text: str) -> Optional[str]:
+    """``text`` as a card: at most ``MAX_CARD_BYTES``, no NUL; blank is None (no card)."""
+    if "\x00" in text:
+        raise ValueError("a card is text: it may not contain NUL characters")
+    size = len(text.encode("utf-8"))
+    if size > MAX_CARD_BYTES:
+        raise ValueError(f"a card is at most {MAX_CARD_BYTES // 1024} KiB of UTF-8; this one is "
+                         f"{size / 1024:,.0f} KiB")
+    return text if text.strip() else None
+
+
+def checked_labels(values: Any, what: str, *, max_length: int = 128) -> list[str]:
+    """Tags (data sets, languages) stripped, duplicates dropped; a bad one is a ``ValueError`` naming it."""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{what} is a list of strings, not {type(values).__name__}")
+    result: list[str] = []
+    for value in values:
+        label = str(value).strip()
+        if not label or len(label) > max_length or _BAD_LABEL.search(label):
+            raise ValueError(f"{label!r:.80} is not a valid entry of {what}: 1 to {max_length} characters, "
+                             f"without quotes, backslashes, commas or control characters")
+        if label not in result:
+            result.append(label)
+    if len(result) > MAX_LABELS:
+        raise ValueError(f"{what} lists {len(result)} entries; at most {MAX_LABELS}")
+    return result
+
+
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC (SQLModel's datetime columns refuse naive values)."""
     return datetime.now(timezone.utc)
@@ -132,11 +175,66 @@ class VersionMetadata(SQLModel):
     description: str = Field(default="")
     #: An SPDX licence identifier of the list the project ships (``spdx_licenses.txt``), canonical case.
     license: Optional[str] = filter_field(default=None, max_length=64)
+    #: The model card: Markdown (``README.md`` of the model directory, ``--card FILE``, ``card set``), at most
+    #: ``MAX_CARD_BYTES``. Its front matter (or tfhub.dev metadata lines) fills the fields below that are not
+    #: given (``registry.cards.parse``); editing it later changes the catalog only, never the artifact.
+    card: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: Free-form tags (Hugging Face ``tags`` + ``pipeline_tag``; tfhub.dev ``task``, ``network-architecture``).
+    tags: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Data sets it was trained or evaluated on (Hugging Face ``datasets``; tfhub.dev ``dataset``).
+    datasets: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Natural languages it handles (ISO 639 codes by convention: ``en``, ``fr``...).
+    language: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: What it was fine-tuned or derived from, as its card names it (a hub id, a URL, a handle); the catalog's
+    #: own lineage is ``parent``.
+    base_model: Optional[str] = filter_field(default=None, max_length=256)
+    #: How to cite it (BibTeX or plain text).
+    citation: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
     @field_validator("license")
     @classmethod
     def _spdx_identifier(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
         return value if value is None or is_recorded(info) else spdx_identifier(value)
+
+    @field_validator("card")
+    @classmethod
+    def _card(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        return value if value is None or is_recorded(info) else checked_card(value)
+
+    @field_validator("tags", "datasets", "language", mode="before")
+    @classmethod
+    def _labels(cls, value: Any, info: ValidationInfo) -> Any:
+        """One entry or a list of them (a search filter gives one: ``tags="vision"``)."""
+        return value if is_recorded(info) else checked_labels(value, info.field_name or "value")
+
+    @field_validator("base_model")
+    @classmethod
+    def _base_model(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if value is None or is_recorded(info):
+            return value
+        return checked_labels([value], "base_model", max_length=256)[0] if value.strip() else None
+
+    @field_validator("citation")
+    @classmethod
+    def _citation(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if value is None or is_recorded(info):
+            return value
+        if len(value.encode("utf-8")) > MAX_CITATION_BYTES:
+            raise ValueError(f"a citation is at most {MAX_CITATION_BYTES // 1024} KiB")
+        return value.strip() or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_from_card(cls, values: Any, info: ValidationInfo) -> Any:
+        """The fields the card's front matter names fill those not given with it (given ones win)."""
+        if not isinstance(values, dict) or is_recorded(info) or not isinstance(values.get("card"), str):
+            return values
+        from registry.cards.parse import parse_card
+
+        suggested = parse_card(values["card"]).fields
+        return {**{name: value for name, value in suggested.items() if values.get(name) in (None, "", [])},
+                **{name: value for name, value in values.items() if value not in (None, "", []) or
+                   name not in suggested}}
 
     @classmethod
     def checked(cls, values: Mapping[str, Any]) -> Self:
@@ -234,6 +332,11 @@ class VersionBase(VersionMetadata):
     tag_sets: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     #: Format facts recorded at publish (attached messages, expected image size, ...).
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: The artifact's files, ``{"path", "size"}`` in path order, as publishing found them (at most
+    #: ``MAX_LISTED_FILES``; ``file_count`` is the whole number). Empty for versions published before 0009.
+    files: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: How many files the artifact holds (None: published before the catalog recorded it).
+    file_count: Optional[int] = Field(default=None)
 
 
 class ModelVersion(VersionBase, table=True):
@@ -414,6 +517,26 @@ class ModelPublic(SQLModel):
     @property
     def model_name(self) -> str:
         return f"{self.publisher}/{self.name}"
+
+
+class PublisherCard(SQLModel, table=True):
+    """A publisher's own card (Markdown), shown on its page ``/<publisher>``; at most one per publisher.
+
+    A publisher is a name that models share, not a row of its own: this table holds only the publishers that
+    wrote a card, and removing the card removes the row.
+    """
+
+    __tablename__ = "publisher_card"
+
+    publisher: str = Field(primary_key=True, max_length=128)
+    card: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PublisherCardPublic(SQLModel):
+    publisher: str
+    card: Optional[str] = None
+    updated_at: Optional[datetime] = None
 
 
 class ApiToken(SQLModel, table=True):

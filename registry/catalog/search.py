@@ -32,10 +32,11 @@ models. The other plan filters the rows it finds on the same test.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnClause, ColumnElement, Engine, and_, case, func, literal_column, or_, select
+from sqlalchemy import ColumnClause, ColumnElement, Engine, Text, and_, case, cast, func, literal_column, or_, select
 from sqlmodel import Session, col
 
 from registry.catalog import records
@@ -93,7 +94,7 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
     if format is not None:
         version_where.append(mv.c.format == format)
     for name, value in (checked_filters(filters).items() if filters else ()):
-        version_where.append(mv.c[name] == value)
+        version_where.append(filter_condition(mv.c[name], value))
     matcher = _TextMatcher(engine.dialect.name, text) if text else None
     model_where = _model_where(rm, publisher, after)
 
@@ -120,6 +121,24 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
             return [f"{publisher}/{name}/{number}" for publisher, name, number in session.execute(statement)]
         pairs = [(row, row) for row in session.execute(statement)]
         return records.version_records(session, pairs)
+
+
+def filter_condition(column, value: Any) -> ColumnElement[bool]:
+    """A filter on a version column: equality, or for a list field (tags...) containing each value given.
+
+    A list is a JSON array stored as its text (``["a", "b"]``, written by the same ``json.dumps`` on SQLite and
+    PostgreSQL); an entry is found as its own JSON string, quotes included, so ``"a"`` never matches ``"ab"``
+    (entries hold no quotes or backslashes: ``registry.catalog.models.checked_labels``). Case is ignored, the
+    same on both databases (``Vision`` finds ``vision``).
+    """
+    if not isinstance(value, list):
+        return column == value
+    text = func.lower(cast(column, Text))
+    return and_(*(text.like("%" + _like_escape(json.dumps(item.lower())) + "%", escape="\\") for item in value))
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class _TextMatcher:

@@ -198,6 +198,29 @@ class RemoteTokens:
                            f"not by a client")
 
 
+class RemoteCards:
+    """Card edits through the server (a publish token for the publisher): ``registry.catalog.cards.CardStore``."""
+
+    def __init__(self, connection: ServerConnection):
+        self.connection = connection
+
+    def set_version_card(self, handle, card: str | None):
+        return _version(self.connection.call("PUT", HttpCatalog._version_path(_handle(handle)) + "/card",
+                                             body={"card": card}))
+
+    def publisher_card(self, publisher: str):
+        from registry.catalog.models import PublisherCardPublic
+
+        return PublisherCardPublic.model_validate(self.connection.call("GET", quoted("api", "v1", "publishers",
+                                                                                     publisher, "card")))
+
+    def set_publisher_card(self, publisher: str, card: str | None):
+        from registry.catalog.models import PublisherCardPublic
+
+        return PublisherCardPublic.model_validate(self.connection.call(
+            "PUT", quoted("api", "v1", "publishers", publisher, "card"), body={"card": card}))
+
+
 class RemoteAudit:
     """The server's audit log (needs an admin token): ``AuditLog.entries``."""
 

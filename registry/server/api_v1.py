@@ -20,25 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from registry.errors import HandleError
 from registry.handles import parse_image_size, validate_name
 from registry.server.auth import ADMIN, ADMIN_EVERY_PUBLISHER, PUBLISH, READ
-from registry.server.deps import RegistryDep, ServerSettingsDep, handle_for, utc_instant
+from registry.server.deps import RegistryDep, ServerSettingsDep, archive_url, handle_for, utc_instant, version_json
 from registry.server.uploads import receive_upload
 
 router = APIRouter(prefix="/api/v1")
 
 #: Most items one page of a listing returns.
 MAX_PAGE = 500
-
-
-def version_json(request: Request, version) -> dict:
-    """A version as JSON, its ``artifact_uri`` being this server's model URL: clients never see the storage."""
-    body = version.model_dump(mode="json")
-    body["artifact_uri"] = archive_url(request, version.publisher, version.model, version.version)
-    return body
-
-
-def archive_url(request: Request, publisher: str, model: str, version: int) -> str:
-    return str(request.url_for("model_version_url", publisher=publisher, model=model,
-                               version=str(version))) + "?tf-hub-format=compressed"
 
 
 def _page_size(limit: int) -> int:

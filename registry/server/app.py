@@ -22,7 +22,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 from registry.config import quiet_tensorflow_logs
 from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
-from registry.server import api_docs, api_v1, background, history_api, hub_urls, pages
+from registry.server import api_docs, api_v1, background, cards_api, history_api, hub_urls, pages
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
@@ -85,6 +85,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
 
     app.include_router(api_v1.router)
     app.include_router(history_api.router)
+    app.include_router(cards_api.router)
     background.install(app, app.state.registry)  # webhook deliveries and download counts, off the request path
     api_docs.install(app)  # before pages: its /static/swagger-ui mount inside /static
     pages.install(app)

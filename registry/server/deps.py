@@ -83,3 +83,15 @@ def utc_instant(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=timezone.utc)
+
+
+def version_json(request: Request, version) -> dict:
+    """A version as JSON, its ``artifact_uri`` being this server's model URL: clients never see the storage."""
+    body = version.model_dump(mode="json")
+    body["artifact_uri"] = archive_url(request, version.publisher, version.model, version.version)
+    return body
+
+
+def archive_url(request: Request, publisher: str, model: str, version: int) -> str:
+    return str(request.url_for("model_version_url", publisher=publisher, model=model,
+                               version=str(version))) + "?tf-hub-format=compressed"
