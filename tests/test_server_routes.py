@@ -31,6 +31,9 @@ PUBLIC = {
     ("/signout", "POST"): "only drops the cookie",
     ("/openapi.json", "GET"): "the API's description",
     ("/api/docs", "GET"): "the API's description",
+    ("/simple/", "GET"): "the client's package index: the client code is no secret, and pip sends no bearer token",
+    ("/simple/{project}/", "GET"): "the client's package index (as above)",
+    ("/simple/{project}/{filename}", "GET"): "the client wheel itself (as above)",
 }
 PUBLIC_MOUNTS = {"/static": "the pages' stylesheet and script",
                  "/static/swagger-ui": "Swagger UI's files, for the API's description page"}

@@ -111,9 +111,9 @@ def cli(ctx: click.Context, as_json: bool, progress: bool | None, debug: bool) -
 
 
 def _add_builtin_commands() -> None:
-    from registry.cli import aliases, cache, compat, convert, db, demo, history, models, serve, tokens
+    from registry.cli import aliases, cache, cards, compat, convert, db, demo, history, models, serve, tokens
 
-    for module in (db, models, convert, aliases, compat, cache, demo, serve, tokens, history):
+    for module in (db, models, convert, aliases, compat, cache, demo, serve, tokens, history, cards):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -18,13 +18,18 @@ from registry.output import format_size
 @click.option("--parent", metavar="PUBLISHER/MODEL/N", help="The version this one was derived from (lineage).")
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
               help="A common signature this model implements (checked before publishing); repeatable.")
+@click.option("--card", "card_file", metavar="FILE", help="The version's model card, a Markdown file ('-': standard "
+              "input); default: README.md of the model directory.")
 @json_option
 @pass_context
 def publish(obj: CliContext, path: str, name: str, description: str, license_: str | None, parent: str | None,
-            tasks: tuple[str, ...], as_json: bool) -> None:
+            tasks: tuple[str, ...], card_file: str | None, as_json: bool) -> None:
     """Publish the model directory or .tar.gz at PATH (or a URL) as the next version of --name."""
+    from registry.cli.cards import read_card
+
+    card = {"card": read_card(card_file)} if card_file is not None else {}
     record = obj.registry.publish(path, name=name, description=description, license=license_, parent=parent,
-                                  tasks=tasks)
+                                  tasks=tasks, **card)
     if wants_json(obj, as_json):
         echo_json({**record_data(record), "handle": record.handle})
         return
@@ -37,6 +42,9 @@ def publish(obj: CliContext, path: str, name: str, description: str, license_: s
         click.echo(f"  license: {record.license}")
     if record.parent:
         click.echo(f"  parent:  {record.parent}")
+    if record.card:
+        tags = f", tags {', '.join(record.tags)}" if record.tags else ""
+        click.echo(f"  card:    {len(record.card.encode('utf-8')):,} bytes{tags}")
     if record.tasks:
         click.echo(f"  tasks:   {', '.join(sorted({t.task for t in record.tasks}))}")
 
@@ -194,6 +202,24 @@ def _echo_version(registry, record) -> None:
         chain = [f"{v.handle}{' (deleted)' if v.deleted else ''}" for v in _lineage(registry, record)]
         click.echo(f"  lineage:     {' <- '.join(chain)}")
     click.echo(f"  tag sets:    {', '.join(_tags(t) for t in record.tag_sets) or '{}'}")
+    for label, values in (("tags", record.tags), ("datasets", record.datasets), ("language", record.language)):
+        if values:
+            click.echo(f"  {label + ':':12} {', '.join(values)}")
+    if record.base_model:
+        click.echo(f"  base model:  {record.base_model}")
+    if record.files:
+        more = f" (first {len(record.files)} listed)" if (record.file_count or 0) > len(record.files) else ""
+        click.echo(f"  files:       {record.file_count or len(record.files)}{more}")
+        for entry in record.files[:20]:
+            click.echo(f"    {format_size(entry['size']):>10}  {entry['path']}")
+        if len(record.files) > 20:
+            click.echo(f"    … {len(record.files) - 20} more (`--json` lists them)")
+    if record.card:
+        from registry.cli.cards import echo_card
+
+        click.echo("")
+        click.echo("card:")
+        echo_card(record.card)
 
     click.echo("")
     click.echo("signatures:")

@@ -22,7 +22,17 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 from registry.config import quiet_tensorflow_logs
 from registry.error_codes import error_body, status_of
 from registry.errors import RegistryError
-from registry.server import api_docs, api_v1, background, cards_api, history_api, hub_urls, pages
+from registry.server import (
+    api_docs,
+    api_v1,
+    background,
+    cards_api,
+    history_api,
+    hub_urls,
+    package_index,
+    pages,
+    publisher_pages,
+)
 from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
@@ -89,6 +99,8 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     background.install(app, app.state.registry)  # webhook deliveries and download counts, off the request path
     api_docs.install(app)  # before pages: its /static/swagger-ui mount inside /static
     pages.install(app)
+    app.include_router(package_index.router)  # /simple/: this server's own client wheel (PEP 503)
+    app.include_router(publisher_pages.router)  # /{publisher}: after every fixed one-segment path
     app.include_router(hub_urls.router)  # last: its /{publisher}/{model} pattern would shadow fixed paths
     return app
 

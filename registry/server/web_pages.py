@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from registry.access import Grant
+from registry.cards.render import render_card
 from registry.error_codes import status_of
 from registry.errors import FormatError, HandleError, MetadataError, RegistryError, SignatureError
 from registry.handles import CatalogHandle, catalog_handle
@@ -139,7 +140,14 @@ def _model(request: Request, registry: Registry, token_required: bool, handle: C
     ancestors = registry.lineage(pinned)[1:] if not version.deleted else []
     children = registry.children(pinned)
     base_url = str(request.base_url)
+    converted = version.details.get("converted_from") if version.details else None
     return "model.html", {
+        # The card first (rendered bounded and inert: registry.cards.render), the archive and its files.
+        "card": render_card(version.card) if version.card else None,
+        "card_facts": web_views.card_facts(version),
+        "download_href": f"/{version.handle}?tf-hub-format=compressed",
+        "files": version.files, "file_count": version.file_count,
+        "converted": converted,
         "title": f"{version.model_name} · version {version.version}",
         "model": model, "version": version, "versions": shown, "version_total": len(versions),
         "newest_shown": min(len(versions), VERSIONS_SHOWN),
@@ -155,6 +163,37 @@ def _model(request: Request, registry: Registry, token_required: bool, handle: C
         # What was downloaded, and what each alias named when (registry.catalog.downloads, .audit).
         "downloads": registry.download_counts(handle.model_name),
         "alias_histories": {alias: registry.alias_history(f"{model.model_name}@{alias}") for alias in model.aliases},
+    }
+
+
+#: Models listed on one publisher page.
+PUBLISHER_PAGE_SIZE = 100
+
+
+def publisher(request: Request, registry: Registry, token_required: bool, name: str) -> tuple[str, dict]:
+    """A publisher's page: its card (if it wrote one), its models with their version counts, a page at a time."""
+    from registry.errors import ModelNotFound
+    from registry.handles import validate_name
+
+    try:
+        validate_name(name, "publisher")
+    except HandleError:
+        raise ModelNotFound(f"there is no publisher {name!r} (and no page at /{name})") from None
+    after = request.query_params.get("after") or None
+    models = registry.list_models(publisher=name, limit=PUBLISHER_PAGE_SIZE + 1, after=after)
+    card = registry.publisher_card(name)
+    if not models and card.card is None and after is None:
+        raise ModelNotFound(f"the catalog has no models of publisher {name!r}, and {name!r} wrote no card; "
+                            f"publishing a first model creates a publisher")
+    shown = models[:PUBLISHER_PAGE_SIZE]
+    return "publisher.html", {
+        "title": f"{name} · publisher", "publisher": name, "models": shown,
+        "card": render_card(card.card) if card.card else None,
+        "model_total": None if len(models) > PUBLISHER_PAGE_SIZE or after else len(shown),
+        "version_total": sum(m.version_count for m in shown),
+        "next_href": f"/{name}?{urlencode({'after': shown[-1].model_name})}" if len(models) > PUBLISHER_PAGE_SIZE
+        else None,
+        "first_href": f"/{name}" if after else None,
     }
 
 

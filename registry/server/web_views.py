@@ -39,14 +39,19 @@ def usage_snippets(version, *, base_url: str, token_required: bool, adapters: "A
     ``registry.load`` alone for a format no adapter on this server registers), framed
     by what is the same for every format: the client setup, tensorflow_hub and curl.
     """
+    from registry.server.package_index import install_line
+
     url = pinned_url(base_url, version)
-    setup = f"pip install tf-model-registry\nexport MODEL_REGISTRY_URL={base_url.rstrip('/')}\n"
+    setup = f"{install_line(base_url)}\nexport MODEL_REGISTRY_URL={base_url.rstrip('/')}\n"
     if token_required:
         setup += "export MODEL_REGISTRY_TOKEN=...  # this server needs a token for reads\n"
     snippets = [Snippet("use-setup", "Set up the registry client", setup,
-                        note="The registry's Python API below reads this server's catalog through these variables.")]
+                        note="Installs this server's own client (its dependencies come from your package index); "
+                             "the registry's Python API below then reads this server's catalog through these "
+                             "variables.")]
     adapter: FormatAdapter | None = adapters.get(version.format) if version.format in adapters else None
     snippets += adapter.usage(version) if adapter is not None else registry_usage(version.handle)
+    snippets = _with_keras_variants(snippets, version.handle)
     hub_note = "The URL is pinned to version {n}: the tensorflow_hub client caches a URL forever, so an unpinned " \
                "URL would keep whatever it downloaded first.".format(n=version.version)
     if token_required:
@@ -59,6 +64,29 @@ def usage_snippets(version, *, base_url: str, token_required: bool, adapters: "A
                             f'mkdir -p {folder}\ncurl -L{auth} "{url}?tf-hub-format=compressed" | tar xz -C {folder}\n',
                             note=f"sha256 of the archive: {version.sha256}"))
     return snippets
+
+
+def _with_keras_variants(snippets: list[Snippet], handle: str) -> list[Snippet]:
+    """Where the format gives a Keras layer, the layer named for Keras 3 and the same in a tf_keras model."""
+    result = []
+    for snippet in snippets:
+        if snippet.id != "use-keras":
+            result.append(snippet)
+            continue
+        result.append(Snippet(snippet.id, "Keras 3 (registry.KerasLayer)", snippet.code, note=snippet.note))
+        trainable = "" if "inference only" in snippet.code else ", trainable=False"
+        result.append(Snippet(
+            "use-tf-keras", "tf_keras (registry.tf_keras.KerasLayer)",
+            f'import registry\nimport tf_keras\n\nmodel = tf_keras.Sequential(['
+            f'registry.tf_keras.KerasLayer("{handle}"{trainable})])\n',
+            note="For code written for Keras 2 (tf.keras before TensorFlow 2.16), through the tf_keras package."))
+    return result
+
+
+def card_facts(version) -> list[tuple[str, list[str]]]:
+    """The card's structured fields as (label, values), for those it has."""
+    facts = [("Tags", version.tags), ("Datasets", version.datasets), ("Language", version.language)]
+    return [(label, list(values)) for label, values in facts if values]
 
 
 def signature_groups(version) -> list[SignatureGroup]:
