@@ -10,6 +10,7 @@ import click
 from registry.catalog.search import PAGE_SIZE, SORTS, SearchQuery
 from registry.cli.context import CliContext, json_option, pass_context, wants_json
 from registry.cli.output import echo_json, record_data, table
+from registry.handles import parse_image_size
 
 
 def echo_search(obj: CliContext, query: "SearchQuery", *, as_json: bool) -> None:
@@ -29,9 +30,9 @@ def echo_search(obj: CliContext, query: "SearchQuery", *, as_json: bool) -> None
                      _sizes(tasks), _dims(tasks), version.license or "-",
                      version.description.splitlines()[0] if version.description else ""))
     click.echo(table(("VERSION", "FORMAT", "TASKS", "IMAGE SIZE", "OUTPUT DIM", "LICENSE", "DESCRIPTION"), rows))
-    more = f"; next: --page {found.page + 1}" if found.has_next else ""
-    click.echo(f"{found.total} model{'s' if found.total != 1 else ''} match, by {found.sort}; "
-               f"page {found.page} of {found.pages}{more}")
+    if found.pages > 1:  # one page says all by itself; more say where the rest is
+        more = f"; next: --page {found.page + 1}" if found.has_next else ""
+        click.echo(f"{found.total} models match, by {found.sort}; page {found.page} of {found.pages}{more}")
 
 
 def metadata_filters(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -82,6 +83,7 @@ def search(obj: CliContext, words, task, image_size, output_dim, format_, publis
     """Find models by need, as the catalog page does: every WORD must match the name, publisher, description,
     card, tags, task or format of a model's version (a word may be the start of one); the newest matching
     version of each model is shown."""
+    parse_image_size(image_size, "--image-size")  # a malformed size named as the option the user typed
     query = SearchQuery.from_params({"q": " ".join([*words, text or ""]).strip(), "task": task,
                                      "image_size": image_size, "output_dim": output_dim, "format": format_,
                                      "publisher": publisher, "sort": sort, "page": page, "limit": limit,
