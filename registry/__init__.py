@@ -62,6 +62,7 @@ _LAZY = {
     "audit": "registry.api:audit",
     "compatibility_matrix": "registry.api:compatibility_matrix",
     "search": "registry.api:search",
+    "find": "registry.api:find",
     "interchangeable": "registry.api:interchangeable",
     "FormatAdapter": "registry.adapter:FormatAdapter",
     "ArtifactInfo": "registry.adapter:ArtifactInfo",

@@ -552,6 +552,10 @@ def search(**criteria: Any):
     return default_registry().search(**criteria)
 
 
+def find(query=None, **params: Any):
+    return default_registry().find(query, **params)
+
+
 def set_card(handle, card: str | None):
     return default_registry().set_card(handle, card)
 

@@ -53,7 +53,15 @@ def need_dirs(tmp_path_factory) -> dict[str, Path]:
         if isinstance(what, tuple):
             _, size, dim = what
             target = root / name.replace("/", "-")
-            tf.saved_model.save(_feature_vector_module(size, dim), str(target))
+            # The reusable SavedModel API too (variables, trainable_variables, regularization_losses), as
+            # tfhub.dev's TF2 image feature vectors are: compare's verdict then has two tasks to judge.
+            module = _feature_vector_module(size, dim)
+            reusable = tf.__internal__.tracking.AutoTrackable()
+            reusable.__call__ = module.__call__
+            reusable.variables = [module.kernel]
+            reusable.trainable_variables = [module.kernel]
+            reusable.regularization_losses = []
+            tf.saved_model.save(reusable, str(target))
             dirs[name] = target
         else:
             dirs[name] = REFERENCE_DIR / what

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.refstack import ensure_axe_core
+from tests.refstack import AXE_CORE_VERSION, ensure_axe_core
 from tests.test_search_need import need_dirs  # noqa: F401  (fixture)
 from tests.test_web_browser import DESKTOP, PHONE, browser  # noqa: F401  (the fixture)
 from tests.test_web_search_need import need_server  # noqa: F401  (fixture)
@@ -39,11 +39,15 @@ def axe_script():
 
 
 def violations(page, axe_script: str) -> list[str]:
+    """axe's WCAG A/AA violations on the page, each with up to three of its elements."""
     page.add_script_tag(content=axe_script)
     found = page.evaluate("""(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})
-        .then(result => result.violations.map(v => `${v.id} (${v.impact}): ${v.help} — ` +
-              v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))""", WCAG_A_AA)
-    return list(found)
+        .then(result => ({version: axe.version, passed: result.passes.length,
+              violations: result.violations.map(v => `${v.id} (${v.impact}): ${v.help} — ` +
+              v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))}))""", WCAG_A_AA)
+    # axe ran, the pinned one, and checked something: rules passed on every page (landmarks, contrast, labels...).
+    assert found["version"] == AXE_CORE_VERSION and found["passed"] >= 10, found
+    return list(found["violations"])
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "390"])

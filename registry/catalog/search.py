@@ -307,6 +307,11 @@ MAX_PAGE_SIZE = 500
 #: The most distinct words indexed per version (a long card's first ones) and taken from one query.
 MAX_WORDS_PER_VERSION = 3000
 MAX_QUERY_WORDS = 16
+#: Search words' index rows are counted up to this many to find the rarest (the one whose versions are read).
+RAREST_WORD_CAP = 20_000
+#: In name order with words, the models are walked (a page's worth, then stop) when the rarest word has at least
+#: this many index rows; below, its versions are read and sorted (the walk would pass most models by).
+WALK_ABOVE_ROWS = 2_000
 #: Letters and digits: ``_``, ``-``, ``.``, ``/`` and spaces separate words.
 _WORD = re.compile(r"[^\W_]+")
 #: The greatest code point: ``word <= w < w + _LAST`` is "begins with ``w``" in byte order.
@@ -436,34 +441,81 @@ class SearchResults:
 def find(engine: Engine, query: SearchQuery) -> SearchResults:
     """The page ``query`` asks for: for each model, its newest live version matching every word and filter.
 
-    Two statements: the count of matching models, and the page's rows (their records then in bulk, as
-    ``search_catalog`` builds them). Both read the same "newest matching version per model" set: versions
-    narrowed by every condition (each word a range on ``search_word``; tasks through ``version_task``'s index),
-    grouped by model.
+    The matching set — versions narrowed by every condition (the rarest word's versions looked up, each other
+    word probed on the version's own words, tasks through ``version_task``'s index), grouped by model — is
+    found once. In name order (the default without words) the page comes from walking the models by name,
+    each asked for its newest matching version, and stops after the page (``search_catalog``'s plan); the
+    count is a second statement. In any other order, one statement sorts the matches by their keys alone
+    (small rows: never a card) and counts them with a window; then only the page's versions are read in full.
     """
     checked = query.checked()
     mv, rm = records.table_of(ModelVersion), records.table_of(RegisteredModel)
-    newest = _newest_matching(checked)
     with Session(engine) as session:
-        total = session.execute(select(func.count()).select_from(newest)).scalar_one()
-        if checked.after is None and (checked.page - 1) * checked.limit >= max(total, 1):
-            return SearchResults([], total, checked.page, checked.limit, checked.sort)
-        statement = (select(*records.VERSION_COLUMNS, rm.c.publisher, rm.c.name)
-                     .join(newest, and_(mv.c.model_id == newest.c.model_id, mv.c.version == newest.c.version))
-                     .join(rm, rm.c.id == mv.c.model_id))
-        if checked.after is not None:
-            statement = statement.where(*_model_where(rm, None, checked.after))
-        statement = _ordered(statement, checked, mv, rm)
-        statement = statement.limit(checked.limit)
-        if checked.after is None:
+        driving, rows_of_driving = _rarest_word(session, checked.words)
+        newest = _newest_matching(checked, driving)
+        # A rare word finds few versions: reading them beats walking every model to find those few.
+        if checked.sort == "name" and (driving is None or rows_of_driving >= WALK_ABOVE_ROWS):
+            keys = _walk_in_name_order(session, checked)
+            total = session.execute(select(func.count()).select_from(newest)).scalar_one()
+        else:
+            total_column = func.count().over().label("search_total")
+            statement = (select(newest.c.model_id, newest.c.version, total_column)
+                         .join(rm, rm.c.id == newest.c.model_id))
+            if checked.sort == "newest":
+                statement = statement.join(mv, and_(mv.c.model_id == newest.c.model_id,
+                                                    mv.c.version == newest.c.version))
+            statement = _ordered(statement, checked, mv, rm).limit(checked.limit)
             statement = statement.offset((checked.page - 1) * checked.limit)
-        pairs = [(row, row) for row in session.execute(statement)]
+            found = session.execute(statement).all()
+            keys = [(row.model_id, row.version) for row in found]
+            total = found[0].search_total if found else \
+                session.execute(select(func.count()).select_from(newest)).scalar_one()
+        if not keys:
+            return SearchResults([], total, checked.page, checked.limit, checked.sort)
+        rows = session.execute(select(*records.VERSION_COLUMNS, rm.c.publisher, rm.c.name)
+                               .join(rm, rm.c.id == mv.c.model_id)
+                               .where(or_(*(and_(mv.c.model_id == model_id, mv.c.version == number)
+                                            for model_id, number in keys)))).all()
+        by_key = {(row.model_id, row.version): row for row in rows}
+        pairs = [(by_key[key], by_key[key]) for key in keys]
         return SearchResults(records.version_records(session, pairs), total, checked.page, checked.limit,
                              checked.sort)
 
 
-def _newest_matching(query: CheckedQuery):
-    """(model_id, version) of each model's newest live version matching ``query``'s words and filters."""
+def _walk_in_name_order(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
+    """(model_id, version) of the page in name order: models walked by (publisher, name) from the cursor, each
+    asked for its newest version matching everything (a probe on its own versions), until the page is full."""
+    rm = records.table_of(RegisteredModel)
+    # Every word a probe here (no word's whole set is built: the walk stops after a page of models).
+    matching = _newest_matching(query, None, per_model=rm.c.id)
+    per_model = (select(rm.c.id.label("model_id"), matching.label("version"))
+                 .where(*_model_where(rm, query.publisher, query.after))
+                 .order_by(rm.c.publisher, rm.c.name).subquery())
+    statement = (select(per_model.c.model_id, per_model.c.version).where(per_model.c.version.is_not(None))
+                 .limit(query.limit))
+    if query.after is None:
+        statement = statement.offset((query.page - 1) * query.limit)
+    return [(row.model_id, row.version) for row in session.execute(statement)]
+
+
+def _rarest_word(session: Session, words: tuple[str, ...]) -> tuple[str | None, int]:
+    """The word with the fewest index rows and how many (counted up to ``RAREST_WORD_CAP`` each, on the
+    primary key); (None, 0) without words."""
+    sw = records.table_of(SearchWord)
+    counts = {}
+    for word in words:
+        capped = (select(sw.c.version_id).where(sw.c.word >= word, sw.c.word < word + _LAST)
+                  .limit(RAREST_WORD_CAP).subquery())
+        counts[word] = session.execute(select(func.count()).select_from(capped)).scalar_one()
+    if not counts:
+        return None, 0
+    rarest = min(words, key=lambda word: counts[word])
+    return rarest, counts[rarest]
+
+
+def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model: Any = None):
+    """(model_id, version) of each model's newest live version matching ``query``'s words and filters;
+    ``driving`` is the word whose versions are looked up first (the others are probed)."""
     mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
     sw = records.table_of(SearchWord)
     where: list[ColumnElement[bool]] = [mv.c.deleted_at.is_(None)]
@@ -480,8 +532,18 @@ def _newest_matching(query: CheckedQuery):
         task_where.append(vt.c.output_dim == int(query.output_dim))
     if task_where:
         where.append(mv.c.id.in_(select(vt.c.version_id).where(*task_where)))
+    # The rarest word drives (its versions are looked up by id); every other word is a probe of the version's
+    # own words on ``ix_search_word_by_version``, so no large word's set is ever built.
     for word in query.words:
-        where.append(mv.c.id.in_(select(sw.c.version_id).where(sw.c.word >= word, sw.c.word < word + _LAST)))
+        if word == driving:
+            where.append(mv.c.id.in_(select(sw.c.version_id).where(sw.c.word >= word, sw.c.word < word + _LAST)))
+        else:
+            probe = sw.alias("word_probe")
+            where.append(select(probe.c.version_id).where(probe.c.version_id == mv.c.id, probe.c.word >= word,
+                                                          probe.c.word < word + _LAST).exists())
+    if per_model is not None:  # one model's newest matching version (the walk in name order asks each model)
+        return (select(func.max(mv.c.version)).where(mv.c.model_id == per_model, *where)
+                .correlate(records.table_of(RegisteredModel)).scalar_subquery())
     if query.publisher is not None:
         where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
     return (select(mv.c.model_id.label("model_id"), func.max(mv.c.version).label("version"))
