@@ -121,7 +121,7 @@ class HttpCatalog:
             size = f"{int(height)}x{int(width)}"
         # Metadata filters travel as query parameters of their own name (``/api/v1/search?license=MIT``).
         params = {**(filters or {}), "task": task, "image_size": size, "output_dim": output_dim, "format": format,
-                  "publisher": publisher, "q": text, "sort": sort}
+                  "publisher": publisher, "q": text, "sort": sort or "name"}
         found = [_version(item) for item in self._pages("/api/v1/search", params, limit=limit, after=after)]
         return [v.handle for v in found] if handles_only else found
 

@@ -194,6 +194,11 @@ def _task_facts(version, what: str) -> str:
     return "; ".join(sorted(values)) or "—"
 
 
+def _short(text: str | None, limit: int = 280) -> str:
+    text = (text or "").strip()
+    return "—" if not text else text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def _listed(value: Any) -> str:
     if value is None or value == "" or value == []:
         return "—"
@@ -204,7 +209,8 @@ def compare_facts(a, b) -> list[FactRow]:
     """The facts people choose by, for both versions: format, tasks and their sizes, size, card fields."""
     from registry.output import format_size
 
-    rows = [FactRow("Format", a.format, b.format),
+    rows = [FactRow("Description", _short(a.description), _short(b.description)),
+            FactRow("Format", a.format, b.format),
             FactRow("Tasks", _listed(sorted({t.task for t in a.tasks})), _listed(sorted({t.task for t in b.tasks}))),
             FactRow("Image size", _task_facts(a, "image_size"), _task_facts(b, "image_size")),
             FactRow("Output dimension", _task_facts(a, "output_dim"), _task_facts(b, "output_dim")),
