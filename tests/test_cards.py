@@ -143,6 +143,10 @@ def test_publish_reads_readme_md_records_the_file_list_and_a_card_edit_keeps_the
     assert edited.license is None and edited.datasets == [] and edited.citation is None  # named by the old card only
     assert (edited.sha256, edited.size, edited.artifact_uri) == (version.sha256, version.size, version.artifact_uri)
     assert registry.get_version("text/tiny/1").tags == ["edited"]
+    # Listings leave the card's text out (a model's versions, search results), not its fields.
+    listed = registry.list_versions("text/tiny")[0]
+    assert listed.card is None and listed.tags == ["edited"] and listed.files == edited.files
+    assert [(v.card, v.tags) for v in registry.search(tags="edited")] == [(None, ["edited"])]
     entries = registry.audit(action="card.set")
     assert [e.subject for e in entries] == ["text/tiny/1"]
     assert entries[0].after["fields"]["tags"] == ["edited"] and "card" not in entries[0].after
@@ -214,3 +218,38 @@ def test_the_migration_keeps_existing_versions_with_no_card_and_an_unknown_file_
         old = catalog.get_version("acme/old/1")
         assert (old.card, old.tags, old.files, old.file_count) == (None, [], [], None)
         assert CardStore(catalog).set_version_card("acme/old/1", HF_CARD).language == ["en", "fr"]
+
+
+def test_the_cli_publishes_with_a_card_shows_it_rendered_and_edits_it(registry_env, model_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from registry.cli import cli
+
+    def run(*args: str, code: int = 0, stdin: str | None = None) -> str:
+        result = CliRunner().invoke(cli, list(args), input=stdin)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    card = tmp_path / "CARD.md"
+    card.write_text("---\nlicense: mit\ntags: [given]\n---\n# Given card\n\n<b onclick=x>bold?</b>\n\n"
+                    "| a | b |\n|---|---|\n| 1 | 2 |\n", encoding="utf-8")
+    out = run("publish", str(model_dir), "--name", "text/tiny", "--card", str(card))
+    assert "license: MIT" in out and "tags given" in out
+    shown = run("show", "text/tiny/1")
+    assert "tags:        given" in shown and "saved_model.pb" in shown and "files:       6" in shown
+    assert "Given card" in shown and "<b onclick=x>bold?</b>" in shown  # the card, its raw HTML as text
+    assert "---" not in shown.split("card:", 1)[1].split("signatures:")[0]  # no front matter
+    assert run("card", "show", "text/tiny/1", "--raw") == card.read_text()
+    out = run("card", "set", "text/tiny/1", "-", stdin="---\ntags: [piped]\n---\n# Piped\n")
+    assert "artifact unchanged" in out and "tags:       piped" in out
+    assert "Piped" in run("card", "show", "text/tiny/1") and "license:     -" in run("show", "text/tiny/1")
+    assert run("card", "set", "text/tiny/1", "--remove").startswith("removed the card of text/tiny/1")
+    assert "has no card" in run("card", "show", "text/tiny/1")
+    run("card", "set", "text", "-", stdin="# The text team\n")
+    assert "The text team" in run("card", "show", "text")
+    error = run("card", "set", "text/tiny/1", str(tmp_path / "missing.md"), code=1)
+    assert "cannot read the card" in error and "No such file" in error and "Traceback" not in error
+    (tmp_path / "latin1.md").write_bytes(b"caf\xe9")
+    assert "not UTF-8" in run("card", "set", "text/tiny/1", str(tmp_path / "latin1.md"), code=1)
+    # README.md of the directory is the card when --card is not given.
+    assert "tags text-embedding" in run("publish", str(model_dir), "--name", "text/readme")

@@ -13,6 +13,7 @@ import hashlib
 import html
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -33,7 +34,8 @@ HOSTILE = (
     "# Hostile card <script>window.injected = 1</script>\n\n"
     "<script>window.injected = 2; alert('script')</script>\n\n"
     "<style>body { display: none }</style>\n\n"
-    "<img src=x onerror=\"window.injected = 3\"> <a href=\"javascript:window.injected=4\" onclick=\"alert(5)\">raw</a>\n\n"
+    "<img src=x onerror=\"window.injected = 3\">\n"
+    "<a href=\"javascript:window.injected=4\" onclick=\"alert(5)\">raw</a>\n\n"
     "[js link](javascript:alert(6)) [data link](data:text/html;base64,PHNjcmlwdD5hbGVydCg3KTwvc2NyaXB0Pg==) "
     "![data image](data:image/png;base64,iVBORw0KGgo=) [fine](https://example.org/paper)\n\n"
     "| row | value |\n|---|---|\n" + "".join(f"| {i} | v{i} |\n" for i in range(TABLE_ROWS)) + "\n"
@@ -102,6 +104,14 @@ def test_the_card_api_needs_a_publish_token_for_the_publisher_and_keeps_the_arti
     assert edited.tags == ["edited"] and edited.card == new["card"]
     assert (edited.sha256, edited.size) == (before["sha256"], before["size"])
     assert client.get_version("vision/hostile/2").artifact_uri == before["artifact_uri"]
+    # Client mode: README.md travels in the archive and the server makes it the card; --card travels in the manifest.
+    model_dir = tmp_path / "model"
+    shutil.copytree(REFERENCE_DIR / "tf2_image_feature_vector", model_dir)
+    (model_dir / "README.md").write_text("---\nlanguage: fr\n---\n# Lisez-moi\n", encoding="utf-8")
+    from_readme = client.publish(model_dir, name="vision/readme")
+    assert from_readme.card.endswith("# Lisez-moi\n") and from_readme.language == ["fr"]
+    assert "README.md" in [entry["path"] for entry in from_readme.files]
+    assert client.publish(model_dir, name="vision/readme", card="# Given").card == "# Given"
     assert client.publisher_card("vision").card is None
     assert client.set_publisher_card("vision", "# Vision team\n\nImage models.").card.startswith("# Vision")
     with pytest.raises(AccessDenied):
@@ -114,7 +124,7 @@ def test_the_card_api_needs_a_publish_token_for_the_publisher_and_keeps_the_arti
 
     status, _, page = server.request("GET", "/vision", headers={"Accept": "text/html"})
     assert status == 200 and b"Image models." in page and b'href="/vision/hostile"' in page
-    assert b"1 model, 2 versions" in page
+    assert b"2 models, 4 versions" in page
     assert server.request("GET", "/nobody", headers={"Accept": "text/html"})[0] == 404
 
 
@@ -142,9 +152,8 @@ def test_the_hostile_card_in_chromium(browser, card_server):  # noqa: F811
     for viewport in ({"width": 1280, "height": 900}, PHONE):
         context = browser.new_context(viewport=viewport)
         page = context.new_page()
-        dialogs, blocked = [], []
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.on("console", lambda message: blocked.append(message.text) if message.type == "error" else None)
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog, seen=dialogs: (seen.append(dialog.message), dialog.dismiss()))
         page.goto(server.url + "/vision/hostile/1")
         page.wait_for_load_state("load")
         card = page.locator("#card .card-body")
@@ -183,7 +192,7 @@ def test_the_setup_snippet_of_a_model_page_installs_the_client_in_a_fresh_venv_a
     the package registry (for the client's dependencies; pip's cache may serve them) and this server only."""
     server = card_server
     _, _, page = server.request("GET", "/vision/hostile/2", headers={"Accept": "text/html"})
-    code = {name: html.unescape(text.decode()) for name, text in
+    code = {name.decode(): html.unescape(text.decode()) for name, text in
             re.findall(rb'<code id="(use-[a-z-]+)-code">(.*?)</code>', page, re.DOTALL)}
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=300)
@@ -193,8 +202,9 @@ def test_the_setup_snippet_of_a_model_page_installs_the_client_in_a_fresh_venv_a
     env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
     work = tmp_path / "work"
     work.mkdir()
-    script = code["use-setup"] + "\n" + f"python - <<'EOF'\n{code['use-load']}\nprint('LOADED', type(model).__name__)\n" \
-        "import registry\nprint('FROM', registry.__file__)\nEOF\n"
+    check = (f"{code['use-load']}\nprint('LOADED', type(model).__name__)\n"
+             "import registry\nprint('FROM', registry.__file__)\n")
+    script = f"{code['use-setup']}\npython - <<'EOF'\n{check}EOF\n"
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env, capture_output=True,
                             text=True, timeout=2000)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]

@@ -162,7 +162,7 @@ def test_search_and_code_work_without_javascript(browser, catalog_server):
     page.wait_for_url(f"{catalog_server.url}/text/embedding")
     # The code is there to select; the copy buttons stay hidden without the script that makes them work.
     assert 'registry.load("text/embedding/1")' in page.locator("#use-load-code").inner_text()
-    assert page.locator("button.copy").count() == 5  # set-up, load, KerasLayer, hub.load, curl
+    assert page.locator("button.copy").count() == 6  # set-up, load, Keras 3, tf_keras, hub.load, curl
     assert page.locator("button.copy:visible").count() == 0
     assert page.locator("#use-module").count() == 0  # registry.Module is for TF1 Hub modules only
     context.close()

@@ -21,24 +21,19 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
-_EMPTY_LIST = sa.text("'[]'")
 _LISTS = ("tags", "datasets", "language", "files")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("model_version") as batch:
-        batch.add_column(sa.Column("card", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("tags", sa.JSON(), nullable=False, server_default=_EMPTY_LIST))
-        batch.add_column(sa.Column("datasets", sa.JSON(), nullable=False, server_default=_EMPTY_LIST))
-        batch.add_column(sa.Column("language", sa.JSON(), nullable=False, server_default=_EMPTY_LIST))
-        batch.add_column(sa.Column("base_model", sa.String(length=256), nullable=True))
-        batch.add_column(sa.Column("citation", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("files", sa.JSON(), nullable=False, server_default=_EMPTY_LIST))
-        batch.add_column(sa.Column("file_count", sa.Integer(), nullable=True))
-    # The default filled the existing rows; new rows always carry their values (as the models declare).
-    with op.batch_alter_table("model_version") as batch:
-        for column in _LISTS:
-            batch.alter_column(column, server_default=None)
+    # Plain ADD COLUMNs (no table rebuild: on SQLite that would drop a table others reference). The list columns are
+    # nullable so no server default is needed (PostgreSQL cannot compare JSON defaults); existing rows get [].
+    for column in (sa.Column("card", sa.Text(), nullable=True), *(sa.Column(name, sa.JSON(), nullable=True)
+                                                                for name in _LISTS),
+                   sa.Column("base_model", sa.String(length=256), nullable=True),
+                   sa.Column("citation", sa.Text(), nullable=True),
+                   sa.Column("file_count", sa.Integer(), nullable=True)):
+        op.add_column("model_version", column)
+    op.execute(sa.text("UPDATE model_version SET " + ", ".join(f"{name} = '[]'" for name in _LISTS)))
     op.create_table(
         "publisher_card",
         sa.Column("publisher", sa.String(length=128), nullable=False),
@@ -50,6 +45,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("publisher_card")
-    with op.batch_alter_table("model_version") as batch:
-        for column in ("file_count", "files", "citation", "base_model", "language", "datasets", "tags", "card"):
-            batch.drop_column(column)
+    for column in ("file_count", "files", "citation", "base_model", "language", "datasets", "tags", "card"):
+        op.drop_column("model_version", column)

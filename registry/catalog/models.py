@@ -177,14 +177,17 @@ class VersionMetadata(SQLModel):
     license: Optional[str] = filter_field(default=None, max_length=64)
     #: The model card: Markdown (``README.md`` of the model directory, ``--card FILE``, ``card set``), at most
     #: ``MAX_CARD_BYTES``. Its front matter (or tfhub.dev metadata lines) fills the fields below that are not
-    #: given (``registry.cards.parse``); editing it later changes the catalog only, never the artifact.
+    #: given (``registry.cards.parse``); editing it later changes the catalog only, never the artifact. Listings
+    #: (``list_versions``, search results) leave its text out (None); ``get_version`` has it.
     card: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     #: Free-form tags (Hugging Face ``tags`` + ``pipeline_tag``; tfhub.dev ``task``, ``network-architecture``).
-    tags: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: The list columns are nullable only so that migration 0009 could add them without rebuilding the table
+    #: (it fills existing rows with ``[]``); every row written since carries a list.
+    tags: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=True))
     #: Data sets it was trained or evaluated on (Hugging Face ``datasets``; tfhub.dev ``dataset``).
-    datasets: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    datasets: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=True))
     #: Natural languages it handles (ISO 639 codes by convention: ``en``, ``fr``...).
-    language: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    language: list[str] = filter_field(default_factory=list, sa_column=Column(JSON, nullable=True))
     #: What it was fine-tuned or derived from, as its card names it (a hub id, a URL, a handle); the catalog's
     #: own lineage is ``parent``.
     base_model: Optional[str] = filter_field(default=None, max_length=256)
@@ -334,7 +337,7 @@ class VersionBase(VersionMetadata):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     #: The artifact's files, ``{"path", "size"}`` in path order, as publishing found them (at most
     #: ``MAX_LISTED_FILES``; ``file_count`` is the whole number). Empty for versions published before 0009.
-    files: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    files: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=True))
     #: How many files the artifact holds (None: published before the catalog recorded it).
     file_count: Optional[int] = Field(default=None)
 

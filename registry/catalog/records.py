@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table, inspect, select
+from sqlalchemy import Table, inspect, null, select
 from sqlmodel import Session, SQLModel, col
 
 from registry.catalog.models import (
@@ -116,6 +116,11 @@ def task_rows(tasks: Iterable[dict]) -> list[dict]:
 #: ``registered_model``'s ``publisher`` and ``name``) with SQLAlchemy Core instead of loading ORM objects, which
 #: costs far more.
 VERSION_COLUMNS = tuple(table_of(ModelVersion).c)
+#: ``VERSION_COLUMNS`` for listings (a model's versions, search results): the card's text is left out (NULL in its
+#: place) — a thousand versions with 50 KB cards would be 50 MB — while its fields (tags...) stay; a single
+#: version's record (``get_version``) carries the text.
+LISTED_VERSION_COLUMNS = tuple(null().label("card") if column.name == "card" else column
+                               for column in VERSION_COLUMNS)
 #: The fields a version row and its public record share (``VersionBase``'s), copied as they are.
 BASE_FIELDS = tuple(VersionBase.model_fields)
 _base_values = attrgetter(*BASE_FIELDS)

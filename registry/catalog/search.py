@@ -140,7 +140,7 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
                          .join(newest, col(RegisteredModel.id) == newest.c.model_id))
         else:
             # Plain columns (one row serves as both the version and its model), not ORM objects.
-            statement = (select(*records.VERSION_COLUMNS, rm.c.publisher, rm.c.name)
+            statement = (select(*records.LISTED_VERSION_COLUMNS, rm.c.publisher, rm.c.name)
                          .join(newest, and_(mv.c.model_id == newest.c.model_id, mv.c.version == newest.c.version))
                          .join(rm, rm.c.id == mv.c.model_id))
         statement = statement.order_by(RegisteredModel.publisher, RegisteredModel.name)

@@ -301,11 +301,11 @@ class Catalog:
             return self._model_records(session, list(session.exec(statement)))
 
     def list_versions(self, *, publisher: str, name: str, include_deleted: bool = False) -> list[VersionPublic]:
-        """The model's versions, oldest first."""
+        """The model's versions, oldest first (each without its card's text: ``records.LISTED_VERSION_COLUMNS``)."""
         with self._read() as session:
             model = self._model(session, publisher, name)
             # Plain columns, not ORM objects: building those cost most of a long list's time.
-            statement = (select_columns(*records.VERSION_COLUMNS).where(col(ModelVersion.model_id) == model.id)
+            statement = (select_columns(*records.LISTED_VERSION_COLUMNS).where(col(ModelVersion.model_id) == model.id)
                          .order_by(col(ModelVersion.version)))
             if not include_deleted:
                 statement = statement.where(col(ModelVersion.deleted_at).is_(None))
@@ -474,8 +474,10 @@ class Catalog:
                     f"alias {handle} points at version {row.version}, which was deleted on "
                     f"{row.deleted_at:%Y-%m-%d %H:%M} UTC; move the alias to a live version or use another handle")
         else:
+            # LIMIT 1: an ORM result is buffered whole, so without it every version's row (JSON columns and all)
+            # would be loaded to keep the first.
             row = session.exec(base.where(col(ModelVersion.deleted_at).is_(None))
-                               .order_by(col(ModelVersion.version).desc())).first()
+                               .order_by(col(ModelVersion.version).desc()).limit(1)).first()
             if row is None:
                 what = "every version of it was deleted" if model.last_version else "it has no versions yet"
                 raise VersionNotFound(f"{model.publisher}/{model.name} has no version to load: {what}; "

@@ -21,7 +21,6 @@ import base64
 import csv
 import hashlib
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -104,10 +103,9 @@ def build_from_source(root: Path, target: Path) -> Path:
         tree = Path(work) / "src"
         shutil.copytree(root, tree, ignore=NOT_COPIED, symlinks=True)
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir",
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir", "--no-input",
              "--disable-pip-version-check", "-q", "-w", str(target), str(tree)],
-            capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
-            env={**os.environ, "PIP_NO_INPUT": "1"})
+            capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     wheels = sorted(target.glob("*.whl"))
     if result.returncode != 0 or len(wheels) != 1:
         raise ClientUnavailable(f"building the client wheel failed: {result.stderr.strip()[-500:]}")
