@@ -472,7 +472,8 @@ def find(engine: Engine, query: SearchQuery) -> SearchResults:
                 session.execute(select(func.count()).select_from(newest)).scalar_one()
         if not keys:
             return SearchResults([], total, checked.page, checked.limit, checked.sort)
-        rows = session.execute(select(*records.VERSION_COLUMNS, rm.c.publisher, rm.c.name)
+        # Results leave the card's text out, as every listing does (``records.LISTED_VERSION_COLUMNS``).
+        rows = session.execute(select(*records.LISTED_VERSION_COLUMNS, rm.c.publisher, rm.c.name)
                                .join(rm, rm.c.id == mv.c.model_id)
                                .where(or_(*(and_(mv.c.model_id == model_id, mv.c.version == number)
                                             for model_id, number in keys)))).all()
