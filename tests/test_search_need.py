@@ -211,3 +211,35 @@ def test_the_same_answers_on_postgresql(postgres_url, tmp_path, need_dirs):
     assert handles(reg.find(q="MOBILE vision", sort="name")) == ["vision/mobile-224/1", "vision/mobile-96/1"]
     assert handles(reg.find(tags="Mobile")) == ["vision/mobile-224/1"]
     assert reg.find(limit=4, page=2).total == 6
+
+
+def test_migration_0010_indexes_the_versions_already_published(tmp_path):
+    """A catalog at 0009 with a version (and a card) written before the word index existed: after the upgrade its
+    words are found, and downgrading drops the index again."""
+    from sqlalchemy import inspect, text
+
+    from registry.catalog import schema
+    from registry.catalog.engine import make_engine
+    from registry.catalog.search import SearchQuery, find
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    schema.upgrade(url, "0009")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO registered_model (id, publisher, name, description, created_at, "
+                                "last_version) VALUES (1, 'acme', 'old-model', 'Legacy detector', '2026-01-01', 1)"))
+        connection.execute(text("INSERT INTO model_version (id, model_id, version, created_at, description, format, "
+                                "artifact_uri, sha256, size, tag_sets, details, card, tags, datasets, language, "
+                                "files) VALUES (1, 1, 1, '2026-01-01', '', 'tf2_saved_model', 'file:///old', :sha, 1, "
+                                "'[[]]', '{}', '# Old card about zebras', '[\"wildlife\"]', '[]', '[]', '[]')"),
+                           {"sha": "ab" * 32})
+        connection.execute(text("INSERT INTO version_task (id, version_id, task, signature, tags, output_dim, "
+                                "image_height, image_width, evidence) VALUES (1, 1, 'image_feature_vector', "
+                                "'__call__', '', 7, 224, 224, '{}')"))
+    schema.upgrade(url)
+    for words in ("zebras", "legacy detector", "wildlife", "image feature vector 224", "tf2 saved model"):
+        found = find(engine, SearchQuery(q=words))
+        assert [v.handle for v in found.items] == ["acme/old-model/1"], words
+    schema.downgrade(url, "0009")
+    assert "search_word" not in inspect(make_engine(url)).get_table_names()
+    engine.dispose()
