@@ -461,10 +461,7 @@ def find(engine: Engine, query: SearchQuery) -> SearchResults:
             total_column = func.count().over().label("search_total")
             statement = (select(newest.c.model_id, newest.c.version, total_column)
                          .join(rm, rm.c.id == newest.c.model_id))
-            if checked.sort == "newest":
-                statement = statement.join(mv, and_(mv.c.model_id == newest.c.model_id,
-                                                    mv.c.version == newest.c.version))
-            statement = _ordered(statement, checked, mv, rm).limit(checked.limit)
+            statement = _ordered(statement, checked, newest, rm).limit(checked.limit)
             statement = statement.offset((checked.page - 1) * checked.limit)
             found = session.execute(statement).all()
             keys = [(row.model_id, row.version) for row in found]
@@ -547,16 +544,19 @@ def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model:
                 .correlate(records.table_of(RegisteredModel)).scalar_subquery())
     if query.publisher is not None:
         where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
-    return (select(mv.c.model_id.label("model_id"), func.max(mv.c.version).label("version"))
+    # A model's newer versions have larger ids too (both count up as they are published): the newest matching
+    # version's id orders "newest" without reading its row.
+    return (select(mv.c.model_id.label("model_id"), func.max(mv.c.version).label("version"),
+                   func.max(mv.c.id).label("version_id"))
             .where(*where).group_by(mv.c.model_id).subquery("newest_matching"))
 
 
-def _ordered(statement, query: CheckedQuery, mv, rm):
+def _ordered(statement, query: CheckedQuery, newest, rm):
     by_name = (rm.c.publisher, rm.c.name)
     if query.sort == "name":
         return statement.order_by(*by_name)
     if query.sort == "newest":
-        return statement.order_by(mv.c.created_at.desc(), *by_name)
+        return statement.order_by(newest.c.version_id.desc())
     downloads = _downloads_per_model()
     statement = statement.outerjoin(downloads, downloads.c.model_id == rm.c.id)
     most_downloaded = func.coalesce(downloads.c.total, 0).desc()
