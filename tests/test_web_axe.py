@@ -38,7 +38,7 @@ def axe_script():
     return ensure_axe_core().read_text()
 
 
-def violations(page, axe_script: str) -> list[str]:
+def violations(page, axe_script: str, name: str = "") -> list[str]:
     """axe's WCAG A/AA violations on the page, each with up to three of its elements."""
     page.add_script_tag(content=axe_script)
     found = page.evaluate("""(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})
@@ -46,7 +46,7 @@ def violations(page, axe_script: str) -> list[str]:
               violations: result.violations.map(v => `${v.id} (${v.impact}): ${v.help} — ` +
               v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))}))""", WCAG_A_AA)
     # axe ran, the pinned one, and checked something: rules passed on every page (landmarks, contrast, labels...).
-    assert found["version"] == AXE_CORE_VERSION and found["passed"] >= 10, found
+    assert found["version"] == AXE_CORE_VERSION and found["passed"] >= 10, (name, page.url, found)
     return list(found["violations"])
 
 
@@ -59,7 +59,7 @@ def test_no_wcag_a_or_aa_violation_on_any_page_kind(browser, need_server, axe_sc
     for name, path in PAGES.items():
         page.goto(need_server.url + path)
         page.wait_for_load_state("load")
-        problems = violations(page, axe_script)
+        problems = violations(page, axe_script, name)
         if problems:
             found[name] = problems
     context.close()

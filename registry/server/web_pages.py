@@ -36,6 +36,9 @@ from registry.server.web_templates import render
 if TYPE_CHECKING:
     from registry.api import Registry
 
+#: The search form's labels of the filterable metadata fields (others: their name, capitalised).
+FILTER_LABELS = {"license": "Licence (SPDX)", "tags": "Tag", "datasets": "Data set", "language": "Language",
+                 "base_model": "Base model"}
 #: Rows of a model page's versions table before "show all" (the selected version is always shown).
 VERSIONS_SHOWN = 100
 #: Only this server's own files; inline scripts and styles are refused, so injected markup cannot run.
@@ -105,9 +108,13 @@ def index(request: Request, registry: Registry, token_required: bool) -> tuple[s
     except (HandleError, SignatureError, FormatError, MetadataError) as error:  # bad input: shown by the form
         query, problem = SearchQuery.from_params({}), str(error)
         found = None
-    form = {**{name: request.query_params.get(name, "") for name in ("q", "task", "format", "publisher",
-                                                                      "image_size", "output_dim", "sort")},
-            "tags": request.query_params.get("tags", ""), "license": request.query_params.get("license", "")}
+    from registry.catalog.models import filter_names
+
+    form = {name: request.query_params.get(name, "") for name in ("q", "task", "format", "publisher",
+                                                                  "image_size", "output_dim", "sort")}
+    # A field of the form for each filterable metadata field (the API filters on each by its own name).
+    metadata_fields = [(name, FILTER_LABELS.get(name, name.replace("_", " ").capitalize()),
+                        request.query_params.get(name, "")) for name in filter_names()]
     params = query.params()
 
     def page_href(number: int) -> str:
@@ -123,7 +130,7 @@ def index(request: Request, registry: Registry, token_required: bool) -> tuple[s
         "next_href": page_href(found.page + 1) if found and found.has_next else None,
         "filtered": query.is_filtered(), "problem": problem,
         "title": "Search models" if query.is_filtered() else "Models",
-        "result_facts": web_views.result_facts,
+        "result_facts": web_views.result_facts, "metadata_fields": metadata_fields,
     }
 
 
