@@ -70,11 +70,12 @@ $(DEMO_STAMP): pyproject.toml constraints.txt
 
 ## refstack: the other stacks the tests run beside the project: the reference (TF 2.15 + tensorflow_hub 0.15)
 ## the unmodified tensorflow_hub 0.16.1 client (TF 2.21 + tf-keras) and the unmodified kagglehub 1.0.3 (+ kagglesdk
-## 0.1.38), each in its own venv
+## 0.1.38), each in its own venv; axe-core (npm pack) for the browser tests
 refstack: venv
 	$(VENV)/bin/python -c 'from tests.refstack import ensure_refstack; print("reference stack:", ensure_refstack())'
 	$(VENV)/bin/python -c 'from tests.refstack import ensure_hub_client; print("hub client stack:", ensure_hub_client())'
 	$(VENV)/bin/python -c 'from tests.refstack import ensure_kagglehub; print("kagglehub stack:", ensure_kagglehub())'
+	$(VENV)/bin/python -c 'from tests.refstack import ensure_axe_core; print("axe-core:", ensure_axe_core())'
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -145,6 +145,8 @@ def build_catalog(url: str, n_versions: int, seed: int) -> None:
 
     catalog = Catalog(url)  # a new SQLite file is created at the migrations' head
     models, versions, signatures, tasks = catalog_rows(n_versions, seed)
+    # The list fields of a version (migration 0009) are never NULL: empty, as a version without a card has them.
+    versions = [{"tags": [], "datasets": [], "language": [], "files": [], **row} for row in versions]
     big_id = models[-1]["id"]
     big_versions = [row["id"] for row in versions if row["model_id"] == big_id]
     now = models[-1]["created_at"]
@@ -476,6 +478,143 @@ def bench_get_version(url: str, mlflow_db: str | None, args) -> None:
 
 # --- the bench ----------------------------------------------------------------------------------------------------
 
+# -- search by need (issue 20): words over a word index, every filter, a sort, a count and numbered pages ---------
+#
+# ``--need`` times ``registry.catalog.search.find`` — what the catalog page, the API and ``model-registry search``
+# run — on the same catalog with model cards on a tenth of the versions and the word index
+# (``search_word``) filled by the same ``version_words`` publishing uses. The anchor is the plain way to
+# answer the same words without an index: every word a case-insensitive LIKE over the text columns (model
+# name, publisher and description, version description and card), the newest matching version per model,
+# counted and paged the same.
+
+#: Words a card is written with (a card has ~300 of them, a few rare): enough distinct words to be realistic.
+CARD_WORDS = ("image feature vector classification detection segmentation mobile efficient residual network "
+              "trained dataset imagenet coco accuracy latency quantized pruned distilled transformer encoder "
+              "embedding sentence multilingual fine tuned base model input output layer batch normalization "
+              "license apache citation paper authors limitations intended use bias evaluation benchmark").split()
+NEED_QUERIES = {
+    "words: image feature vector 224": {"q": "image feature vector 224"},
+    "filters: ifv, 224x224": {"task": "image_feature_vector", "image_size": "224x224"},
+    "home: no words, by name": {},
+    "words + filters + downloads": {"q": "image", "format": "tf2_saved_model", "sort": "downloads"},
+    "newest, page 40": {"q": "feature", "sort": "newest", "page": 40},
+    "a rare card word": {"q": "zyzzyva"},
+    "a word matching nothing": {"q": "qqqqqq"},
+}
+#: The anchor answers these (word queries) the plain way.
+NEED_ANCHORED = ("words: image feature vector 224", "a rare card word", "a word matching nothing")
+
+
+def card_text(rng: random.Random, version_id: int) -> str:
+    words = [rng.choice(CARD_WORDS) for _ in range(280)] + [f"w{rng.randrange(200_000):06d}" for _ in range(20)]
+    if version_id % 997 == 0:
+        words.append("zyzzyva")
+    return "# Model card\n\n" + " ".join(words) + "\n"
+
+
+def add_cards_and_words(url: str, n_versions: int, seed: int) -> int:
+    """Give a tenth of the versions a card, and fill ``search_word`` as publishing would; the number of words."""
+    from sqlalchemy import bindparam, insert, update
+
+    from registry.catalog.models import ModelVersion, SearchWord
+    from registry.catalog.search import version_words
+    from registry.catalog.store import Catalog
+
+    catalog = Catalog(url)
+    models, versions, _, tasks = catalog_rows(n_versions, seed)
+    by_model = {row["id"]: row for row in models}
+    tasks_of: dict[int, list] = {}
+    for row in tasks:
+        tasks_of.setdefault(row["version_id"], []).append(row)
+    rng = random.Random(seed + 1)
+    cards = {row["id"]: card_text(rng, row["id"]) for row in versions if row["id"] % 10 == 0}
+    words = 0
+    with catalog.engine.begin() as connection:
+        table = ModelVersion.__table__
+        connection.execute(update(table).where(table.c.id == bindparam("vid")).values(card=bindparam("card")),
+                           [{"vid": vid, "card": card} for vid, card in cards.items()])
+        batch: list[dict] = []
+        for row in versions:
+            model = by_model[row["model_id"]]
+            metadata = {"description": row["description"], "card": cards.get(row["id"])}
+            for word in version_words(publisher=model["publisher"], name=model["name"],
+                                      model_description=model["description"], metadata=metadata,
+                                      format=row["format"], tasks=tasks_of.get(row["id"], [])):
+                batch.append({"word": word, "version_id": row["id"]})
+            if len(batch) > 50_000:
+                connection.execute(insert(SearchWord.__table__), batch)
+                words += len(batch)
+                batch = []
+        if batch:
+            connection.execute(insert(SearchWord.__table__), batch)
+            words += len(batch)
+        connection.exec_driver_sql("ANALYZE")
+    catalog.close()
+    return words
+
+
+def naive_words(engine, query) -> tuple[int, list]:
+    """The anchor: each word a LIKE over the text columns; newest matching live version per model; count + page."""
+    from sqlalchemy import func, or_, select
+
+    from registry.catalog import records
+    from registry.catalog.models import ModelVersion, RegisteredModel
+
+    mv, rm = records.table_of(ModelVersion), records.table_of(RegisteredModel)
+    where: list = [mv.c.deleted_at.is_(None)]
+    for word in query.words():
+        pattern = f"%{word}%"
+        where.append(or_(rm.c.name.like(pattern), rm.c.publisher.like(pattern), rm.c.description.like(pattern),
+                         mv.c.description.like(pattern), func.coalesce(mv.c.card, "").like(pattern)))
+    newest = (select(mv.c.model_id, func.max(mv.c.version).label("version")).select_from(mv.join(rm, rm.c.id ==
+              mv.c.model_id)).where(*where).group_by(mv.c.model_id).subquery())
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(newest)).scalar_one()
+        page = connection.execute(select(rm.c.publisher, rm.c.name, newest.c.version)
+                                  .join(newest, newest.c.model_id == rm.c.id)
+                                  .order_by(rm.c.publisher, rm.c.name).limit(query.limit)).all()
+    return total, page
+
+
+def need_main(args) -> int:
+    """``--need``: ``find`` on 100,000 versions with cards on a tenth, against the LIKE anchor."""
+    from registry.catalog.search import SearchQuery, find
+    from registry.catalog.store import Catalog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/catalog.db"
+        started = time.perf_counter()
+        build_catalog(url, args.versions, args.seed)
+        words = add_cards_and_words(url, args.versions, args.seed)
+        print(f"built a catalog of {args.versions:,} versions, {args.versions // 10:,} with a card, "
+              f"{words:,} indexed words, in {time.perf_counter() - started:.1f} s")
+        catalog = Catalog(url)
+        queries = {label: SearchQuery.from_params(params) for label, params in NEED_QUERIES.items()}
+        for query in queries.values():
+            find(catalog.engine, query)
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
+        print(f"\n{args.repeats} samples each; ms; one page of 25 full records and the count of matching models")
+        print(f"{'query':<34}{'p50':>8}{'p99':>8}{'anchor p50':>12}{'anchor p99':>12}{'p99 ratio':>11}   matches")
+        for label, query in queries.items():
+            times, result = timed(lambda query=query: find(catalog.engine, query), args.repeats)
+            line = f"{label:<34}{percentile(times, 50) * 1e3:8.2f}{percentile(times, 99) * 1e3:8.2f}"
+            if label in NEED_ANCHORED:
+                anchor, (total, _) = timed(lambda query=query: naive_words(catalog.engine, query),
+                                           max(3, args.naive_repeats))
+                line += (f"{percentile(anchor, 50) * 1e3:12.2f}{percentile(anchor, 99) * 1e3:12.2f}"
+                         f"{percentile(times, 99) / percentile(anchor, 99):10.3f}x")
+                line += f"   {result.total} (anchor: {total}, substrings of the text columns only)"
+                print(line)
+                continue
+            else:
+                line += f"{'-':>12}{'-':>12}{'-':>11}"
+            print(f"{line}   {result.total}")
+        catalog.close()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=100_000)
@@ -489,7 +628,11 @@ def main() -> int:
     parser.add_argument("--get-version-repeats", type=int, default=400,
                         help="get_version samples per kind of handle and side, over all rounds")
     parser.add_argument("--get-version-only", action="store_true", help="time get_version only, not search")
+    parser.add_argument("--need", action="store_true", help="time the search by need (find: words, filters, sort, "
+                        "count, pages) with cards on a tenth of the versions, against a LIKE scan")
     args = parser.parse_args()
+    if args.need:
+        return need_main(args)
 
     from registry.catalog.store import Catalog
     from registry.catalog.search import search_catalog

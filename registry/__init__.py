@@ -62,6 +62,7 @@ _LAZY = {
     "audit": "registry.api:audit",
     "compatibility_matrix": "registry.api:compatibility_matrix",
     "search": "registry.api:search",
+    "find": "registry.api:find",
     "interchangeable": "registry.api:interchangeable",
     "add_legacy_handles": "registry.api:add_legacy_handles",
     "remove_legacy_handles": "registry.api:remove_legacy_handles",

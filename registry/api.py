@@ -481,6 +481,18 @@ class Registry:
                       formats=self.adapters.formats if format is not None else None,
                       **({"sort": sort} if sort is not None else {}))
 
+    def find(self, query=None, **params: Any):
+        """One page of the search by need — what the catalog page, ``GET /api/v1/search`` and ``model-registry
+        search`` run: every word of ``q`` must match (name, publisher, description, card, tags, task or format),
+        with filters, a sort and a page. ``query`` is a ``registry.catalog.search.SearchQuery``, or give its
+        fields as keywords (``find(q="image feature vector 224", sort="downloads")``); a ``SearchResults``.
+        """
+        from registry.catalog.search import SearchQuery
+        from registry.discovery import find
+
+        query = query if query is not None else SearchQuery.from_params(params)
+        return find(self.catalog, self.tasks, query, formats=self.adapters.formats)
+
     def interchangeable(self, handle_a, handle_b, *, task: str | None = None):
         """Whether ``handle_b`` can replace ``handle_a`` for a task: see ``registry.discovery.interchangeable``."""
         from registry.discovery import interchangeable
@@ -581,6 +593,10 @@ def audit(**filters: Any):
 
 def search(**criteria: Any):
     return default_registry().search(**criteria)
+
+
+def find(query=None, **params: Any):
+    return default_registry().find(query, **params)
 
 
 def set_card(handle, card: str | None):

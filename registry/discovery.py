@@ -21,6 +21,7 @@ from registry.tasks.definitions import Implementation
 if TYPE_CHECKING:
     from registry.catalog.interface import CatalogBackend
     from registry.catalog.models import VersionPublic
+    from registry.catalog.search import SearchQuery, SearchResults
     from registry.tasks.conformance import DefinitionSet
 
 
@@ -32,19 +33,32 @@ def search(catalog: "CatalogBackend", definitions: "DefinitionSet", *, filters: 
     as the fields themselves are (``registry.catalog.models.checked_filters``);
     ``formats``, when given, are the format names a ``format`` criterion may take.
     """
-    if criteria.get("task") is not None:
-        definitions.get(criteria["task"])  # an unknown task is a typo, not an empty result
-    if criteria.get("format") is not None and formats is not None and criteria["format"] not in formats:
-        from registry.errors import FormatError
-
-        raise FormatError(f"unknown format {criteria['format']!r}; the registered formats are "
-                          f"{', '.join(sorted(formats)) or 'none'} (plugins add more through the "
-                          f"register_adapters hook)")
+    _check_names(definitions, criteria.get("task"), criteria.get("format"), formats)
     if filters:
         from registry.catalog.models import checked_filters
 
         criteria["filters"] = checked_filters(filters)
     return catalog.search(**criteria)
+
+
+def find(catalog: "CatalogBackend", definitions: "DefinitionSet", query: "SearchQuery", *,
+         formats: "Collection[str] | None" = None) -> "SearchResults":
+    """A page of the search by need (``registry.catalog.search.find``), an unknown task or format refused as
+    ``search`` refuses them: a typo, not an empty page."""
+    _check_names(definitions, query.task, query.format, formats)
+    return catalog.find(query)
+
+
+def _check_names(definitions: "DefinitionSet", task: str | None, format: str | None,
+                 formats: "Collection[str] | None") -> None:
+    if task is not None:
+        definitions.get(task)  # an unknown task is a typo, not an empty result
+    if format is not None and formats is not None and format not in formats:
+        from registry.errors import FormatError
+
+        raise FormatError(f"unknown format {format!r}; the registered formats are "
+                          f"{', '.join(sorted(formats)) or 'none'} (plugins add more through the "
+                          f"register_adapters hook)")
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,15 @@ def interchangeable(a: "VersionPublic", b: "VersionPublic", definitions: "Defini
         first = first or result
     assert first is not None  # candidates is never empty: one task given, or the common ones (checked above)
     return first
+
+
+def verdicts(a: "VersionPublic", b: "VersionPublic", definitions: "DefinitionSet") -> list[Interchangeability]:
+    """Whether ``b`` can replace ``a`` for each task either implements, in the definitions' order: one verdict
+    per task, so a task that fails is never hidden behind one that passes (224 vs 96 px: yes as a reusable
+    SavedModel, no as an image feature vector)."""
+    tasks_a, tasks_b = _tasks_by_name(a), _tasks_by_name(b)
+    return [_compare(d, a, b, tasks_a.get(d.name, []), tasks_b.get(d.name, [])) for d in definitions
+            if d.name in tasks_a or d.name in tasks_b]
 
 
 def _compare(definition, a: "VersionPublic", b: "VersionPublic", impls_a, impls_b) -> Interchangeability:

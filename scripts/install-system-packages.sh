@@ -15,6 +15,7 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 # nginx: the front proxy the X-Accel-Redirect test runs (tests/test_server_delivery.py) and bench_server.py's anchor
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || missing+=(nginx)
+command -v npm >/dev/null || missing+=(npm)  # fetches the pinned axe-core (tests/refstack.py)
 
 if ((${#missing[@]} == 0)); then
     exit 0

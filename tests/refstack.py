@@ -228,3 +228,49 @@ def ensure_mlflow() -> Path:
         _say("MLflow stack: ready")
     return _venv_python(venv)
 
+# -- axe-core: the accessibility engine the browser tests inject into each page --------------------------------
+
+AXE_CORE_VERSION = "4.14.1"
+#: The npm registry's integrity of ``axe-core-4.14.1.tgz``; a tarball that does not match is refused.
+AXE_CORE_INTEGRITY = "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+
+
+def axe_core_dir() -> Path:
+    return Path(os.environ.get("AXE_CORE_DIR") or REPO_ROOT / ".axe-core")
+
+
+def ensure_axe_core() -> Path:
+    """``axe.min.js`` of the pinned axe-core, fetched once with ``npm pack`` (npm's own client and registry
+    settings) into ``<repo>/.axe-core/`` (gitignored; ``AXE_CORE_DIR`` overrides), checked against its integrity."""
+    import base64
+    import hashlib
+    import tarfile
+
+    root = axe_core_dir()
+    script = root / AXE_CORE_VERSION / "axe.min.js"
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / "build.lock")):
+        if script.exists():
+            return script
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RefstackError("npm is missing: run scripts/install-system-packages.sh (apt-get install npm)")
+        _say(f"axe-core: npm pack axe-core@{AXE_CORE_VERSION}")
+        _run([npm, "pack", f"axe-core@{AXE_CORE_VERSION}", "--pack-destination", str(root), "--silent"],
+             f"fetch axe-core {AXE_CORE_VERSION}", timeout=300)
+        tarball = root / f"axe-core-{AXE_CORE_VERSION}.tgz"
+        algorithm, _, expected = AXE_CORE_INTEGRITY.partition("-")
+        actual = base64.b64encode(hashlib.new(algorithm, tarball.read_bytes()).digest()).decode()
+        if actual != expected:
+            tarball.unlink()
+            raise RefstackError(f"axe-core-{AXE_CORE_VERSION}.tgz does not match its pinned integrity")
+        with tarfile.open(tarball) as archive:
+            member = archive.extractfile("package/axe.min.js")
+            assert member is not None
+            script.parent.mkdir(parents=True, exist_ok=True)
+            partial = script.with_suffix(".partial")
+            partial.write_bytes(member.read())
+            partial.replace(script)
+        tarball.unlink()
+        _say("axe-core: ready")
+    return script

@@ -31,12 +31,12 @@ PUBLIC = {
     ("/signout", "POST"): "only drops the cookie",
     ("/openapi.json", "GET"): "the API's description",
     ("/api/docs", "GET"): "the API's description",
-    ("/docs/oauth2-redirect", "GET"): "part of the API's description page",
     ("/simple/", "GET"): "the client's package index: the client code is no secret, and pip sends no bearer token",
     ("/simple/{project}/", "GET"): "the client's package index (as above)",
     ("/simple/{project}/{filename}", "GET"): "the client wheel itself (as above)",
 }
-PUBLIC_MOUNTS = {"/static": "the pages' stylesheet and script"}
+PUBLIC_MOUNTS = {"/static": "the pages' stylesheet and script",
+                 "/static/swagger-ui": "Swagger UI's files, for the API's description page"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: Routes that read by POST, and why: they are reads, checked with the read scope (below).
 READS_BY_POST = {

@@ -78,7 +78,7 @@ def test_find_open_copy_and_compare_in_a_browser(browser, catalog_server):
     assert result_names(page) == ["demo/train-tags", "text/embedding", "vision/features-tf1", "vision/features-tf2"]
 
     # Search: a plain GET form; the result list narrows, then a format filter narrows it further.
-    page.get_by_label("Search names, descriptions and publishers").fill("image features")
+    page.get_by_label("Search by words").fill("image features")
     page.get_by_role("button", name="Search").click()
     page.wait_for_url("**/?q=image+features*")
     assert result_names(page) == ["vision/features-tf1", "vision/features-tf2"]
@@ -90,7 +90,7 @@ def test_find_open_copy_and_compare_in_a_browser(browser, catalog_server):
     assert "version 2" in result.inner_text() and "image_feature_vector" in result.inner_text()
     page.get_by_label("Format").select_option("")
     page.get_by_label("Task (common signature)").select_option("text_embedding")
-    page.get_by_label("Search names, descriptions and publishers").fill("")
+    page.get_by_label("Search by words").fill("")
     page.get_by_role("button", name="Search").click()
     page.wait_for_url("**task=text_embedding*")
     assert result_names(page) == ["text/embedding"]
@@ -134,21 +134,18 @@ def test_find_open_copy_and_compare_in_a_browser(browser, catalog_server):
     assert "<script>window.injected = true; alert('x')</script>" in page.locator("#description").inner_text()
     assert page.evaluate("window.injected === undefined") and dialogs == []
 
-    # Compare, from the version page's form: both signatures side by side and what interchangeable() says.
-    page.get_by_label("Can another version replace vision/features-tf1/1?").fill("vision/features-tf2/1")
-    page.get_by_role("button", name="Compare").click()
+    # Compare, from the pickers the version page links to (no handle typed): a verdict per task both implement.
+    page.get_by_role("link", name="compare vision/features-tf1/1 with a version you pick").click()
     page.wait_for_url("**/compare?*")
-    assert page.locator("#verdict").inner_text().startswith("Yes:")
-    assert "image_feature_vector" in page.locator("#verdict").inner_text()
-    sides = page.locator(".sides > section")
-    assert sides.count() == 2
-    assert "vision/features-tf1/1" in sides.nth(0).locator("h3").inner_text()
-    assert sides.nth(1).locator("article[data-signature='__call__']").count() == 1
-    page.get_by_label("Version B (candidate)").fill("text/embedding")
+    page.get_by_label("Version B (candidate)").select_option("vision/features-tf2/1")
     page.get_by_role("button", name="Compare").click()
-    page.wait_for_load_state()
-    assert page.locator("#verdict").inner_text().startswith("No:")
-    assert "no common task" in page.locator("#verdict").inner_text()
+    page.wait_for_url("**b=vision%2Ffeatures-tf2%2F1*")
+    verdict = page.locator("#verdict li[data-task='image_feature_vector']")
+    assert verdict.inner_text().startswith("Yes as image_feature_vector")
+    assert page.locator("article.signature-pair[data-signature='__call__']").count() == 1
+    page.goto(server.url + "/compare?a=vision/features-tf1/1&b=text/embedding/1")
+    assert all(v.startswith("No") for v in page.locator("#verdict li").all_inner_texts())
+    assert "does not implement" in page.locator("#verdict").inner_text()
     assert dialogs == []
     context.close()
 
@@ -157,7 +154,7 @@ def test_search_and_code_work_without_javascript(browser, catalog_server):
     context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
     page = context.new_page()
     page.goto(catalog_server.url + "/")
-    page.get_by_label("Search names, descriptions and publishers").fill("embedding")
+    page.get_by_label("Search by words").fill("embedding")
     page.get_by_role("button", name="Search").click()
     page.wait_for_url("**/?q=embedding*")
     assert result_names(page) == ["text/embedding"]

@@ -5,34 +5,34 @@ Click is imported here only, so the publish-time check never imports it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from registry.catalog.search import PAGE_SIZE, SORTS, SearchQuery
 from registry.cli.context import CliContext, json_option, pass_context, wants_json
 from registry.cli.output import echo_json, record_data, table
 from registry.handles import parse_image_size
 
 
-def echo_search(obj: CliContext, *, as_json: bool, task: str | None = None, image_size: str | None = None,
-                format: str | None = None, publisher: str | None = None, text: str | None = None,
-                limit: int | None = 100, filters: tuple[str, ...] = ()) -> None:
-    """Print the versions ``registry.search`` finds, one line each (or JSON)."""
-    metadata: dict[str, Any] = metadata_filters(filters)  # registry.search's **filters, no named parameter
-    found = obj.registry.search(task=task, image_size=parse_image_size(image_size, "--image-size"), format=format,
-                                publisher=publisher, text=text, limit=limit, **metadata)
+def echo_search(obj: CliContext, query: "SearchQuery", *, as_json: bool) -> None:
+    """Print one page of ``Registry.find`` (the catalog page's search), one line per model (or JSON)."""
+    found = obj.registry.find(query)
     if wants_json(obj, as_json):
-        echo_json([{**record_data(v), "handle": v.handle} for v in found])
+        echo_json([{**record_data(v), "handle": v.handle} for v in found.items])
         return
-    if not found:
-        click.echo("no version matches")
+    if not found.items:
+        click.echo("no model matches" if found.total == 0 else f"no page {found.page}: {found.total} models match, "
+                   f"{found.pages} pages")
         return
     rows = []
-    for version in found:
-        tasks = [t for t in version.tasks if task is None or t.task == task]
+    for version in found.items:
+        tasks = [t for t in version.tasks if query.task is None or t.task == query.task]
         rows.append((version.handle, version.format, ", ".join(sorted({t.task for t in tasks})) or "-",
-                     _sizes(tasks), _dims(tasks), version.description.splitlines()[0] if version.description else ""))
-    click.echo(table(("VERSION", "FORMAT", "TASKS", "IMAGE SIZE", "OUTPUT DIM", "DESCRIPTION"), rows))
+                     _sizes(tasks), _dims(tasks), version.license or "-",
+                     version.description.splitlines()[0] if version.description else ""))
+    click.echo(table(("VERSION", "FORMAT", "TASKS", "IMAGE SIZE", "OUTPUT DIM", "LICENSE", "DESCRIPTION"), rows))
+    if found.pages > 1:  # one page says all by itself; more say where the rest is
+        more = f"; next: --page {found.page + 1}" if found.has_next else ""
+        click.echo(f"{found.total} models match, by {found.sort}; page {found.page} of {found.pages}{more}")
 
 
 def metadata_filters(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -46,7 +46,7 @@ def metadata_filters(pairs: tuple[str, ...]) -> dict[str, str]:
         if not sep or not field:
             raise click.BadParameter(f"{pair!r} is not FIELD=VALUE (e.g. license=MIT)", param_hint="--filter")
         own = options.get(field) or options.get(f"{field}_")
-        if own is not None or field in ("limit", "after"):
+        if own is not None or field in ("limit", "after", "page", "q"):
             raise click.BadParameter(f"{field} is not a metadata field" + (f": use {own}" if own else ""),
                                      param_hint="--filter")
         filters[field] = value.strip()
@@ -62,21 +62,33 @@ def _dims(tasks) -> str:
 
 
 @click.command("search")
+@click.argument("words", nargs=-1)
 @click.option("--task", help="A common signature the version implements (checked at publish), e.g. "
                              "image_feature_vector.")
 @click.option("--image-size", metavar="HxW", help="The input image size the task's signature expects, e.g. 224x224.")
+@click.option("--output-dim", type=int, help="The task's output dimension, e.g. 1280.")
 @click.option("--format", "format_", metavar="FORMAT", help="Only this format: tf1_hub or tf2_saved_model.")
 @click.option("--publisher", help="Only this publisher's models.")
-@click.option("--text", help="A word in the model's name or description.")
+@click.option("--text", help="More words (as the WORDS arguments).")
 @click.option("--filter", "filters", multiple=True, metavar="FIELD=VALUE",
-              help="An equality on a metadata field of the version, e.g. license=MIT; repeatable (all must hold).")
-@click.option("--limit", type=int, default=100, show_default=True, help="At most this many versions.")
+              help="A metadata field of the version, e.g. license=MIT or tags=vision; repeatable (all must hold).")
+@click.option("--sort", type=click.Choice(SORTS), help="relevance (the default with words), name (without), newest "
+                                                       "or downloads.")
+@click.option("--page", type=int, default=1, show_default=True, help="Which page of results.")
+@click.option("--limit", type=int, default=PAGE_SIZE, show_default=True, help="Results per page.")
 @json_option
 @pass_context
-def search(obj: CliContext, task, image_size, format_, publisher, text, filters, limit, as_json) -> None:
-    """Find, for each model, its newest version that matches; tasks come from the publish-time check."""
-    echo_search(obj, as_json=as_json, task=task, image_size=image_size, format=format_, publisher=publisher,
-                text=text, limit=limit, filters=filters)
+def search(obj: CliContext, words, task, image_size, output_dim, format_, publisher, text, filters, sort, page, limit,
+           as_json) -> None:
+    """Find models by need, as the catalog page does: every WORD must match the name, publisher, description,
+    card, tags, task or format of a model's version (a word may be the start of one); the newest matching
+    version of each model is shown."""
+    parse_image_size(image_size, "--image-size")  # a malformed size named as the option the user typed
+    query = SearchQuery.from_params({"q": " ".join([*words, text or ""]).strip(), "task": task,
+                                     "image_size": image_size, "output_dim": output_dim, "format": format_,
+                                     "publisher": publisher, "sort": sort, "page": page, "limit": limit,
+                                     **metadata_filters(filters)})
+    echo_search(obj, query, as_json=as_json)
 
 
 @click.command("tasks")

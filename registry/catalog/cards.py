@@ -24,6 +24,7 @@ from registry.catalog.models import (
     checked_card,
     utcnow,
 )
+from registry.catalog.search import index_version
 from registry.errors import MetadataError
 from registry.handles import catalog_handle, validate_name
 
@@ -95,6 +96,8 @@ class CardStore:
                     setattr(row, name, value)
                 session.add(row)
                 session.flush()
+                assert row.id is not None  # a row read from the catalog
+                index_version(session, row.id)  # the card's words replace the old card's (registry.catalog.search)
                 shown = {name: value for name, value in changed.items() if name in CARD_FIELDS}
                 record_change(session, ACTION, f"{model.publisher}/{model.name}/{row.version}",
                               publisher=model.publisher, model=model.name,

@@ -113,6 +113,12 @@ class DatabaseCatalog:
     def search(self, **criteria: Any):
         return self.store.search(**criteria)
 
+    def find(self, query):
+        return self.store.find(query)
+
+    def publishers(self) -> list[str]:
+        return self.store.publishers()
+
     # -- writes -------------------------------------------------------------------------------------
 
     def create_version(self, record):

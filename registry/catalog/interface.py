@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from registry.access import Grant
     from registry.catalog.audit import AliasInterval, AuditRecord
     from registry.catalog.models import ModelPublic, TokenPublic, VersionCreate, VersionPublic, VersionSummary
+    from registry.catalog.search import SearchQuery, SearchResults
     from registry.handles import CatalogHandle
 
 
@@ -111,6 +112,14 @@ class CatalogBackend(Protocol):
     def children(self, handle: "CatalogHandle | str") -> "list[VersionPublic]": ...
 
     def search(self, **criteria: Any) -> "list[VersionPublic] | list[str]": ...
+
+    def publishers(self) -> list[str]:
+        """Every publisher that has a model, by name (the search form's choice)."""
+        ...
+
+    def find(self, query: "SearchQuery") -> "SearchResults":
+        """One page of a search by words, filters and sort (``registry.catalog.search.find``)."""
+        ...
 
     def create_version(self, record: "VersionCreate") -> "VersionPublic":
         """Record ``record`` as the next version of its model (the one create record every publish path builds)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Self
 
 from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from registry.adapter import SignatureInfo
@@ -480,6 +480,25 @@ class VersionTask(SQLModel, table=True):
     image_height: Optional[int] = Field(default=None)
     image_width: Optional[int] = Field(default=None)
     evidence: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+#: A word of the search index is at most this long (longer ones are cut: a prefix still finds them).
+MAX_WORD_LENGTH = 64
+
+
+class SearchWord(SQLModel, table=True):
+    """One word of a version's searchable text: search's word index (``registry.catalog.search``, migration 0010).
+
+    A search word matches the versions having a word it begins (``feat`` finds ``feature``): a range on the
+    primary key, whose byte order (SQLite's BINARY, PostgreSQL's ``C`` collation) makes the range exact.
+    """
+
+    __tablename__ = "search_word"
+    __table_args__ = (Index("ix_search_word_by_version", "version_id", "word"),)
+
+    word: str = Field(sa_column=Column(String(MAX_WORD_LENGTH).with_variant(
+        String(MAX_WORD_LENGTH, collation="C"), "postgresql"), primary_key=True))
+    version_id: int = Field(foreign_key="model_version.id", primary_key=True)
 
 
 # Public records: plain values detached from any session, returned by the API.

@@ -33,15 +33,44 @@ models. The other plan filters the rows it finds on the same test.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
-from sqlalchemy import ColumnClause, ColumnElement, Engine, Text, and_, case, cast, func, literal_column, or_, select
+from pydantic import BaseModel, Field
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    Connection,
+    Engine,
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 from sqlmodel import Session, col
 
 from registry.catalog import records
-from registry.catalog.models import ModelVersion, RegisteredModel, VersionPublic, VersionTask, checked_filters
-from registry.errors import SignatureError
+from registry.catalog.models import (
+    MAX_WORD_LENGTH,
+    ModelVersion,
+    RegisteredModel,
+    SearchWord,
+    VersionMetadata,
+    VersionPublic,
+    VersionTask,
+    checked_filters,
+    filter_names,
+)
+from registry.errors import HandleError, SignatureError
+from registry.handles import parse_image_size, shown
 
 #: How many versions a search returns unless told otherwise.
 DEFAULT_LIMIT = 100
@@ -255,3 +284,369 @@ def _size(image_size) -> tuple[int, int]:
         return int(height), int(width)
     except (TypeError, ValueError):
         raise SignatureError(f"image_size must be (height, width), not {image_size!r}") from None
+
+
+# -- search by need: words, every filter, a sort and numbered pages ----------------------------------------------
+#
+# What the catalog page, ``GET /api/v1/search`` and ``model-registry search`` all run (``Registry.find``): the
+# parameters are one record, ``SearchQuery``, read whole from a form, a query string or the CLI's options.
+#
+# Words are found through ``search_word`` (``SearchWord``, migration 0010): every word of a version's searchable
+# text — its model's publisher, name and description, its own metadata text (description, card, tags, data
+# sets, languages, licence...), its format's name and its tasks' names and facts (``224x224``, ``224``, the
+# output dimension) — written when the version is published or its card edited (``index_version``). A search
+# word matches a version that has a word it begins, so each is one range on the index's primary key; the
+# version must match every search word. "tf1_hub" and "tf1 hub" are the same two words, "224x224" one.
+
+#: How the results can be ordered. ``relevance`` (the default with words): most search words in the model's own
+#: publisher/name first, then the most downloaded, then by name; ``name`` (the default without words).
+SORTS = ("relevance", "name", "newest", "downloads")
+#: Results per page unless told otherwise, and the most one page may hold.
+PAGE_SIZE = 25
+MAX_PAGE_SIZE = 500
+#: The most distinct words indexed per version (a long card's first ones) and taken from one query.
+MAX_WORDS_PER_VERSION = 3000
+MAX_QUERY_WORDS = 16
+#: Search words' index rows are counted up to this many to find the rarest (the one whose versions are read).
+RAREST_WORD_CAP = 20_000
+#: In name order with words, the models are walked (a page's worth, then stop) when the rarest word has at least
+#: this many index rows; below, its versions are read and sorted (the walk would pass most models by).
+WALK_ABOVE_ROWS = 2_000
+#: Letters and digits: ``_``, ``-``, ``.``, ``/`` and spaces separate words.
+_WORD = re.compile(r"[^\W_]+")
+#: The greatest code point: ``word <= w < w + _LAST`` is "begins with ``w``" in byte order.
+_LAST = "\U0010ffff"
+
+
+def words_of(text: str | None) -> list[str]:
+    """The words of ``text`` as search compares them: case-folded runs of letters and digits, at most
+    ``MAX_WORD_LENGTH`` characters each."""
+    return [word[:MAX_WORD_LENGTH] for word in _WORD.findall((text or "").casefold())]
+
+
+class SearchQuery(BaseModel):
+    """A search's words, filters, sort and page: declared once, read whole from the page's form, the API's query
+    string and the CLI's options (``from_params``), and checked once (``checked``).
+
+    Besides these, each filterable metadata field (``registry.catalog.models.filter_names()``: ``license``,
+    ``tags``...) is a parameter of its own name (``filters``).
+    """
+
+    q: str = Field(default="", description="Words; each must match the name, publisher, description, card, "
+                                           "tags, task or format of a version (a word may be the start of one).")
+    task: Optional[str] = Field(default=None, description="A common signature the version implements.")
+    format: Optional[str] = Field(default=None, description="The version's format.")
+    publisher: Optional[str] = Field(default=None, description="Only this publisher's models.")
+    image_size: Optional[str] = Field(default=None, description="HEIGHTxWIDTH (or one number) of the task's input.")
+    output_dim: Optional[int] = Field(default=None, description="The task's output dimension.")
+    sort: Optional[str] = Field(default=None, description="relevance (the default with words), name (without), "
+                                                          "newest or downloads.")
+    page: int = Field(default=1, description="Which page of results, from 1.")
+    limit: int = Field(default=PAGE_SIZE, description=f"Results per page (at most {MAX_PAGE_SIZE}).")
+    after: Optional[str] = Field(default=None, description="publisher/model: the page after this model, by name "
+                                                           "(the keyset cursor the API's 'next' gives).")
+    filters: dict[str, Any] = Field(default_factory=dict, description="Filterable metadata fields: name -> value.")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "SearchQuery":
+        """The query of a form or query string: empty values are no filter; metadata fields by their own names.
+        An unparseable number is a ``HandleError`` naming the parameter."""
+        own = {name: value for name, value in params.items()
+               if name in cls.model_fields and name != "filters" and value not in (None, "")}
+        for name in ("output_dim", "page", "limit"):
+            if name in own:
+                try:
+                    own[name] = int(own[name])
+                except (TypeError, ValueError):
+                    raise HandleError(f"{name} takes a whole number, not {shown(str(own[name]))}") from None
+        metadata = {name: params[name] for name in filter_names() if params.get(name) not in (None, "")}
+        return cls(**own, filters=metadata)
+
+    def params(self) -> dict[str, str]:
+        """The query as query-string parameters (the inverse of ``from_params``), leaving out defaults."""
+        values: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields if name != "filters"}
+        values.update(self.filters)
+        defaults = {"q": "", "page": 1, "limit": PAGE_SIZE}
+        return {name: str(value) for name, value in values.items()
+                if value is not None and value != "" and defaults.get(name) != value}
+
+    def words(self) -> list[str]:
+        """The search words, each once, in order."""
+        return list(dict.fromkeys(words_of(self.q)))[:MAX_QUERY_WORDS]
+
+    def effective_sort(self) -> str:
+        return self.sort or ("relevance" if self.words() else "name")
+
+    def checked(self) -> "CheckedQuery":
+        """The query with its values checked: a typed error naming the first one that is wrong."""
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise HandleError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
+        if self.page < 1:
+            raise HandleError(f"page counts from 1, not {self.page}")
+        sort = self.effective_sort()
+        if sort not in SORTS:
+            raise HandleError(f"sort is one of {', '.join(SORTS)}, not {shown(sort)}")
+        if self.after is not None and sort != "name":
+            raise HandleError("'after' continues a search sorted by name; with another sort, ask for a page")
+        return CheckedQuery(words=tuple(self.words()), task=self.task, format=self.format,
+                            publisher=self.publisher, image_size=parse_image_size(self.image_size, "image_size"),
+                            output_dim=self.output_dim, sort=sort, page=self.page, limit=self.limit,
+                            after=self.after, filters=checked_filters(self.filters) if self.filters else {})
+
+    def is_filtered(self) -> bool:
+        return bool(self.words() or self.task or self.format or self.publisher or self.image_size
+                    or self.output_dim is not None or self.filters)
+
+
+@dataclass(frozen=True)
+class CheckedQuery:
+    """A ``SearchQuery`` whose values were checked and parsed (what ``find`` runs)."""
+
+    words: tuple[str, ...]
+    task: str | None
+    format: str | None
+    publisher: str | None
+    image_size: tuple[int, int] | None
+    output_dim: int | None
+    sort: str
+    page: int
+    limit: int
+    after: str | None
+    filters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """One page of a search: each matching model's newest matching live version, how many models match."""
+
+    items: list[VersionPublic]
+    total: int
+    page: int
+    limit: int
+    sort: str
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.limit))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.limit < self.total
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def find(engine: Engine, query: SearchQuery) -> SearchResults:
+    """The page ``query`` asks for: for each model, its newest live version matching every word and filter.
+
+    The matching set — versions narrowed by every condition (the rarest word's versions looked up, each other
+    word probed on the version's own words, tasks through ``version_task``'s index), grouped by model — is
+    found once. In name order (the default without words) the page comes from walking the models by name,
+    each asked for its newest matching version, and stops after the page (``search_catalog``'s plan); the
+    count is a second statement. In any other order, one statement sorts the matches by their keys alone
+    (small rows: never a card) and counts them with a window; then only the page's versions are read in full.
+    """
+    checked = query.checked()
+    mv, rm = records.table_of(ModelVersion), records.table_of(RegisteredModel)
+    with Session(engine) as session:
+        driving, rows_of_driving = _rarest_word(session, checked.words)
+        newest = _newest_matching(checked, driving)
+        # A rare word finds few versions: reading them beats walking every model to find those few.
+        if checked.sort == "name" and (driving is None or rows_of_driving >= WALK_ABOVE_ROWS):
+            keys = _walk_in_name_order(session, checked)
+            total = session.execute(select(func.count()).select_from(newest)).scalar_one()
+        else:
+            total_column = func.count().over().label("search_total")
+            statement = (select(newest.c.model_id, newest.c.version, total_column)
+                         .join(rm, rm.c.id == newest.c.model_id))
+            statement = _ordered(statement, checked, newest, rm).limit(checked.limit)
+            statement = statement.offset((checked.page - 1) * checked.limit)
+            found = session.execute(statement).all()
+            keys = [(row.model_id, row.version) for row in found]
+            total = found[0].search_total if found else \
+                session.execute(select(func.count()).select_from(newest)).scalar_one()
+        if not keys:
+            return SearchResults([], total, checked.page, checked.limit, checked.sort)
+        # Results leave the card's text out, as every listing does (``records.LISTED_VERSION_COLUMNS``).
+        rows = session.execute(select(*records.LISTED_VERSION_COLUMNS, rm.c.publisher, rm.c.name)
+                               .join(rm, rm.c.id == mv.c.model_id)
+                               .where(or_(*(and_(mv.c.model_id == model_id, mv.c.version == number)
+                                            for model_id, number in keys)))).all()
+        by_key = {(row.model_id, row.version): row for row in rows}
+        pairs = [(by_key[key], by_key[key]) for key in keys]
+        return SearchResults(records.version_records(session, pairs), total, checked.page, checked.limit,
+                             checked.sort)
+
+
+def _walk_in_name_order(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
+    """(model_id, version) of the page in name order: models walked by (publisher, name) from the cursor, each
+    asked for its newest version matching everything (a probe on its own versions), until the page is full."""
+    rm = records.table_of(RegisteredModel)
+    # Every word a probe here (no word's whole set is built: the walk stops after a page of models).
+    matching = _newest_matching(query, None, per_model=rm.c.id)
+    per_model = (select(rm.c.id.label("model_id"), matching.label("version"))
+                 .where(*_model_where(rm, query.publisher, query.after))
+                 .order_by(rm.c.publisher, rm.c.name).subquery())
+    statement = (select(per_model.c.model_id, per_model.c.version).where(per_model.c.version.is_not(None))
+                 .limit(query.limit))
+    if query.after is None:
+        statement = statement.offset((query.page - 1) * query.limit)
+    return [(row.model_id, row.version) for row in session.execute(statement)]
+
+
+def _rarest_word(session: Session, words: tuple[str, ...]) -> tuple[str | None, int]:
+    """The word with the fewest index rows and how many (counted up to ``RAREST_WORD_CAP`` each, on the
+    primary key); (None, 0) without words."""
+    sw = records.table_of(SearchWord)
+    counts = {}
+    for word in words:
+        capped = (select(sw.c.version_id).where(sw.c.word >= word, sw.c.word < word + _LAST)
+                  .limit(RAREST_WORD_CAP).subquery())
+        counts[word] = session.execute(select(func.count()).select_from(capped)).scalar_one()
+    if not counts:
+        return None, 0
+    rarest = min(words, key=lambda word: counts[word])
+    return rarest, counts[rarest]
+
+
+def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model: Any = None):
+    """(model_id, version) of each model's newest live version matching ``query``'s words and filters;
+    ``driving`` is the word whose versions are looked up first (the others are probed)."""
+    mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
+    sw = records.table_of(SearchWord)
+    where: list[ColumnElement[bool]] = [mv.c.deleted_at.is_(None)]
+    if query.format is not None:
+        where.append(mv.c.format == query.format)
+    for name, value in query.filters.items():
+        where.append(filter_condition(mv.c[name], value))
+    task_where = []
+    if query.task is not None:
+        task_where.append(vt.c.task == query.task)
+    if query.image_size is not None:
+        task_where += [vt.c.image_height == query.image_size[0], vt.c.image_width == query.image_size[1]]
+    if query.output_dim is not None:
+        task_where.append(vt.c.output_dim == int(query.output_dim))
+    if task_where:
+        where.append(mv.c.id.in_(select(vt.c.version_id).where(*task_where)))
+    # The rarest word drives (its versions are looked up by id); every other word is a probe of the version's
+    # own words on ``ix_search_word_by_version``, so no large word's set is ever built.
+    for word in query.words:
+        if word == driving:
+            where.append(mv.c.id.in_(select(sw.c.version_id).where(sw.c.word >= word, sw.c.word < word + _LAST)))
+        else:
+            probe = sw.alias("word_probe")
+            where.append(select(probe.c.version_id).where(probe.c.version_id == mv.c.id, probe.c.word >= word,
+                                                          probe.c.word < word + _LAST).exists())
+    if per_model is not None:  # one model's newest matching version (the walk in name order asks each model)
+        return (select(func.max(mv.c.version)).where(mv.c.model_id == per_model, *where)
+                .correlate(records.table_of(RegisteredModel)).scalar_subquery())
+    if query.publisher is not None:
+        where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
+    # A model's newer versions have larger ids too (both count up as they are published): the newest matching
+    # version's id orders "newest" without reading its row.
+    return (select(mv.c.model_id.label("model_id"), func.max(mv.c.version).label("version"),
+                   func.max(mv.c.id).label("version_id"))
+            .where(*where).group_by(mv.c.model_id).subquery("newest_matching"))
+
+
+def _ordered(statement, query: CheckedQuery, newest, rm):
+    by_name = (rm.c.publisher, rm.c.name)
+    if query.sort == "name":
+        return statement.order_by(*by_name)
+    if query.sort == "newest":
+        return statement.order_by(newest.c.version_id.desc())
+    downloads = _downloads_per_model()
+    statement = statement.outerjoin(downloads, downloads.c.model_id == rm.c.id)
+    most_downloaded = func.coalesce(downloads.c.total, 0).desc()
+    if query.sort == "downloads":
+        return statement.order_by(most_downloaded, *by_name)
+    # relevance: how many of the words the model's own publisher/name holds, then downloads, then name.
+    own = func.lower(rm.c.publisher + "/" + rm.c.name)
+    in_name: Any = sum((case((own.like(f"%{_like_escape(word)}%", escape="\\"), 1), else_=0) for word in query.words),
+                  literal_column("0"))
+    return statement.order_by(in_name.desc(), most_downloaded, *by_name)
+
+
+def _downloads_per_model():
+    from registry.catalog.downloads import DownloadCount
+
+    mv, dc = records.table_of(ModelVersion), records.table_of(DownloadCount)
+    return (select(mv.c.model_id.label("model_id"), func.sum(dc.c.count).label("total"))
+            .select_from(dc.join(mv, mv.c.id == dc.c.version_id)).group_by(mv.c.model_id)
+            .subquery("downloads_per_model"))
+
+
+# -- the word index ----------------------------------------------------------------------------------------------
+
+def version_words(*, publisher: str, name: str, model_description: str, metadata: Mapping[str, Any], format: str,
+                  tasks: "list[Mapping[str, Any]]") -> list[str]:
+    """Every searchable word of one version, each once, at most ``MAX_WORDS_PER_VERSION`` (the first ones).
+
+    ``metadata`` holds its ``VersionMetadata`` values: every text or list-of-text field is searched (a new one is
+    searched without a change here). ``tasks`` are its ``version_task`` rows: the task's name, its image size as
+    ``224x224`` and ``224``, its output dimension.
+    """
+    found: dict[str, None] = {}
+
+    def add(text: Any) -> None:
+        if isinstance(text, str):
+            for word in words_of(text):
+                found.setdefault(word)
+        elif isinstance(text, (list, tuple)):
+            for item in text:
+                add(item)
+
+    for text in (publisher, name, format, model_description):
+        add(text)
+    for row in tasks:
+        add(row.get("task"))
+        height, width = row.get("image_height"), row.get("image_width")
+        if height is not None and width is not None:
+            add(f"{height}x{width} {height} {width}")
+        if row.get("output_dim") is not None:
+            add(str(row["output_dim"]))
+    for field_name in VersionMetadata.model_fields:  # the short fields first: a long card cannot crowd them out
+        if field_name not in ("card", "description"):
+            add(metadata.get(field_name))
+    add(metadata.get("description"))
+    add(metadata.get("card"))
+    return list(found)[:MAX_WORDS_PER_VERSION]
+
+
+def index_version(connection: Connection | Session, version_id: int) -> None:
+    """(Re)write the words of the version ``version_id`` from its rows: on publish, and when its card or metadata
+    is edited (in the writing transaction: the words change with the text)."""
+    index_versions(connection, [version_id])
+
+
+def index_versions(connection: Connection | Session, version_ids: "list[int] | None" = None,
+                   batch: int = 500) -> int:
+    """(Re)write the words of these versions (every version when None); how many were indexed. Migration 0010
+    fills the index of an existing catalog through this."""
+    mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
+    sw = records.table_of(SearchWord)
+    metadata_columns = [mv.c[name] for name in VersionMetadata.model_fields if name in mv.c]
+    ids = version_ids if version_ids is not None else list(connection.execute(select(mv.c.id).order_by(mv.c.id))
+                                                           .scalars())
+    for start in range(0, len(ids), batch):
+        chunk = ids[start:start + batch]
+        rows = connection.execute(select(mv.c.id, mv.c.format, rm.c.publisher, rm.c.name,
+                                         rm.c.description.label("model_description"), *metadata_columns)
+                                  .join(rm, rm.c.id == mv.c.model_id).where(mv.c.id.in_(chunk))).mappings().all()
+        tasks: dict[int, list] = {}
+        for task in connection.execute(select(vt.c.version_id, vt.c.task, vt.c.image_height, vt.c.image_width,
+                                              vt.c.output_dim).where(vt.c.version_id.in_(chunk))).mappings():
+            tasks.setdefault(task["version_id"], []).append(task)
+        connection.execute(delete(sw).where(sw.c.version_id.in_(chunk)))
+        values = []
+        for row in rows:
+            words = version_words(publisher=row["publisher"], name=row["name"],
+                                  model_description=row["model_description"] or "", metadata=dict(row),
+                                  format=row["format"], tasks=tasks.get(row["id"], []))
+            values += [{"word": word, "version_id": row["id"]} for word in words]
+        if values:
+            connection.execute(insert(sw), values)
+    return len(ids)
+

@@ -48,7 +48,7 @@ from registry.catalog.models import (
 )
 from registry.catalog.record_cache import DEFAULT_RECORD_CACHE_SIZE, RecordCache, model_revision_of
 from registry.catalog.schema import check_schema
-from registry.catalog.search import search_catalog
+from registry.catalog.search import SearchQuery, SearchResults, find, index_version, search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
 from registry.catalog.webhooks import Webhook  # noqa: F401  (its tables are part of the schema)
 from registry.errors import CatalogError, LegacyHandleConflict, ModelNotFound, VersionNotFound
@@ -144,6 +144,7 @@ class Catalog:
             session.add_all(VersionTask(version_id=_id(version), **row) for row in task_rows)
             session.flush()
             self._add_legacy(session, version, model, record.legacy_handles)
+            index_version(session, _id(version))  # its words, for search (registry.catalog.search)
             after = _state(version, model)
             if record.legacy_handles:
                 after["legacy_handles"] = sorted(record.legacy_handles)
@@ -479,6 +480,17 @@ class Catalog:
                             sha256=row.sha256, size=row.size, created_at=row.created_at,
                             deleted=row.deleted_at is not None, aliases=aliases.get(row.id, []))
                     for row in rows]
+
+    def publishers(self) -> list[str]:
+        """Every publisher with a model, by name (from the index on ``registered_model.publisher``)."""
+        with self._read() as session:
+            return list(session.execute(select_columns(col(RegisteredModel.publisher)).distinct()
+                                        .order_by(col(RegisteredModel.publisher))).scalars())
+
+    def find(self, query: SearchQuery) -> SearchResults:
+        """A page of the search by need (words, filters, sort): see ``registry.catalog.search.find``."""
+        with database_errors(self.database_url):
+            return find(self.engine, query)
 
     def search(self, *, sort: str | None = None, **criteria) -> list[VersionPublic] | list[str]:
         """Each model's newest live version matching every criterion: see ``registry.catalog.search``.

@@ -125,9 +125,20 @@ class HttpCatalog:
             size = f"{int(height)}x{int(width)}"
         # Metadata filters travel as query parameters of their own name (``/api/v1/search?license=MIT``).
         params = {**(filters or {}), "task": task, "image_size": size, "output_dim": output_dim, "format": format,
-                  "publisher": publisher, "q": text, "sort": sort}
+                  "publisher": publisher, "q": text, "sort": sort or "name"}
         found = [_version(item) for item in self._pages("/api/v1/search", params, limit=limit, after=after)]
         return [v.handle for v in found] if handles_only else found
+
+    def publishers(self) -> list[str]:
+        return list(self.connection.call("GET", "/api/v1/publishers")["items"])
+
+    def find(self, query):
+        """The server's search by need: the same query string its page and ``GET /api/v1/search`` take."""
+        from registry.catalog.search import SearchResults
+
+        body = self.connection.call("GET", "/api/v1/search", params=query.params())
+        return SearchResults([_version(item) for item in body["items"]], body["total"], body["page"], body["limit"],
+                             body["sort"])
 
     def _pages(self, path: str, params: dict, *, limit: int | None, after: str | None) -> list[dict]:
         """Follow a keyset-paginated listing until ``limit`` items (or its end)."""

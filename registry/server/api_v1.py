@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from registry.errors import HandleError
-from registry.handles import parse_image_size, validate_name
+from registry.handles import validate_name
 from registry.server import http_cache
 from registry.server.auth import ADMIN, ADMIN_EVERY_PUBLISHER, PUBLISH, READ
 from registry.server.deps import RegistryDep, ServerSettingsDep, archive_url, handle_for, utc_instant, version_json
@@ -49,23 +49,41 @@ def list_models(registry: RegistryDep, publisher: str | None = None, limit: int 
             "next": page[-1].model_name if len(models) > size else None}
 
 
-@router.get("/search", summary="Each model's newest live version matching every criterion",
-            dependencies=[Depends(READ)])
-def search(request: Request, registry: RegistryDep, q: str | None = None, publisher: str | None = None,
-           format: str | None = None, task: str | None = None, image_size: str | None = None,
-           output_dim: int | None = None, limit: int = 100, after: str | None = None, sort: str | None = None):
-    """Besides these parameters, each filterable metadata field is a parameter of its own name
-    (``registry.catalog.models.filter_names()``: ``?license=MIT``), an equality on the version.
-    ``sort=downloads`` puts the most downloaded models first (one page: no ``next``)."""
-    size = _page_size(limit)
-    found = registry.search(text=q or None, publisher=publisher or None, format=format or None, task=task or None,
-                            image_size=parse_image_size(image_size, "image_size"), output_dim=output_dim,
-                            limit=size + 1, after=after, sort=sort or None, **metadata_filters(request))
-    page = found[:size]
-    return {"items": [version_json(request, v) for v in page],
-            "next": page[-1].model_name if len(found) > size and sort in (None, "", "name") else None}
+def _search_parameters() -> list[dict]:
+    """The search's query parameters for the OpenAPI document, from ``SearchQuery`` (declared there once)."""
+    from registry.catalog.models import filter_names
+    from registry.catalog.search import SearchQuery
+
+    kinds = {"output_dim": "integer", "page": "integer", "limit": "integer"}
+    parameters = [{"name": name, "in": "query", "required": False, "description": field.description or "",
+                   "schema": {"type": kinds.get(name, "string")}}
+                  for name, field in SearchQuery.model_fields.items() if name != "filters"]
+    return parameters + [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+                          "description": "A filterable metadata field of the version (equality; a list field "
+                                         "holds the value)."} for name in filter_names()]
 
 
+@router.get("/search", summary="Search by need: each model's newest live version matching every word and filter",
+            dependencies=[Depends(READ)], openapi_extra={"parameters": _search_parameters()})
+def search(request: Request, registry: RegistryDep):
+    """The catalog page's search (``Registry.find``), the same parameters: every word of ``q`` must match
+    somewhere; ``total`` counts the matching models; ``page`` and ``limit`` page through them; with the name
+    order, ``next`` is also the keyset cursor for ``after`` (page N costs what page 1 does)."""
+    from registry.catalog.search import SearchQuery
+
+    query = SearchQuery.from_params(request.query_params)
+    found = registry.find(query)
+    next_cursor = None
+    if found.sort == "name" and found.items and (found.has_next if query.after is None
+                                                 else len(found.items) == found.limit):
+        next_cursor = found.items[-1].model_name
+    return {"items": [version_json(request, v) for v in found.items], "total": found.total, "page": found.page,
+            "pages": found.pages, "limit": found.limit, "sort": found.sort, "next": next_cursor}
+
+
+@router.get("/publishers", summary="Every publisher that has a model, by name", dependencies=[Depends(READ)])
+def publishers(registry: RegistryDep):
+    return {"items": registry.catalog.publishers()}
 
 
 @router.get("/models/{publisher}/{model}", summary="One model: description, newest version, aliases",
@@ -73,13 +91,6 @@ def search(request: Request, registry: RegistryDep, q: str | None = None, publis
 def get_model(registry: RegistryDep, publisher: str, model: str):
     return registry.catalog.get_model(publisher=validate_name(publisher, "publisher"),
                                       name=validate_name(model, "model name")).model_dump(mode="json")
-
-
-def metadata_filters(request: Request) -> dict[str, str]:
-    """The query's filterable metadata fields, as given (an empty value means no filter, as for the others)."""
-    from registry.catalog.models import filter_names
-
-    return {name: request.query_params[name] for name in filter_names() if request.query_params.get(name)}
 
 
 @router.get("/models/{publisher}/{model}/versions", summary="A model's versions, oldest first",

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.access import Grant
 from registry.cards.render import render_card
 from registry.error_codes import status_of
-from registry.errors import HandleError, RegistryError, SignatureError
+from registry.errors import FormatError, HandleError, MetadataError, RegistryError, SignatureError
 from registry.handles import CatalogHandle, catalog_handle
 from registry.server import http_cache, web_views
 from registry.server.auth import ACCESS_ATTRIBUTE, READ, TOKEN_COOKIE, access_rule
@@ -36,8 +36,9 @@ from registry.server.web_templates import render
 if TYPE_CHECKING:
     from registry.api import Registry
 
-#: Results per index page.
-PAGE_SIZE = 25
+#: The search form's labels of the filterable metadata fields (others: their name, capitalised).
+FILTER_LABELS = {"license": "Licence (SPDX)", "tags": "Tag", "datasets": "Data set", "language": "Language",
+                 "base_model": "Base model"}
 #: Rows of a model page's versions table before "show all" (the selected version is always shown).
 VERSIONS_SHOWN = 100
 #: Only this server's own files; inline scripts and styles are refused, so injected markup cannot run.
@@ -99,31 +100,40 @@ async def model_page(request: Request, registry: Registry, token_required: bool,
 # -- pages -------------------------------------------------------------------------------------------------------
 
 def index(request: Request, registry: Registry, token_required: bool) -> tuple[str, dict]:
-    params = request.query_params
-    criteria = {"text": params.get("q", "").strip() or None, "task": params.get("task") or None,
-                "format": params.get("format") or None, "publisher": params.get("publisher", "").strip() or None}
-    # Sorted by downloads, results are one page (the cursor pages by name).
-    sort = "downloads" if params.get("sort") == "downloads" else None
-    after = None if sort else params.get("after") or None
-    tasks = [d.name for d in registry.tasks]
-    formats = web_views.formats_of(registry.matrix)
-    form = {"q": criteria["text"] or "", "task": criteria["task"] or "", "format": criteria["format"] or "",
-            "publisher": criteria["publisher"] or "", "sort": sort or ""}
+    """The search page: the form holds every parameter the API takes (``SearchQuery``), read whole from the URL."""
+    from registry.catalog.search import SORTS, SearchQuery
+
     problem = None
     try:
-        found = registry.search(text=criteria["text"], task=criteria["task"], format=criteria["format"],
-                                publisher=criteria["publisher"], limit=PAGE_SIZE + 1, after=after, sort=sort)
-    except (HandleError, SignatureError) as error:  # a malformed filter or unknown task: shown by the form
-        found, problem = [], str(error)
-    results = found[:PAGE_SIZE]
-    kept = {key: value for key, value in form.items() if value}
-    next_href = ("/?" + urlencode({**kept, "after": results[-1].model_name})
-                 if len(found) > PAGE_SIZE and not sort else None)
-    first_href = ("/?" + urlencode(kept)) if kept else "/"
-    filtered = any(criteria.values())
-    return "index.html", {"results": results, "form": form, "tasks": tasks, "formats": formats,
-                          "next_href": next_href, "first_href": first_href if after else None,
-                          "filtered": filtered, "problem": problem, "title": "Search models" if filtered else "Models"}
+        query = SearchQuery.from_params(request.query_params)
+        found = registry.find(query)
+    except (HandleError, SignatureError, FormatError, MetadataError) as error:  # bad input: shown by the form
+        query, problem = SearchQuery.from_params({}), str(error)
+        found = None
+    from registry.catalog.models import filter_names
+
+    form = {name: request.query_params.get(name, "") for name in ("q", "task", "format", "publisher",
+                                                                  "image_size", "output_dim", "sort")}
+    # A field of the form for each filterable metadata field (the API filters on each by its own name).
+    metadata_fields = [(name, FILTER_LABELS.get(name, name.replace("_", " ").capitalize()),
+                        request.query_params.get(name, "")) for name in filter_names()]
+    params = query.params()
+
+    def page_href(number: int) -> str:
+        kept = {**params, "page": str(number)} if number > 1 else {k: v for k, v in params.items() if k != "page"}
+        return "/?" + urlencode(kept) if kept else "/"
+
+    return "index.html", {
+        "found": found, "results": found.items if found else [], "form": form,
+        "tasks": [d.name for d in registry.tasks], "formats": web_views.formats_of(registry.matrix),
+        "publishers": registry.catalog.publishers(), "sorts": SORTS,
+        "sort": found.sort if found else "name",
+        "previous_href": page_href(found.page - 1) if found and found.has_previous else None,
+        "next_href": page_href(found.page + 1) if found and found.has_next else None,
+        "filtered": query.is_filtered(), "problem": problem,
+        "title": "Search models" if query.is_filtered() else "Models",
+        "result_facts": web_views.result_facts, "metadata_fields": metadata_fields,
+    }
 
 
 def _model(request: Request, registry: Registry, token_required: bool, handle: CatalogHandle) -> tuple[str, dict]:
@@ -205,20 +215,45 @@ def _selected_by(handle: CatalogHandle, version) -> str:
 
 
 def compare(request: Request, registry: Registry, token_required: bool) -> tuple[str, dict]:
+    """Two versions side by side: picked from a versions table (``?v=H&v=H``) or the page's own pickers
+    (``?a=H&b=H``); differences marked, identical parts once, and a verdict per task."""
+    from registry.discovery import verdicts
+
     params = request.query_params
-    a, b, task = params.get("a", "").strip(), params.get("b", "").strip(), params.get("task") or None
-    context: dict[str, Any] = {"title": "Compare versions", "form": {"a": a, "b": b, "task": task or ""},
-                               "tasks": [d.name for d in registry.tasks], "result": None, "sides": [],
-                               "tensors": web_views.tensors}
-    if not (a and b):
+    picked = [value.strip() for value in params.getlist("v") if value.strip()]
+    a = (params.get("a") or (picked[0] if len(picked) == 2 else "")).strip()
+    b = (params.get("b") or (picked[1] if len(picked) == 2 else "")).strip()
+    context: dict[str, Any] = {"title": "Compare versions", "a": None, "b": None, "choices_a": [], "choices_b": [],
+                               "facts": [], "pairs": [], "verdicts": [], "tensors": web_views.tensors,
+                               "problem": None}
+    if params.getlist("v") and len(picked) != 2:
+        context["problem"] = f"Pick exactly two versions to compare ({len(picked)} picked)."
+    if not a:
         return "compare.html", context
-    version_a, version_b = registry.get_version(catalog_handle(a)), registry.get_version(catalog_handle(b))
-    context["result"] = registry.interchangeable(version_a.handle, version_b.handle, task=task)
-    context["sides"] = [(label, version, web_views.signature_groups(version))
-                        for label, version in (("A", version_a), ("B", version_b))]
+    version_a = registry.get_version(catalog_handle(a))
+    context["a"], context["choices_a"] = version_a, _choices(registry, version_a)
+    context["choices_b"] = _choices(registry, version_a, extra=version_a)
+    if not b:
+        return "compare.html", context
+    version_b = registry.get_version(catalog_handle(b))
+    context["b"] = version_b
+    context["choices_b"] = _choices(registry, version_b, extra=version_a)
+    context["facts"] = web_views.compare_facts(version_a, version_b)
+    context["pairs"] = web_views.signature_pairs(version_a, version_b)
+    context["verdicts"] = verdicts(version_a, version_b, registry.tasks)
     context["title"] = f"Compare {version_a.handle} and {version_b.handle}"
     return "compare.html", context
 
+
+def _choices(registry: Registry, version, extra=None) -> list[tuple[str, list[str]]]:
+    """The pickers' options: (model name, its live versions' handles, newest first) for ``version``'s model, and
+    for ``extra``'s (the other side) and the lineage of both when they differ."""
+    names = [version.model_name]
+    for other in (extra, *registry.lineage(version.handle)[1:2], *registry.children(version.handle)[:5]):
+        if other is not None and other.model_name not in names:
+            names.append(other.model_name)
+    return [(name, [f"{name}/{v.version}" for v in reversed(registry.version_summaries(name)) if not v.deleted])
+            for name in names]
 
 
 # -- rendering and errors ----------------------------------------------------------------------------------------

@@ -128,3 +128,109 @@ def evidence_facts(task) -> list[tuple[str, str]]:
 def formats_of(matrix: Iterable) -> list[str]:
     """Every format the server's adapters registered (the matrix has a row for each)."""
     return sorted({cell.format for cell in matrix})
+
+
+def result_facts(version) -> list[tuple[str, str]]:
+    """What a search result says beyond its name, where known: image size, output dimension, licence."""
+    sizes = sorted({f"{t.image_size[0]} × {t.image_size[1]}" for t in version.tasks if t.image_size})
+    dims = sorted({t.output_dim for t in version.tasks if t.output_dim is not None})
+    facts = []
+    if sizes:
+        facts.append(("Image size", ", ".join(sizes)))
+    if dims:
+        facts.append(("Output dimension", ", ".join(map(str, dims))))
+    if version.license:
+        facts.append(("Licence", version.license))
+    return facts
+
+
+# -- the compare page ---------------------------------------------------------------------------------------------
+
+@dataclass
+class FactRow:
+    """One fact of two versions side by side; ``same`` when they agree (shown once, not highlighted)."""
+
+    label: str
+    a: str
+    b: str
+
+    @property
+    def same(self) -> bool:
+        return self.a == self.b
+
+
+@dataclass
+class SignaturePair:
+    """One signature (by graph variant and name) in A, B or both; ``same`` when identical (shown once)."""
+
+    key: str
+    a: Any = None
+    b: Any = None
+
+    @property
+    def same(self) -> bool:
+        return self.a is not None and self.b is not None and \
+            (self.a.inputs, self.a.outputs) == (self.b.inputs, self.b.outputs)
+
+    def differing(self, side: str) -> set[str]:
+        """Names of ``side``'s tensors (``inputs:NAME``, ``outputs:NAME``) absent or different on the other side."""
+        this, other = (self.a, self.b) if side == "a" else (self.b, self.a)
+        if this is None:
+            return set()
+        found = set()
+        for part in ("inputs", "outputs"):
+            theirs = getattr(other, part) if other is not None else {}
+            found |= {f"{part}:{name}" for name, spec in getattr(this, part).items() if theirs.get(name) != spec}
+        return found
+
+
+def _task_facts(version, what: str) -> str:
+    values = set()
+    for task in version.tasks:
+        if what == "image_size" and task.image_size:
+            values.add(f"{task.task}: {task.image_size[0]} × {task.image_size[1]}")
+        if what == "output_dim" and task.output_dim is not None:
+            values.add(f"{task.task}: {task.output_dim}")
+    return "; ".join(sorted(values)) or "—"
+
+
+def _short(text: str | None, limit: int = 280) -> str:
+    text = (text or "").strip()
+    return "—" if not text else text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _listed(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def compare_facts(a, b) -> list[FactRow]:
+    """The facts people choose by, for both versions: format, tasks and their sizes, size, card fields."""
+    from registry.output import format_size
+
+    rows = [FactRow("Description", _short(a.description), _short(b.description)),
+            FactRow("Format", a.format, b.format),
+            FactRow("Tasks", _listed(sorted({t.task for t in a.tasks})), _listed(sorted({t.task for t in b.tasks}))),
+            FactRow("Image size", _task_facts(a, "image_size"), _task_facts(b, "image_size")),
+            FactRow("Output dimension", _task_facts(a, "output_dim"), _task_facts(b, "output_dim")),
+            FactRow("Size", format_size(a.size), format_size(b.size)),
+            FactRow("Graph variants", _listed([" ".join(t) or "(default)" for t in a.tag_sets]),
+                    _listed([" ".join(t) or "(default)" for t in b.tag_sets]))]
+    for name, label in (("license", "Licence"), ("tags", "Tags"), ("datasets", "Data sets"),
+                        ("language", "Languages"), ("base_model", "Base model")):
+        if hasattr(a, name):
+            rows.append(FactRow(label, _listed(getattr(a, name)), _listed(getattr(b, name))))
+    rows.append(FactRow("Card", "yes" if getattr(a, "card", None) else "none",
+                        "yes" if getattr(b, "card", None) else "none"))
+    return rows
+
+
+def signature_pairs(a, b) -> list[SignaturePair]:
+    """Every signature of either version, paired by graph variant and name, in A's order then B's."""
+    pairs: dict[str, SignaturePair] = {}
+    for side, version in (("a", a), ("b", b)):
+        for signature in version.signatures:
+            key = f"{signature.name}" + (f" ({', '.join(signature.tags)})" if signature.tags else "")
+            setattr(pairs.setdefault(key, SignaturePair(key)), side, signature)
+    return list(pairs.values())

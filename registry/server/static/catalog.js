@@ -6,22 +6,30 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("button[data-copy]")) {
     const code = document.getElementById(button.dataset.copy);
     if (!code) continue;
+    // What happened is said right beside the button, where the eye is (the page-wide status may be far away).
+    const hint = document.createElement("span");
+    hint.className = "copy-hint";
+    hint.setAttribute("role", "status");
+    button.insertAdjacentElement("afterend", hint);
     button.hidden = false;
     button.addEventListener("click", async () => {
       const text = code.textContent;
       try {
+        // Absent on a page not served over HTTPS or from localhost (an "insecure context"): the fallback below.
         await navigator.clipboard.writeText(text);
       } catch (error) {
-        // No clipboard API (a page not served over HTTPS or localhost): select the text for Ctrl+C.
         const range = document.createRange();
         range.selectNodeContents(code);
         const selection = window.getSelection();
         selection.removeAllRanges();
         selection.addRange(range);
-        say("Selected: press Ctrl+C (or Cmd+C) to copy.");
+        const secure = window.isSecureContext ? "" : " (this page is not on HTTPS, so the browser allows no copy button)";
+        hint.textContent = `Selected: press Ctrl+C (⌘C on a Mac) to copy${secure}.`;
+        say(hint.textContent);
         return;
       }
       button.textContent = "Copied";
+      hint.textContent = "";
       say(`Copied “${button.dataset.name}” to the clipboard.`);
       setTimeout(() => { button.textContent = "Copy"; }, 2000);
     });
