@@ -35,7 +35,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from filelock import FileLock
 
@@ -61,31 +63,57 @@ def _base_python() -> str:
     return getattr(sys, "_base_executable", None) or shutil.which("python3") or sys.executable
 
 
-def ensure_refstack() -> Path:
-    """The reference stack's Python interpreter, building its virtual environment if needed."""
-    root = refstack_dir()
+class Stack(NamedTuple):
+    """One stack: where it lives, what is installed, and the versions it must report once built."""
+
+    label: str  # "reference stack", said in each step's line and error
+    root: Callable[[], Path]  # its folder (each has an environment variable that overrides it)
+    pins: tuple[str, ...]
+    version_script: str  # Python printing the versions of ``expected``, space-separated
+    expected: tuple[str, ...]
+    size: str  # what the build costs, said before it starts
+    use_constraints: bool = False  # install under the project's constraints.txt (same TensorFlow as the project)
+
+
+def ensure_stack(stack: Stack) -> Path:
+    """``stack``'s Python interpreter, building its virtual environment the first time.
+
+    Guarded by a file lock, so parallel test processes build it once, and marked complete (its pins in
+    a marker file) only after it imports and reports the expected versions; a change of pins rebuilds it.
+    """
+    root = stack.root()
     venv = root / "venv"
     marker = root / _MARKER
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / "build.lock")):
-        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(PINS):
+        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(stack.pins):
             return _venv_python(venv)
-        _say(f"reference stack: building {venv} (TensorFlow 2.15 + tensorflow_hub 0.15, ~1.5 GB, a few minutes)")
+        _say(f"{stack.label}: building {venv} ({stack.size})")
         if not _venv_python(venv).exists():
-            _say("reference stack: creating the virtual environment")
-            _run([_base_python(), "-m", "venv", str(venv)], "create the virtual environment")
-        _say(f"reference stack: pip install {' '.join(PINS)}")
-        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PINS],
-             "install " + " ".join(PINS), timeout=1800)
-        _say("reference stack: checking that it imports")
-        versions = _run([str(_venv_python(venv)), "-c",
-                         "import tensorflow as tf, tensorflow_hub as hub; print(tf.__version__, hub.__version__)"],
-                        "import the reference stack", env=_quiet_env()).stdout.split()
-        if versions[-2:] != ["2.15.1", "0.15.0"]:
-            raise RefstackError(f"the reference stack reports versions {versions[-2:]}, expected 2.15.1 0.15.0")
-        marker.write_text(json.dumps({"pins": list(PINS)}))
-        _say("reference stack: ready")
+            _say(f"{stack.label}: creating the virtual environment")
+            _run([_base_python(), "-m", "venv", str(venv)], f"create the {stack.label}'s virtual environment")
+        constraints = ["-c", str(REPO_ROOT / "constraints.txt")] if stack.use_constraints else []
+        _say(f"{stack.label}: pip install {' '.join(stack.pins)}")
+        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+              *constraints, *stack.pins], "install " + " ".join(stack.pins), timeout=1800)
+        versions = _run([str(_venv_python(venv)), "-c", stack.version_script], f"import the {stack.label}",
+                        env=_quiet_env()).stdout.split()
+        if tuple(versions[-len(stack.expected):]) != stack.expected:
+            raise RefstackError(f"the {stack.label} reports versions {versions[-len(stack.expected):]}, "
+                                f"expected {' '.join(stack.expected)}")
+        marker.write_text(json.dumps({"pins": list(stack.pins)}))
+        _say(f"{stack.label}: ready")
     return _venv_python(venv)
+
+
+REFERENCE_STACK = Stack("reference stack", refstack_dir, PINS,
+                        "import tensorflow as tf, tensorflow_hub as hub; print(tf.__version__, hub.__version__)",
+                        ("2.15.1", "0.15.0"), "TensorFlow 2.15 + tensorflow_hub 0.15, ~1.5 GB, a few minutes")
+
+
+def ensure_refstack() -> Path:
+    """The reference stack's Python interpreter, building its virtual environment if needed."""
+    return ensure_stack(REFERENCE_STACK)
 
 
 def _quiet_env() -> dict[str, str]:
@@ -125,32 +153,15 @@ def hub_client_dir() -> Path:
     return Path(os.environ.get("HUBCLIENT_DIR") or REPO_ROOT / ".hubclient")
 
 
+HUB_CLIENT_STACK = Stack("hub client stack", hub_client_dir, HUB_CLIENT_PINS,
+                        "import tensorflow as tf, tensorflow_hub as hub; print(tf.__version__, hub.__version__)",
+                        ("2.21.0", "0.16.1"), "TensorFlow 2.21 + tensorflow_hub 0.16.1, ~2 GB, a few minutes",
+                        use_constraints=True)
+
+
 def ensure_hub_client() -> Path:
     """The hub client stack's interpreter (tensorflow_hub 0.16.1, TF 2.21, tf-keras), built once."""
-    root = hub_client_dir()
-    venv = root / "venv"
-    marker = root / _MARKER
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / "build.lock")):
-        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(HUB_CLIENT_PINS):
-            return _venv_python(venv)
-        _say(f"hub client stack: building {venv} (TensorFlow 2.21 + tensorflow_hub 0.16.1, ~2 GB, a few minutes)")
-        if not _venv_python(venv).exists():
-            _say("hub client stack: creating the virtual environment")
-            _run([_base_python(), "-m", "venv", str(venv)], "create the hub client's virtual environment")
-        constraints = REPO_ROOT / "constraints.txt"
-        _say(f"hub client stack: pip install {' '.join(HUB_CLIENT_PINS)}")
-        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              "-c", str(constraints), *HUB_CLIENT_PINS], "install " + " ".join(HUB_CLIENT_PINS), timeout=1800)
-        versions = _run([str(_venv_python(venv)), "-c",
-                         "import tensorflow as tf, tensorflow_hub as hub; print(tf.__version__, hub.__version__)"],
-                        "import the hub client stack", env=_quiet_env()).stdout.split()
-        _say("hub client stack: checked that it imports")
-        if versions[-2:] != ["2.21.0", "0.16.1"]:
-            raise RefstackError(f"the hub client stack reports versions {versions[-2:]}, expected 2.21.0 0.16.1")
-        marker.write_text(json.dumps({"pins": list(HUB_CLIENT_PINS)}))
-        _say("hub client stack: ready")
-    return _venv_python(venv)
+    return ensure_stack(HUB_CLIENT_STACK)
 
 
 def run_hub_client_script(script: str, *args, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -170,33 +181,18 @@ def kagglehub_dir() -> Path:
     return Path(os.environ.get("KAGGLEHUB_STACK_DIR") or REPO_ROOT / ".kagglehub")
 
 
+KAGGLEHUB_STACK = Stack("kagglehub stack", kagglehub_dir, KAGGLEHUB_PINS,
+                       "import kagglehub, importlib.metadata as m; "
+                       "print(kagglehub.__version__, m.version('kagglesdk'))",
+                       ("1.0.3", "0.1.38"), "kagglehub 1.0.3 + kagglesdk, a few MB")
+
+
 def ensure_kagglehub() -> Path:
     """The interpreter of the unmodified kagglehub stack (kagglehub 1.0.3 + kagglesdk 0.1.38), built once.
 
     No TensorFlow: kagglehub only downloads files, and the tests compare bytes with what was published.
     """
-    root = kagglehub_dir()
-    venv = root / "venv"
-    marker = root / _MARKER
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / "build.lock")):
-        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(KAGGLEHUB_PINS):
-            return _venv_python(venv)
-        _say(f"kagglehub stack: building {venv} (kagglehub 1.0.3 + kagglesdk, a few MB)")
-        if not _venv_python(venv).exists():
-            _run([_base_python(), "-m", "venv", str(venv)], "create the kagglehub virtual environment")
-        _say(f"kagglehub stack: pip install {' '.join(KAGGLEHUB_PINS)}")
-        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              *KAGGLEHUB_PINS], "install " + " ".join(KAGGLEHUB_PINS), timeout=900)
-        versions = _run([str(_venv_python(venv)), "-c",
-                         "import kagglehub, importlib.metadata as m; "
-                         "print(kagglehub.__version__, m.version('kagglesdk'))"],
-                        "import the kagglehub stack", env=_quiet_env()).stdout.split()
-        if versions[-2:] != ["1.0.3", "0.1.38"]:
-            raise RefstackError(f"the kagglehub stack reports versions {versions[-2:]}, expected 1.0.3 0.1.38")
-        marker.write_text(json.dumps({"pins": list(KAGGLEHUB_PINS)}))
-        _say("kagglehub stack: ready")
-    return _venv_python(venv)
+    return ensure_stack(KAGGLEHUB_STACK)
 
 
 MLFLOW_PINS = ("mlflow==3.17.2",)
@@ -206,27 +202,14 @@ def mlflow_dir() -> Path:
     return Path(os.environ.get("MLFLOW_DIR") or REPO_ROOT / ".mlflow")
 
 
+MLFLOW_STACK = Stack("MLflow stack", mlflow_dir, MLFLOW_PINS, "import mlflow; print(mlflow.__version__)",
+                    ("3.17.2",), "mlflow 3.17.2, ~1 GB, a few minutes")
+
+
 def ensure_mlflow() -> Path:
-    """The MLflow stack's interpreter (its ``mlflow server`` is the peer of the registry's version reads), built once."""
-    root = mlflow_dir()
-    venv = root / "venv"
-    marker = root / _MARKER
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / "build.lock")):
-        if marker.exists() and json.loads(marker.read_text()).get("pins") == list(MLFLOW_PINS):
-            return _venv_python(venv)
-        _say(f"MLflow stack: building {venv} ({' '.join(MLFLOW_PINS)}, ~1 GB, a few minutes)")
-        if not _venv_python(venv).exists():
-            _run([_base_python(), "-m", "venv", str(venv)], "create the MLflow virtual environment")
-        _run([str(_venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              *MLFLOW_PINS], "install " + " ".join(MLFLOW_PINS), timeout=1800)
-        version = _run([str(_venv_python(venv)), "-c", "import mlflow; print(mlflow.__version__)"],
-                       "import the MLflow stack", env=_quiet_env()).stdout.split()
-        if version[-1:] != [MLFLOW_PINS[0].split("==")[1]]:
-            raise RefstackError(f"the MLflow stack reports version {version[-1:]}, expected {MLFLOW_PINS[0]}")
-        marker.write_text(json.dumps({"pins": list(MLFLOW_PINS)}))
-        _say("MLflow stack: ready")
-    return _venv_python(venv)
+    """The MLflow stack's interpreter (its ``mlflow server`` is the peer of the registry's reads), built once."""
+    return ensure_stack(MLFLOW_STACK)
+
 
 # -- axe-core: the accessibility engine the browser tests inject into each page --------------------------------
 
