@@ -2,7 +2,7 @@
 violation on any kind of page, at 1280 and 390 px (issue 20, part 6).
 
 Every page kind of the catalog — home, search results, model, version, compare, publisher, sign-in, an error
-page — on the search catalog of ``tests/test_web_search_need.py``. axe is injected into each page (the
+page, and the API docs (Swagger UI, with ``static/api-docs.css`` darkening its low-contrast colours) — on the search catalog of ``tests/test_web_search_need.py``. axe is injected into each page (the
 context bypasses the pages' CSP for that script alone: the pages refuse inline scripts) and run on the whole
 document with the WCAG 2.0/2.1 A and AA rules, colour contrast and landmark names included.
 """
@@ -30,6 +30,7 @@ PAGES = {
     "publisher": "/vision",
     "sign-in": "/signin",
     "not found": "/no-such/model-here",
+    "API docs": "/api/docs",
 }
 
 
@@ -59,6 +60,9 @@ def test_no_wcag_a_or_aa_violation_on_any_page_kind(browser, need_server, axe_sc
     for name, path in PAGES.items():
         page.goto(need_server.url + path)
         page.wait_for_load_state("load")
+        if path == "/api/docs":  # Swagger UI renders after it has read /openapi.json
+            page.wait_for_selector("#swagger-ui .opblock")
+            page.wait_for_selector("#swagger-ui .models")
         problems = violations(page, axe_script, name)
         if problems:
             found[name] = problems

@@ -5,7 +5,9 @@ window.addEventListener("DOMContentLoaded", () => {
   window.ui = SwaggerUIBundle({
     url: root.dataset.openapiUrl,
     domNode: root,
-    deepLinking: true,
+    // No deep links: they put a link inside each operation's expand button (axe: nested-interactive), and a
+    // keyboard or screen-reader user then meets two controls where there is one.
+    deepLinking: false,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
   });
