@@ -61,6 +61,7 @@ def test_every_spelling_normalises_to_its_family_canonical_form(spelling, canoni
 @pytest.mark.parametrize("text", [
     "https://example.com/google/nnlm/2", "google/nnlm", "google/nnlm/2", "google/nnlm@prod", "/models/x",
     "https://storage.googleapis.com/my-bucket/model.tar.gz", "https://www.kaggle.com/datasets/a/b", "gs://b/x",
+    "p/m/1/2", "google/nnlm/tf2/en",  # four parts, but no Kaggle framework: a mistyped catalog handle
 ])
 def test_other_handles_and_urls_are_not_legacy(text):
     assert not is_legacy_handle(text) and not looks_legacy(text)
@@ -75,7 +76,7 @@ def test_other_handles_and_urls_are_not_legacy(text):
     ("https://tfhub.dev/google//nnlm/2", "not a name"),
     ("https://storage.googleapis.com/tfhub-modules/google/nnlm/latest.tar.gz", "named by its version"),
     ("https://www.kaggle.com/models/google/nnlm/tf2", "Kaggle model variation"),
-    ("google/nnlm/tf2/v?/1", "not a name"),
+    ("google/nnlm/tensorflow2/v?/1", "not a name"),
 ])
 def test_a_malformed_legacy_handle_is_a_typed_error_saying_why(text, why):
     assert looks_legacy(text) and not is_legacy_handle(text)

@@ -265,10 +265,19 @@ def _kaggle(segments: list[str], original: str) -> LegacyHandle:
                                               "<variation>[/<version>]")
 
 
+#: Kaggle's model frameworks (kagglesdk 0.1.38's ``ModelFramework``), as a handle spells them, lower-cased: a bare
+#: ``owner/model/framework/variation`` is a kagglehub handle only with one of these, so that a mistyped catalog
+#: handle (``p/m/1/2``) stays a handle error rather than a Kaggle model the catalog has not heard of.
+KAGGLE_FRAMEWORKS = frozenset({
+    "tensorflow1", "tensorflow2", "tflite", "tfjs", "pytorch", "jax", "flax", "pax", "maxtext", "gemmacpp", "ggml",
+    "gguf", "coral", "scikitlearn", "mxnet", "onnx", "keras", "transformers", "api", "other", "tensorrtllm",
+    "triton", "vllm"})
+
+
 def _kagglehub(text: str, original: str) -> LegacyHandle | None:
     segments = text.strip("/").split("/")
-    if len(segments) not in (4, 5):
-        return None  # a catalog handle (two or three parts) or nothing this module knows
+    if len(segments) not in (4, 5) or segments[2].lower().replace("_", "").replace("-", "") not in KAGGLE_FRAMEWORKS:
+        return None  # a catalog handle (two or three parts), a mistyped one, or nothing this module knows
     return _kaggle_parts(segments, original, "<owner>/<model>/<framework>/<variation>[/<version>]")
 
 
