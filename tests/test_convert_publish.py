@@ -79,7 +79,7 @@ def test_refusals_come_before_anything_is_published(registry_env):
     with pytest.raises(ConversionError):  # the core's error class: what the CLI and the API report
         registry.convert(tf2.handle, to=TF2)
     with pytest.raises(TypeError, match="takes only call_signature="):
-        registry.convert(source.handle, to=TF2, tags={"train"})
+        registry.convert(source.handle, to=TF2, variant={"train"})  # (tags= is a version field: the card's tags)
     with pytest.raises(ConversionError, match=r"no signature 'nope' for __call__"):
         registry.convert(source.handle, to=TF2, call_signature="nope")
     with tf.Graph().as_default(), pytest.raises(ModeError, match="needs eager execution"):
