@@ -517,7 +517,7 @@ def add_cards_and_words(url: str, n_versions: int, seed: int) -> int:
     from sqlalchemy import bindparam, insert, update
 
     from registry.catalog.models import ModelVersion, SearchWord
-    from registry.catalog.search import version_words
+    from registry.catalog.search import index_model_names, version_words
     from registry.catalog.store import Catalog
 
     catalog = Catalog(url)
@@ -548,6 +548,7 @@ def add_cards_and_words(url: str, n_versions: int, seed: int) -> int:
         if batch:
             connection.execute(insert(SearchWord.__table__), batch)
             words += len(batch)
+        index_model_names(connection)
         connection.exec_driver_sql("ANALYZE")
     catalog.close()
     return words

@@ -54,6 +54,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union,
 )
 from sqlmodel import Session, col
 
@@ -62,6 +63,7 @@ from registry.catalog.models import (
     MAX_WORD_LENGTH,
     ModelVersion,
     RegisteredModel,
+    SearchNameWord,
     SearchWord,
     VersionMetadata,
     VersionPublic,
@@ -312,6 +314,8 @@ RAREST_WORD_CAP = 20_000
 #: In name order with words, the models are walked (a page's worth, then stop) when the rarest word has at least
 #: this many index rows; below, its versions are read and sorted (the walk would pass most models by).
 WALK_ABOVE_ROWS = 2_000
+#: Matching models are counted exactly up to this many; past it the count is "at least this many" (``1,000+``).
+COUNT_CAP = 1_000
 #: Letters and digits: ``_``, ``-``, ``.``, ``/`` and spaces separate words.
 _WORD = re.compile(r"[^\W_]+")
 #: The greatest code point: ``word <= w < w + _LAST`` is "begins with ``w``" in byte order.
@@ -417,47 +421,70 @@ class CheckedQuery:
 
 @dataclass(frozen=True)
 class SearchResults:
-    """One page of a search: each matching model's newest matching live version, how many models match."""
+    """One page of a search: each matching model's newest matching live version, how many models match.
+
+    ``total`` is exact up to ``COUNT_CAP`` models; past it, ``total_exact`` is false and ``total`` is
+    ``COUNT_CAP``: "at least", shown as ``1,000+`` (``total_shown``), as big catalogs do. Counting every match of a
+    common word means reading every version that has it; the page itself never needs that (``find``).
+    """
 
     items: list[VersionPublic]
     total: int
     page: int
     limit: int
     sort: str
+    total_exact: bool = True
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.limit))
+        """How many pages there are (at least, when ``total_exact`` is false: this page and the next count)."""
+        known = max(1, -(-self.total // self.limit))
+        return known if self.total_exact else max(known, self.page + (1 if self.has_next else 0))
 
     @property
     def has_next(self) -> bool:
-        return self.page * self.limit < self.total
+        if self.total_exact:
+            return self.page * self.limit < self.total
+        return self.page * self.limit < self.total or len(self.items) == self.limit
 
     @property
     def has_previous(self) -> bool:
         return self.page > 1
 
+    @property
+    def total_shown(self) -> str:
+        """The count as people read it: ``1,234``, or ``1,000+`` past the cap."""
+        return f"{self.total:,}" + ("" if self.total_exact else "+")
+
+    @property
+    def pages_shown(self) -> str:
+        return f"{self.pages:,}" + ("" if self.total_exact else "+")
+
 
 def find(engine: Engine, query: SearchQuery) -> SearchResults:
     """The page ``query`` asks for: for each model, its newest live version matching every word and filter.
 
-    The matching set — versions narrowed by every condition (the rarest word's versions looked up, each other
-    word probed on the version's own words, tasks through ``version_task``'s index), grouped by model — is
-    found once. In name order (the default without words) the page comes from walking the models by name,
-    each asked for its newest matching version, and stops after the page (``search_catalog``'s plan); the
-    count is a second statement. In any other order, one statement sorts the matches by their keys alone
-    (small rows: never a card) and counts them with a window; then only the page's versions are read in full.
+    Nothing reads every match of a common word. When the rarest search word has fewer than ``WALK_ABOVE_ROWS``
+    index rows, its versions are few: they are read, grouped by model, sorted and counted exactly in one
+    statement. Otherwise (common words, or filters only) the page is found by walking, each step a probe on
+    covering indexes, stopping once the page is full:
+
+    - by name: the models in (publisher, name) order, each asked for its newest matching version;
+    - newest: the matching versions from the newest down (a model's newest matching version is the first of its
+      versions met), ``_newest_first``;
+    - relevance and downloads: first the few models that rank above the rest (words in their own name, or
+      downloads), sorted; then the rest, which tie, in name order (the walk), ``_ranked``;
+
+    and the count stops at ``COUNT_CAP`` models (``SearchResults.total_exact``).
     """
     checked = query.checked()
     mv, rm = records.table_of(ModelVersion), records.table_of(RegisteredModel)
     with Session(engine) as session:
         driving, rows_of_driving = _rarest_word(session, checked.words)
-        newest = _newest_matching(checked, driving)
-        # A rare word finds few versions: reading them beats walking every model to find those few.
-        if checked.sort == "name" and (driving is None or rows_of_driving >= WALK_ABOVE_ROWS):
-            keys = _walk_in_name_order(session, checked)
-            total = session.execute(select(func.count()).select_from(newest)).scalar_one()
-        else:
+        total_exact = True
+        if driving is not None and rows_of_driving < WALK_ABOVE_ROWS:
+            # A rare word finds few versions: reading them beats walking every model to find those few.
+            newest = _newest_matching(checked, driving)
             total_column = func.count().over().label("search_total")
             statement = (select(newest.c.model_id, newest.c.version, total_column)
                          .join(rm, rm.c.id == newest.c.model_id))
@@ -467,8 +494,19 @@ def find(engine: Engine, query: SearchQuery) -> SearchResults:
             keys = [(row.model_id, row.version) for row in found]
             total = found[0].search_total if found else \
                 session.execute(select(func.count()).select_from(newest)).scalar_one()
+        else:
+            if checked.sort == "name":
+                keys = _walk_in_name_order(session, checked, (checked.page - 1) * checked.limit, checked.limit)
+            elif checked.sort == "newest":
+                keys = _newest_first(session, checked)
+            else:
+                keys = _ranked(session, checked)
+            # Counting from the rarest word's versions pays when they are not too many to list first; past
+            # ``RAREST_WORD_CAP`` rows, matches are dense and a pass in any order meets the cap sooner.
+            total, total_exact = _capped_count(session, checked,
+                                               driving if rows_of_driving < RAREST_WORD_CAP else None)
         if not keys:
-            return SearchResults([], total, checked.page, checked.limit, checked.sort)
+            return SearchResults([], total, checked.page, checked.limit, checked.sort, total_exact)
         # Results leave the card's text out, as every listing does (``records.LISTED_VERSION_COLUMNS``).
         rows = session.execute(select(*records.LISTED_VERSION_COLUMNS, rm.c.publisher, rm.c.name)
                                .join(rm, rm.c.id == mv.c.model_id)
@@ -477,23 +515,88 @@ def find(engine: Engine, query: SearchQuery) -> SearchResults:
         by_key = {(row.model_id, row.version): row for row in rows}
         pairs = [(by_key[key], by_key[key]) for key in keys]
         return SearchResults(records.version_records(session, pairs), total, checked.page, checked.limit,
-                             checked.sort)
+                             checked.sort, total_exact)
 
 
-def _walk_in_name_order(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
+def _capped_count(session: Session, query: CheckedQuery, driving: str | None) -> tuple[int, bool]:
+    """How many models match, counted up to ``COUNT_CAP`` (then ``(COUNT_CAP, False)``): distinct models of the
+    matching versions, read in any order (the rarest word's first), stopping at the cap's next one."""
+    mv = records.table_of(ModelVersion)
+    models = (select(mv.c.model_id).where(*_matching_where(query, driving)).distinct().limit(COUNT_CAP + 1)
+              .subquery("counted"))
+    counted = session.execute(select(func.count()).select_from(models)).scalar_one()
+    return (counted, True) if counted <= COUNT_CAP else (COUNT_CAP, False)
+
+
+def _walk_in_name_order(session: Session, query: CheckedQuery, offset: int, limit: int,
+                        extra: "list | None" = None) -> list[tuple[int, int]]:
     """(model_id, version) of the page in name order: models walked by (publisher, name) from the cursor, each
-    asked for its newest version matching everything (a probe on its own versions), until the page is full."""
+    asked for its newest version matching everything (a probe on its own versions), until the page is full.
+    ``extra`` are conditions on ``registered_model`` (the models ``_ranked`` already placed are left out)."""
     rm = records.table_of(RegisteredModel)
     # Every word a probe here (no word's whole set is built: the walk stops after a page of models).
     matching = _newest_matching(query, None, per_model=rm.c.id)
     per_model = (select(rm.c.id.label("model_id"), matching.label("version"))
-                 .where(*_model_where(rm, query.publisher, query.after))
+                 .where(*_model_where(rm, query.publisher, query.after), *(extra or []))
                  .order_by(rm.c.publisher, rm.c.name).subquery())
     statement = (select(per_model.c.model_id, per_model.c.version).where(per_model.c.version.is_not(None))
-                 .limit(query.limit))
+                 .limit(limit))
     if query.after is None:
-        statement = statement.offset((query.page - 1) * query.limit)
+        statement = statement.offset(offset)
     return [(row.model_id, row.version) for row in session.execute(statement)]
+
+
+def _newest_first(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
+    """(model_id, version) of the page by newest: the matching versions read from the newest down (``id``
+    order: a model's later versions have larger ids), each model kept at its first — its newest matching —
+    version. Reads a prefix of the matching versions, four times longer each try, until it holds the page's
+    models or every matching version."""
+    mv = records.table_of(ModelVersion)
+    wanted = query.page * query.limit
+    prefix = max(4 * wanted, 256)
+    while True:
+        rows = session.execute(select(mv.c.model_id, mv.c.version).where(*_matching_where(query, None))
+                               .order_by(mv.c.id.desc()).limit(prefix)).all()
+        first: dict[int, int] = {}
+        for model_id, version in rows:
+            first.setdefault(model_id, version)
+        if len(first) >= wanted or len(rows) < prefix:
+            return list(first.items())[wanted - query.limit:wanted]
+        prefix *= 4
+
+
+def _ranked(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
+    """(model_id, version) of the page by relevance or downloads, ranked without reading every match.
+
+    Only a few models rank above the others: by relevance, those with a search word in their own publisher/name
+    or with downloads; by downloads, those with downloads. They are found from ``registered_model`` and the
+    download counts (not from the matches), asked whether they match, and sorted. Every other matching model
+    ties with the rest on both keys, so they follow in name order: the walk, past the ranked ones.
+    """
+    rm = records.table_of(RegisteredModel)
+    downloads = _downloads_per_model()
+    downloaded = func.coalesce(downloads.c.total, 0)
+    by_name = query.sort == "relevance" and bool(query.words)
+    score = _name_score(query, rm) if by_name else None
+    keys = [downloaded.desc()] if score is None else [score.desc(), downloaded.desc()]
+    # The candidates (from the name-word index and the download counts), each asked whether it matches, sorted.
+    candidates: Any = select(downloads.c.model_id).where(downloads.c.total > 0)
+    if by_name:
+        candidates = union(candidates, *_named_models(query))
+    matching = _newest_matching(query, None, per_model=rm.c.id)
+    ahead = (select(rm.c.id.label("model_id"), matching.label("version"))
+             .select_from(rm.outerjoin(downloads, downloads.c.model_id == rm.c.id))
+             .where(rm.c.id.in_(candidates), *_model_where(rm, query.publisher, None))
+             .order_by(*keys, rm.c.publisher, rm.c.name).subquery("ahead"))
+    ranked = [(row.model_id, row.version) for row in session.execute(
+        select(ahead.c.model_id, ahead.c.version).where(ahead.c.version.is_not(None)))]
+    offset, limit = (query.page - 1) * query.limit, query.limit
+    page = ranked[offset:offset + limit]
+    if len(page) < limit:
+        rest_models = select(downloads.c.model_id).where(downloads.c.total > 0)
+        rest = [rm.c.id.not_in(rest_models), *([] if score is None else [score == 0])]
+        page += _walk_in_name_order(session, query, max(0, offset - len(ranked)), limit - len(page), rest)
+    return page
 
 
 def _rarest_word(session: Session, words: tuple[str, ...]) -> tuple[str | None, int]:
@@ -511,10 +614,12 @@ def _rarest_word(session: Session, words: tuple[str, ...]) -> tuple[str | None, 
     return rarest, counts[rarest]
 
 
-def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model: Any = None):
-    """(model_id, version) of each model's newest live version matching ``query``'s words and filters;
-    ``driving`` is the word whose versions are looked up first (the others are probed)."""
-    mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
+def _matching_where(query: CheckedQuery, driving: str | None = None, *, publisher: bool = True
+                    ) -> list[ColumnElement[bool]]:
+    """The conditions on ``model_version`` of a live version matching ``query``'s words and filters (and its
+    publisher, unless the caller tests that on the model); ``driving`` is the word whose versions are looked up
+    first (the others are probed)."""
+    mv, vt = records.table_of(ModelVersion), records.table_of(VersionTask)
     sw = records.table_of(SearchWord)
     where: list[ColumnElement[bool]] = [mv.c.deleted_at.is_(None)]
     if query.format is not None:
@@ -539,11 +644,20 @@ def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model:
             probe = sw.alias("word_probe")
             where.append(select(probe.c.version_id).where(probe.c.version_id == mv.c.id, probe.c.word >= word,
                                                           probe.c.word < word + _LAST).exists())
+    if publisher and query.publisher is not None:
+        rm = records.table_of(RegisteredModel)
+        where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
+    return where
+
+
+def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model: Any = None):
+    """(model_id, version) of each model's newest live version matching ``query``'s words and filters;
+    ``driving`` is the word whose versions are looked up first (the others are probed)."""
+    mv = records.table_of(ModelVersion)
+    where = _matching_where(query, driving, publisher=per_model is None)
     if per_model is not None:  # one model's newest matching version (the walk in name order asks each model)
         return (select(func.max(mv.c.version)).where(mv.c.model_id == per_model, *where)
                 .correlate(records.table_of(RegisteredModel)).scalar_subquery())
-    if query.publisher is not None:
-        where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
     # A model's newer versions have larger ids too (both count up as they are published): the newest matching
     # version's id orders "newest" without reading its row.
     return (select(mv.c.model_id.label("model_id"), func.max(mv.c.version).label("version"),
@@ -562,20 +676,37 @@ def _ordered(statement, query: CheckedQuery, newest, rm):
     most_downloaded = func.coalesce(downloads.c.total, 0).desc()
     if query.sort == "downloads":
         return statement.order_by(most_downloaded, *by_name)
-    # relevance: how many of the words the model's own publisher/name holds, then downloads, then name.
-    own = func.lower(rm.c.publisher + "/" + rm.c.name)
-    in_name: Any = sum((case((own.like(f"%{_like_escape(word)}%", escape="\\"), 1), else_=0) for word in query.words),
-                  literal_column("0"))
-    return statement.order_by(in_name.desc(), most_downloaded, *by_name)
+    return statement.order_by(_name_score(query, rm).desc(), most_downloaded, *by_name)
+
+
+def _name_score(query: CheckedQuery, rm) -> Any:
+    """Relevance: how many of the search words match a word of the model's own publisher or name (as a search
+    word matches any word: the start of it), each a probe of ``search_name_word``'s primary key."""
+    nw = records.table_of(SearchNameWord)
+    score: Any = literal_column("0")
+    for word in query.words:
+        probe = nw.alias("name_probe")
+        holds = (select(probe.c.model_id).where(probe.c.word >= word, probe.c.word < word + _LAST,
+                                                probe.c.model_id == rm.c.id).exists())
+        score = score + case((holds, 1), else_=0)
+    return score
+
+
+def _named_models(query: CheckedQuery):
+    """The models with a search word in their own publisher or name (relevance ranks them first)."""
+    nw = records.table_of(SearchNameWord)
+    return [select(nw.c.model_id).where(nw.c.word >= word, nw.c.word < word + _LAST) for word in query.words]
 
 
 def _downloads_per_model():
     from registry.catalog.downloads import DownloadCount
 
     mv, dc = records.table_of(ModelVersion), records.table_of(DownloadCount)
-    return (select(mv.c.model_id.label("model_id"), func.sum(dc.c.count).label("total"))
-            .select_from(dc.join(mv, mv.c.id == dc.c.version_id)).group_by(mv.c.model_id)
-            .subquery("downloads_per_model"))
+    # Read from the counts (each version's model looked up by id), never by a pass over every version.
+    model = select(mv.c.model_id).where(mv.c.id == dc.c.version_id).correlate(dc).scalar_subquery()
+    counted = select(model.label("model_id"), dc.c.count).subquery("counted_downloads")
+    return (select(counted.c.model_id, func.sum(counted.c.count).label("total"))
+            .group_by(counted.c.model_id).subquery("downloads_per_model"))
 
 
 # -- the word index ----------------------------------------------------------------------------------------------
@@ -622,9 +753,10 @@ def index_version(connection: Connection | Session, version_id: int) -> None:
 
 
 def index_versions(connection: Connection | Session, version_ids: "list[int] | None" = None,
-                   batch: int = 500) -> int:
-    """(Re)write the words of these versions (every version when None); how many were indexed. Migration 0010
-    fills the index of an existing catalog through this."""
+                   batch: int = 500, *, names: bool = True) -> int:
+    """(Re)write the words of these versions (every version when None), and their models' name words unless
+    ``names`` is false; how many versions were indexed. Migration 0010 fills the index of an existing catalog
+    through this (without the name words: their table is 0011's, which fills it)."""
     mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
     sw = records.table_of(SearchWord)
     metadata_columns = [mv.c[name] for name in VersionMetadata.model_fields if name in mv.c]
@@ -632,7 +764,7 @@ def index_versions(connection: Connection | Session, version_ids: "list[int] | N
                                                            .scalars())
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
-        rows = connection.execute(select(mv.c.id, mv.c.format, rm.c.publisher, rm.c.name,
+        rows = connection.execute(select(mv.c.id, mv.c.model_id, mv.c.format, rm.c.publisher, rm.c.name,
                                          rm.c.description.label("model_description"), *metadata_columns)
                                   .join(rm, rm.c.id == mv.c.model_id).where(mv.c.id.in_(chunk))).mappings().all()
         tasks: dict[int, list] = {}
@@ -648,5 +780,25 @@ def index_versions(connection: Connection | Session, version_ids: "list[int] | N
             values += [{"word": word, "version_id": row["id"]} for word in words]
         if values:
             connection.execute(insert(sw), values)
+        if names:
+            index_model_names(connection, sorted({row["model_id"] for row in rows}))
     return len(ids)
+
+
+def index_model_names(connection: Connection | Session, model_ids: "list[int] | None" = None) -> int:
+    """(Re)write the words of these models' own publisher and name (every model's when None) in
+    ``search_name_word``; how many models. Migration 0011 fills it for an existing catalog through this."""
+    rm, nw = records.table_of(RegisteredModel), records.table_of(SearchNameWord)
+    statement = select(rm.c.id, rm.c.publisher, rm.c.name)
+    if model_ids is not None:
+        statement = statement.where(rm.c.id.in_(model_ids))
+    rows = connection.execute(statement).all()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start:start + 500]
+        connection.execute(delete(nw).where(nw.c.model_id.in_([row.id for row in chunk])))
+        values = [{"word": word, "model_id": row.id}
+                  for row in chunk for word in dict.fromkeys(words_of(row.publisher) + words_of(row.name))]
+        if values:
+            connection.execute(insert(nw), values)
+    return len(rows)
 
