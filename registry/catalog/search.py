@@ -16,18 +16,12 @@ walk's per-model probe reads only covering indexes (migration 0003: a model's
 live versions with their format; a version's task rows with their facts), and
 the records are built from plain columns, never ORM objects.
 
-Text is a substring, which no B-tree index can look up, so the walk splits it
-by where it can match. A model whose own publisher, name or description
-matches (tested on the model row the walk reads anyway) is probed exactly as
-without text. Any other model can match only through a live version's own
-description: early in the walk it is asked directly (migration 0004's partial
-index finds the versions that have a description, whose rows alone are read);
-once the walk has gone far without finding enough, the models that have a
-matching described version are found all at once, in one pass over the
-described versions, and only those are asked. A text that matches nothing thus
-costs one pass over the models plus at most one over the described versions,
-instead of a read of every version row; the walk still stops after ``limit``
-models. The other plan filters the rows it finds on the same test.
+Text is words, the same as the search by need's (``find``, below): each word of ``text`` must begin a word of
+the version's searchable text (``search_word``: its model's publisher, name and description, its own
+description, card and other metadata text, its format's and tasks' names). A rare word's versions are looked up
+from the word index and the other plan is taken; otherwise each word is a probe of the version's own words in
+the walk. ``registry.search(text=...)`` locally and in client mode (which asks ``GET /api/v1/search``) so give
+the same answers.
 """
 
 from __future__ import annotations
@@ -40,7 +34,6 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 from sqlalchemy import (
-    ColumnClause,
     ColumnElement,
     Connection,
     Engine,
@@ -78,18 +71,10 @@ from registry.handles import parse_image_size, shown
 DEFAULT_LIMIT = 100
 
 
-#: The partial index ``ix_version_described``'s condition is ``description <> ''``, spelled the same in queries.
-_EMPTY: ColumnClause[str] = literal_column("''")
 
 #: With a limit, a task matching at most this many rows per result wanted is looked up from the task index first.
 SPARSE_ROWS_PER_RESULT = 10
 
-#: With text, the walk's first this-many models per result wanted are asked one by one about their described
-#: versions; past them, the models with a matching described version are found all at once. Asking one model
-#: reads its described versions' rows; finding them all reads every described version once, which costs about
-#: what asking a fifth of the models does. Of 0, 10, 20, 30, 50 and unbounded, 20 did best (median and worst
-#: case together) on 100,000 versions (``bench/bench_search.py``'s catalog) with none, 30% and all described.
-TEXT_PROBES_PER_RESULT = 20
 
 
 def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple[int, int] | None = None,
@@ -102,8 +87,9 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
     ``image_size`` is ``(height, width)`` and matches the size recorded for the
     task (from ``image_module_info`` or the input shape); a model whose input
     size is flexible and carries no ``image_module_info`` records none, and is
-    found only by searches without ``image_size``. ``text`` is a
-    case-insensitive substring of the publisher, model name or descriptions.
+    found only by searches without ``image_size``. ``text`` is words, as
+    ``find``'s ``q``: every word must begin a word of the version's searchable
+    text (publisher, name, descriptions, card, tags, task and format names).
     ``handles_only`` returns ``publisher/model/N`` strings instead of records
     (building thousands of full records costs far more than finding them).
     ``after`` (``publisher/model``) is a keyset cursor: only models sorting after
@@ -126,16 +112,19 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
         version_where.append(mv.c.format == format)
     for name, value in (checked_filters(filters).items() if filters else ()):
         version_where.append(filter_condition(mv.c[name], value))
-    matcher = _TextMatcher(engine.dialect.name, text) if text else None
+    words = tuple(dict.fromkeys(words_of(text)))[:MAX_QUERY_WORDS] if text else ()
     model_where = _model_where(rm, publisher, after)
 
     with Session(engine) as session:
-        if limit is not None and not (task_where and _is_sparse(session, task_where, int(limit))):
-            newest = _newest_per_model_in_name_order(task_where, version_where, matcher, int(limit),
+        driving, rows_of_driving = _rarest_word(session, words)
+        rare_word = driving is not None and rows_of_driving < WALK_ABOVE_ROWS
+        # A rare word's versions are looked up (and the walk would pass most models by); otherwise each word is a
+        # probe of the version's own words.
+        version_where += _word_conditions(words, driving if rare_word else None)
+        if limit is not None and not rare_word and not (task_where and _is_sparse(session, task_where, int(limit))):
+            newest = _newest_per_model_in_name_order(task_where, version_where, int(limit),
                                                      publisher=publisher, after=after)
         else:
-            if matcher is not None:
-                version_where.append(or_(matcher.model_matches(), matcher.version_matches(mv)))
             newest = _newest_per_model_from_task_index(task_where, version_where, model_where)
         if handles_only:
             statement = (select(col(RegisteredModel.publisher), col(RegisteredModel.name), newest.c.version)
@@ -172,32 +161,6 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class _TextMatcher:
-    """``text`` as a case-insensitive substring test on the model's and a version's text columns.
-
-    PostgreSQL compares ``lower(column)`` with the lower-cased pattern. SQLite's
-    own ``LIKE`` already ignores case exactly as far as its ``lower()`` does
-    (ASCII letters only), so there the column is compared as it is: the same
-    answer without building a lower-cased copy of every value tested.
-    """
-
-    def __init__(self, dialect: str, text: str):
-        self.pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        self.fold = dialect != "sqlite"
-
-    def like(self, column):
-        return (func.lower(column) if self.fold else column).like(self.pattern, escape="\\")
-
-    def model_matches(self):
-        rm = records.table_of(RegisteredModel)
-        return or_(self.like(rm.c.publisher), self.like(rm.c.name), self.like(rm.c.description))
-
-    def version_matches(self, versions):
-        """The version's own description matches. ``<> ''`` (implied: the pattern is never empty) is what lets
-        the planner use the partial index ``ix_version_described``: a literal, since a bound parameter would not."""
-        return and_(versions.c.description != _EMPTY, self.like(versions.c.description))
-
-
 def _model_where(models, publisher: str | None, after: str | None) -> list:
     """The conditions on ``models`` (``registered_model`` or an alias of it) of ``publisher`` and the cursor."""
     where = [models.c.publisher == publisher] if publisher is not None else []
@@ -216,53 +179,18 @@ def _is_sparse(session: Session, task_where: list, limit: int) -> bool:
     return session.execute(select(func.count()).select_from(capped)).scalar_one() <= cap
 
 
-def _newest_per_model_in_name_order(task_where, version_where, matcher, limit: int, *, publisher, after):
+def _newest_per_model_in_name_order(task_where, version_where, limit: int, *, publisher, after):
     """Walk models in name order, asking each for its newest matching version, until ``limit`` have one.
 
     Cheap when matches are common: the walk stops after a little more than
-    ``limit`` models, whatever the catalog's size.
-
-    With text, a model whose own text does not match is asked about its
-    described versions directly while the walk is among its first
-    ``TEXT_PROBES_PER_RESULT * limit`` models (matches come early: no more is
-    read); past them, only if it is in the set of models with a matching
-    described version, made then, once (matches are rare: the walk would
-    otherwise read every described version, one model at a time).
+    ``limit`` models, whatever the catalog's size. Search words are in
+    ``version_where`` as probes of each version's own words.
     """
     mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
     source = mv.join(vt, vt.c.version_id == mv.c.id) if task_where else mv
-
-    def newest_version(*extra):
-        return (select(func.max(mv.c.version)).select_from(source)
-                .where(mv.c.model_id == rm.c.id, *version_where, *task_where, *extra)
-                .correlate(rm).scalar_subquery())
-
-    if matcher is None:
-        version = newest_version()
-    else:
-        # The last model of the walk's first stretch (NULL when the walk has fewer models).
-        first = rm.alias("first_models")
-        last_first = (select(first.c.publisher, first.c.name).where(*_model_where(first, publisher, after))
-                      .order_by(first.c.publisher, first.c.name)
-                      .offset(max(TEXT_PROBES_PER_RESULT * limit - 1, 0)).limit(1)
-                      .cte("last_first").prefix_with("MATERIALIZED"))
-        last_publisher = select(last_first.c.publisher).scalar_subquery()
-        last_name = select(last_first.c.name).scalar_subquery()
-        in_first_stretch = or_(last_publisher.is_(None), rm.c.publisher < last_publisher,
-                               and_(rm.c.publisher == last_publisher, rm.c.name <= last_name))
-        # Models with a live version whose own description matches: made once (MATERIALIZED: the walk's
-        # expression is used twice, in its filter and its result). Nothing else narrows it: a format test here
-        # had SQLite read every version of that format instead.
-        described = mv.alias("described")
-        described_models = (select(described.c.model_id)
-                            .where(described.c.deleted_at.is_(None), matcher.version_matches(described))
-                            .cte("described_models").prefix_with("MATERIALIZED"))
-        newest_described = newest_version(matcher.version_matches(mv))
-        version = case(
-            (matcher.model_matches(), newest_version()),
-            *([(in_first_stretch, newest_described)] if TEXT_PROBES_PER_RESULT > 0 else []),
-            (rm.c.id.in_(select(described_models.c.model_id)), newest_described),
-            else_=None)
+    version = (select(func.max(mv.c.version)).select_from(source)
+               .where(mv.c.model_id == rm.c.id, *version_where, *task_where)
+               .correlate(rm).scalar_subquery())
     per_model = (select(rm.c.id.label("model_id"), rm.c.publisher, rm.c.name, version.label("version"))
                  .where(*_model_where(rm, publisher, after)).subquery())
     return (select(per_model.c.model_id, per_model.c.version).where(per_model.c.version.is_not(None))
@@ -620,7 +548,6 @@ def _matching_where(query: CheckedQuery, driving: str | None = None, *, publishe
     publisher, unless the caller tests that on the model); ``driving`` is the word whose versions are looked up
     first (the others are probed)."""
     mv, vt = records.table_of(ModelVersion), records.table_of(VersionTask)
-    sw = records.table_of(SearchWord)
     where: list[ColumnElement[bool]] = [mv.c.deleted_at.is_(None)]
     if query.format is not None:
         where.append(mv.c.format == query.format)
@@ -635,18 +562,26 @@ def _matching_where(query: CheckedQuery, driving: str | None = None, *, publishe
         task_where.append(vt.c.output_dim == int(query.output_dim))
     if task_where:
         where.append(mv.c.id.in_(select(vt.c.version_id).where(*task_where)))
-    # The rarest word drives (its versions are looked up by id); every other word is a probe of the version's
-    # own words on ``ix_search_word_by_version``, so no large word's set is ever built.
-    for word in query.words:
+    where += _word_conditions(query.words, driving)
+    if publisher and query.publisher is not None:
+        rm = records.table_of(RegisteredModel)
+        where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
+    return where
+
+
+def _word_conditions(words: "tuple[str, ...]", driving: str | None) -> list[ColumnElement[bool]]:
+    """A version has every word (a word of its own it begins). The ``driving`` word's versions are looked up by
+    id (a rare word: few); every other word is a probe of the version's own words on
+    ``ix_search_word_by_version``, so no large word's set is ever built."""
+    mv, sw = records.table_of(ModelVersion), records.table_of(SearchWord)
+    where: list[ColumnElement[bool]] = []
+    for word in words:
         if word == driving:
             where.append(mv.c.id.in_(select(sw.c.version_id).where(sw.c.word >= word, sw.c.word < word + _LAST)))
         else:
             probe = sw.alias("word_probe")
             where.append(select(probe.c.version_id).where(probe.c.version_id == mv.c.id, probe.c.word >= word,
                                                           probe.c.word < word + _LAST).exists())
-    if publisher and query.publisher is not None:
-        rm = records.table_of(RegisteredModel)
-        where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
     return where
 
 
