@@ -476,20 +476,24 @@ def _walk_in_name_order(session: Session, query: CheckedQuery, offset: int, limi
 
 def _newest_first(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
     """(model_id, version) of the page by newest: the matching versions read from the newest down (``id``
-    order: a model's later versions have larger ids), each model kept at its first — its newest matching —
-    version. Reads a prefix of the matching versions, four times longer each try, until it holds the page's
-    models or every matching version."""
+    order: a model's later versions have larger ids), grouped by model, so each model sorts by its newest
+    matching version. Reads a prefix of the matching versions, four times longer each try, until it holds the
+    page's models (those of a longer prefix sort after them) or every matching version."""
     mv = records.table_of(ModelVersion)
     wanted = query.page * query.limit
     prefix = max(4 * wanted, 256)
     while True:
-        rows = session.execute(select(mv.c.model_id, mv.c.version).where(*_matching_where(query, None))
-                               .order_by(mv.c.id.desc()).limit(prefix)).all()
-        first: dict[int, int] = {}
-        for model_id, version in rows:
-            first.setdefault(model_id, version)
-        if len(first) >= wanted or len(rows) < prefix:
-            return list(first.items())[wanted - query.limit:wanted]
+        newest = (select(mv.c.id, mv.c.model_id, mv.c.version).where(*_matching_where(query, None))
+                  .order_by(mv.c.id.desc()).limit(prefix).subquery("newest_versions"))
+        grouped = (select(newest.c.model_id, func.max(newest.c.version).label("version"),
+                          func.max(newest.c.id).label("version_id")).group_by(newest.c.model_id)
+                   .subquery("newest_models"))
+        rows = session.execute(select(grouped.c.model_id, grouped.c.version, func.count().over().label("models"))
+                               .order_by(grouped.c.version_id.desc())
+                               .limit(query.limit).offset(wanted - query.limit)).all()
+        if (rows and rows[0].models >= wanted) or \
+                session.execute(select(func.count()).select_from(newest)).scalar_one() < prefix:
+            return [(row.model_id, row.version) for row in rows]
         prefix *= 4
 
 
