@@ -549,8 +549,10 @@ def _rarest_word(session: Session, words: tuple[str, ...]) -> tuple[str | None, 
 def _matching_where(query: CheckedQuery, driving: str | None = None, *, publisher: bool = True
                     ) -> list[ColumnElement[bool]]:
     """The conditions on ``model_version`` of a live version matching ``query``'s words and filters (and its
-    publisher, unless the caller tests that on the model); ``driving`` is the word whose versions are looked up
-    first (the others are probed)."""
+    publisher, unless the caller tests that on the model, as the walk's per-model probe does); ``driving`` is
+    the word whose versions are looked up first (the others are probed). Tasks are a list of matching versions
+    to look ids up in, or, in the per-model probe, a probe of the version's own task rows (PostgreSQL would
+    otherwise scan the whole list once per version)."""
     mv, vt = records.table_of(ModelVersion), records.table_of(VersionTask)
     where: list[ColumnElement[bool]] = [mv.c.deleted_at.is_(None)]
     if query.format is not None:
@@ -564,8 +566,13 @@ def _matching_where(query: CheckedQuery, driving: str | None = None, *, publishe
         task_where += [vt.c.image_height == query.image_size[0], vt.c.image_width == query.image_size[1]]
     if query.output_dim is not None:
         task_where.append(vt.c.output_dim == int(query.output_dim))
-    if task_where:
+    if task_where and publisher:
         where.append(mv.c.id.in_(select(vt.c.version_id).where(*task_where)))
+    elif task_where:
+        # LIMIT 1 keeps PostgreSQL from turning the probe into a semi-join that rescans the matching task rows
+        # for every version; each version's own rows are read through ``ix_task_by_version_facts``.
+        where.append(select(vt.c.version_id).where(vt.c.version_id == mv.c.id, *task_where).limit(1)
+                     .scalar_subquery().is_not(None))
     where += _word_conditions(query.words, driving)
     if publisher and query.publisher is not None:
         rm = records.table_of(RegisteredModel)
