@@ -228,8 +228,9 @@ def _size(image_size) -> tuple[int, int]:
 # word matches a version that has a word it begins, so each is one range on the index's primary key; the
 # version must match every search word. "tf1_hub" and "tf1 hub" are the same two words, "224x224" one.
 
-#: How the results can be ordered. ``relevance`` (the default with words): most search words in the model's own
-#: publisher/name first, then the most downloaded, then by name; ``name`` (the default without words).
+#: How the results can be ordered. ``relevance`` (the default with words): most search words matching a word of the
+#: model's own publisher/name first (``search_name_word``), then the most downloaded, then by name; ``name`` (the
+#: default without words).
 SORTS = ("relevance", "name", "newest", "downloads")
 #: Results per page unless told otherwise, and the most one page may hold.
 PAGE_SIZE = 25
