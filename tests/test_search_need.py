@@ -269,3 +269,24 @@ def test_the_walks_give_the_pages_the_whole_set_gives(need, monkeypatch, params)
         assert pages[0].has_next and pages[0].pages_shown.endswith("+")
     else:
         assert (pages[0].total, pages[0].total_exact) == (whole.total, True)
+
+
+def test_the_page_and_the_api_say_when_the_count_stops_at_the_cap(need, monkeypatch):
+    """Past ``COUNT_CAP`` matching models the page says "N+ models match" and that the count stops there; the API
+    gives ``total_exact: false``; the pages go on."""
+    from fastapi.testclient import TestClient
+
+    from registry.catalog import search
+    from registry.server.app import create_app
+    from registry.server.settings import ServerSettings
+
+    monkeypatch.setattr(search, "WALK_ABOVE_ROWS", 0)
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    with TestClient(create_app(need, ServerSettings())) as client:
+        page = client.get("/", params={"q": "image", "limit": 2})
+        assert page.status_code == 200
+        assert "3+ models match" in page.text and 'id="count-capped"' in page.text and "Page 1 of 2+" in page.text
+        body = client.get("/api/v1/search", params={"q": "image", "limit": 2}).json()
+        assert (body["total"], body["total_exact"], len(body["items"])) == (3, False, 2)
+        exact = client.get("/api/v1/search", params={"q": "mobile", "limit": 2}).json()
+        assert (exact["total"], exact["total_exact"]) == (2, True)
