@@ -467,8 +467,8 @@ class Registry:
         """For each model, its newest live version matching every criterion given; sorted by model name.
 
         ``task`` is a common signature (``registry.tasks``); ``image_size`` is
-        ``(height, width)``; ``text`` a case-insensitive substring of the
-        publisher, model name or descriptions; ``after`` a ``publisher/model``
+        ``(height, width)``; ``text`` words, as ``find``'s ``q`` (each must
+        begin a word of the name, publisher, descriptions, card, tags, task or format); ``after`` a ``publisher/model``
         to continue after (the next page starts past the last result's model).
         ``filters`` are equalities on the version's filterable metadata fields
         (``registry.catalog.models.filter_names()``), validated as those fields are.

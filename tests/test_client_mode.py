@@ -43,6 +43,7 @@ CLIENT_SCRIPT = textwrap.dedent('''
     result["alias"] = registry.set_alias("vision/features", "prod", 1).aliases
     registry.set_alias("text/embed", "prod", 1)
     result["search"] = [v.handle for v in registry.search(task="image_feature_vector")]
+    result["text_search"] = {text: [v.handle for v in registry.search(text=text)] for text in TEXTS}
     result["versions"] = [v.handle for v in registry.list_versions("text/embed")]
     result["get_version"] = registry.get_version("text/embed@prod").handle
     result["interchangeable"] = bool(registry.interchangeable("text/embed/1", "text/embed/1"))
@@ -79,6 +80,14 @@ CLIENT_SCRIPT = textwrap.dedent('''
     result["aliases_after"] = registry.get_version("text/embed/1").aliases
     print("RESULT " + json.dumps(result))
 ''')
+
+#: Texts whose answers differ between words and substrings: ``registry.search(text=...)`` is words everywhere.
+TEXTS = ["sent", "ente", "image feature", "tf1 hub", "EMBED text", "features"]
+TEXT_SEARCH_SCRIPT = textwrap.dedent('''
+    import json, registry
+    print("RESULT " + json.dumps({text: [v.handle for v in registry.search(text=text)] for text in TEXTS}))
+''').replace("TEXTS", repr(TEXTS))
+CLIENT_SCRIPT = CLIENT_SCRIPT.replace("in TEXTS}", "in " + repr(TEXTS) + "}")
 
 OFFLINE_SCRIPT = textwrap.dedent('''
     import json
@@ -118,6 +127,11 @@ def test_a_client_with_only_the_server_url_and_a_token_does_everything_through_t
     assert result["published"] == ["text/embed/1", "vision/features/1"]
     assert result["alias"] == ["prod"]
     assert result["search"] == ["vision/features/1"]
+    # Text is words, the same in client mode (the server's search) and locally (the library on the catalog).
+    local = run_client(TEXT_SEARCH_SCRIPT, {k: v for k, v in server.env.items() if k != "MODEL_REGISTRY_URL"})
+    assert result["text_search"] == local == {
+        "sent": ["text/embed/1"], "ente": [], "image feature": ["vision/features/1"],
+        "tf1 hub": ["vision/features/1"], "EMBED text": ["text/embed/1"], "features": ["vision/features/1"]}
     assert result["versions"] == ["text/embed/1"]
     assert result["get_version"] == "text/embed/1"
     assert result["interchangeable"] is True

@@ -63,6 +63,7 @@ def strategy(request, monkeypatch):
 
     if request.param == "walk models in name order":
         monkeypatch.setattr(discovery, "SPARSE_ROWS_PER_RESULT", 0)
+        monkeypatch.setattr(discovery, "WALK_ABOVE_ROWS", 0)  # words too: each a probe in the walk
     return request.param
 
 
@@ -92,8 +93,9 @@ def test_search_returns_the_newest_live_matching_version(catalog, reference_dir,
     assert found.version == 2
     assert {t.task for t in found.tasks} == {"image_feature_vector", "reusable_saved_model"}
     catalog.delete_version("google/ifv-tf2/2")
-    (found,) = catalog.search(task="image_feature_vector", text="ifv-tf2")
-    assert found.version == 1
+    # Words: "ifv" and "tf2" (acme/tiny-ifv, a TF2 SavedModel, has both too).
+    assert _handles(catalog.search(task="image_feature_vector", text="ifv-tf2")) == ["acme/tiny-ifv/1",
+                                                                                    "google/ifv-tf2/1"]
 
 
 def test_an_unknown_task_is_an_error_not_an_empty_result(catalog):
@@ -237,21 +239,29 @@ TEXT_MODELS = [
     ("gamma", "hotel", [("tf1_hub", IFV, "Détecteur d'images", False), ("tf1_hub", TEXT, "100% text", False)]),
     ("gamma", "india", [("tf2_saved_model", IFV, "", False), ("tf1_hub", IFV, "", False)]),
 ]
-TEXTS = ["detector", "DETECTOR", "Détecteur", "ima", "feat", "%", "_", "off_", "\\", "50%", "acme", "ct", "zzz"]
+TEXTS = ["detector", "DETECTOR", "Détecteur", "ima", "feat", "%", "_", "off_", "\\", "50%", "acme", "ct", "zzz",
+         "detector v2", "image tf1", "tf1_hub", "embedding acme", "détecteur"]
 TEXT_CRITERIA = [{}, {"task": IFV}, {"task": TEXT}, {"format": "tf1_hub"}, {"task": IFV, "format": "tf2_saved_model"},
                  {"publisher": "beta"}, {"task": IFV, "format": "tf1_hub", "publisher": "beta"}]
 
 
 def _expected(*, text, task=None, format=None, publisher=None) -> list[str]:
-    """The answer worked out in Python: each model's newest live version matching everything, in name order."""
+    """The answer worked out in Python: each model's newest live version matching everything, in name order.
+
+    Text is words (as ``find``'s ``q``): each word of ``text`` begins a word of the version's searchable text —
+    its model's publisher, name and description, its own description, its format and task names."""
+    from registry.catalog.search import words_of
+
+    wanted = words_of(text)
     found = []
     for model_publisher, name, versions in sorted(TEXT_MODELS):
         model_text = [model_publisher, name, next((d for _, _, d, _ in versions if d), "")]
         newest = None
         for number, (fmt, version_task, description, deleted) in enumerate(versions, start=1):
+            own = words_of(" ".join([*model_text, description, fmt, version_task or ""]))
             if (not deleted and task in (None, version_task) and format in (None, fmt)
                     and publisher in (None, model_publisher)
-                    and any(text.lower() in value.lower() for value in [*model_text, description])):
+                    and all(any(word.startswith(w) for word in own) for w in wanted)):
                 newest = number
         if newest is not None:
             found.append(f"{model_publisher}/{name}/{newest}")
@@ -260,10 +270,9 @@ def _expected(*, text, task=None, format=None, publisher=None) -> list[str]:
 
 #: The search plans a text query can take, and the settings that force each on a tiny catalog.
 TEXT_PLANS = {
-    "from task index": {},
-    "walk, each model asked": {"SPARSE_ROWS_PER_RESULT": 0},
-    "walk, described models found at once": {"SPARSE_ROWS_PER_RESULT": 0, "TEXT_PROBES_PER_RESULT": 0},
-    "walk, short first stretch": {"SPARSE_ROWS_PER_RESULT": 0, "TEXT_PROBES_PER_RESULT": 1},
+    "a rare word: from its versions": {},
+    "walk, each model asked": {"SPARSE_ROWS_PER_RESULT": 0, "WALK_ABOVE_ROWS": 0},
+    "walk, then a sparse task": {"WALK_ABOVE_ROWS": 0},
 }
 
 
@@ -301,13 +310,16 @@ def text_catalog(database_url):
 
 
 def test_the_text_fixture_covers_each_way_of_matching():
-    """Matches through the publisher, the name, the model's description and only a version's description."""
+    """Matches through the publisher, the name, the model's description and only a version's description; as
+    words (the start of one), never a substring inside a word."""
     assert _expected(text="detector") == ["acme/bravo/2", "acme/detector-x/2", "beta/foxtrot/4", "beta/kilo/2",
                                           "detectors/golf/1"]
     assert _expected(text="detector", task=IFV, format="tf1_hub") == ["acme/detector-x/1"]  # by its name
     assert _expected(text="detector", task=IFV) == ["acme/bravo/2", "acme/detector-x/1", "beta/foxtrot/4",
                                                     "beta/kilo/2", "detectors/golf/1"]
-    assert _expected(text="_") == ["acme/off_sale/1", "beta/echo/2"]
+    assert _expected(text="off_sale") == ["acme/off_sale/1", "beta/echo/2"]  # "off" and "sale", as two words
+    assert _expected(text="ct") == []  # inside "detector", "acme", "text": not the start of a word
+    assert _expected(text="detector v2") == ["beta/kilo/2"]
 
 
 def test_text_search_finds_each_models_newest_live_match_under_every_plan(text_catalog, monkeypatch):
@@ -347,8 +359,9 @@ def test_text_search_pages_with_the_after_cursor_under_every_plan(text_catalog, 
                     handle for handle in expected if handle.rsplit("/", 1)[0] > "acme/c"], where
 
 
-def test_sqlite_text_search_tests_version_descriptions_through_the_partial_index(tmp_path, monkeypatch):
-    """The walk tests a model's own text on its row and reads version rows only for versions with a description."""
+def test_sqlite_text_search_probes_each_version_through_the_word_index(tmp_path, monkeypatch):
+    """The walk asks each model's live versions (a covering index) whether they have the words: a probe of each
+    version's own words (``ix_search_word_by_version``, covering), never a read of a text column."""
     from sqlalchemy import event
 
     from registry.adapter import SignatureInfo, TensorInfo
@@ -357,6 +370,7 @@ def test_sqlite_text_search_tests_version_descriptions_through_the_partial_index
     from registry.catalog.store import Catalog
 
     monkeypatch.setattr(discovery, "SPARSE_ROWS_PER_RESULT", 0)
+    monkeypatch.setattr(discovery, "WALK_ABOVE_ROWS", 0)
     plans = []
     signature = SignatureInfo("default", {"x": TensorInfo("string", (None,))}, {"y": TensorInfo("float32", (None, 4))})
     with Catalog(f"sqlite:///{tmp_path / 'catalog.db'}") as catalog:
@@ -376,6 +390,5 @@ def test_sqlite_text_search_tests_version_descriptions_through_the_partial_index
         assert catalog.search(task=TEXT, text="describ", handles_only=True) == ["acme/m1/1", "acme/m2/1"]
         event.remove(catalog.engine, "before_cursor_execute", record)
     plan = " | ".join(plans)
-    assert "ix_version_described" in plan, plan
+    assert "COVERING INDEX ix_search_word_by_version" in plan, plan
     assert "COVERING INDEX ix_version_by_model_live" in plan, plan
-    assert "MATERIALIZE described_models" in plan, plan

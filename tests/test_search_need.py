@@ -243,3 +243,50 @@ def test_migration_0010_indexes_the_versions_already_published(tmp_path):
     schema.downgrade(url, "0009")
     assert "search_word" not in inspect(make_engine(url)).get_table_names()
     engine.dispose()
+
+
+@pytest.mark.parametrize("params", [{}, {"q": "image"}, {"q": "mobile image"}, {"q": "image", "sort": "name"},
+                                    {"q": "image", "sort": "newest"}, {"q": "feature", "sort": "downloads"},
+                                    {"sort": "newest"}, {"sort": "downloads"}, {"q": "224", "format": "tf2_saved_model"}])
+def test_the_walks_give_the_pages_the_whole_set_gives(need, monkeypatch, params):
+    """A common word is answered by walking (models by name, versions from the newest, the few models ranked
+    above the rest, then the rest by name) and counted only up to ``COUNT_CAP``; a rare one by reading every
+    match. Forced to walk, with a cap of 3, every page is the same as reading every match gives, and the count
+    says "at least"."""
+    from datetime import date
+
+    from registry.catalog import downloads, search
+
+    downloads.add(need.catalog.store, {("vision", "mobile-96", 1): {date.today(): 5},
+                                      ("text", "embed-224", 1): {date.today(): 2}})
+    whole = need.find(**params, limit=100)
+    monkeypatch.setattr(search, "WALK_ABOVE_ROWS", 0)
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    pages = [need.find(**params, limit=2, page=number) for number in range(1, 5)]
+    assert [handle for page in pages for handle in handles(page)] == handles(whole)
+    if whole.total > 3:
+        assert (pages[0].total, pages[0].total_exact, pages[0].total_shown) == (3, False, "3+")
+        assert pages[0].has_next and pages[0].pages_shown.endswith("+")
+    else:
+        assert (pages[0].total, pages[0].total_exact) == (whole.total, True)
+
+
+def test_the_page_and_the_api_say_when_the_count_stops_at_the_cap(need, monkeypatch):
+    """Past ``COUNT_CAP`` matching models the page says "N+ models match" and that the count stops there; the API
+    gives ``total_exact: false``; the pages go on."""
+    from fastapi.testclient import TestClient
+
+    from registry.catalog import search
+    from registry.server.app import create_app
+    from registry.server.settings import ServerSettings
+
+    monkeypatch.setattr(search, "WALK_ABOVE_ROWS", 0)
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    with TestClient(create_app(need, ServerSettings())) as client:
+        page = client.get("/", params={"q": "image", "limit": 2})
+        assert page.status_code == 200
+        assert "3+ models match" in page.text and 'id="count-capped"' in page.text and "Page 1 of 2+" in page.text
+        body = client.get("/api/v1/search", params={"q": "image", "limit": 2}).json()
+        assert (body["total"], body["total_exact"], len(body["items"])) == (3, False, 2)
+        exact = client.get("/api/v1/search", params={"q": "mobile", "limit": 2}).json()
+        assert (exact["total"], exact["total_exact"]) == (2, True)

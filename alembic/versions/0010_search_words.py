@@ -34,7 +34,7 @@ def upgrade() -> None:
     # The words of every version already published (the code that writes them on publish, run once over all).
     from registry.catalog.search import index_versions
 
-    index_versions(op.get_bind())
+    index_versions(op.get_bind(), names=False)  # the name words' table is 0011's
 
 
 def downgrade() -> None:

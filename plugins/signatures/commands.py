@@ -20,8 +20,8 @@ def echo_search(obj: CliContext, query: "SearchQuery", *, as_json: bool) -> None
         echo_json([{**record_data(v), "handle": v.handle} for v in found.items])
         return
     if not found.items:
-        click.echo("no model matches" if found.total == 0 else f"no page {found.page}: {found.total} models match, "
-                   f"{found.pages} pages")
+        click.echo("no model matches" if found.total == 0 else
+                   f"no page {found.page}: {found.total_shown} models match, {found.pages_shown} pages")
         return
     rows = []
     for version in found.items:
@@ -32,7 +32,7 @@ def echo_search(obj: CliContext, query: "SearchQuery", *, as_json: bool) -> None
     click.echo(table(("VERSION", "FORMAT", "TASKS", "IMAGE SIZE", "OUTPUT DIM", "LICENSE", "DESCRIPTION"), rows))
     if found.pages > 1:  # one page says all by itself; more say where the rest is
         more = f"; next: --page {found.page + 1}" if found.has_next else ""
-        click.echo(f"{found.total} models match, by {found.sort}; page {found.page} of {found.pages}{more}")
+        click.echo(f"{found.total_shown} models match, by {found.sort}; page {found.page} of {found.pages_shown}{more}")
 
 
 def metadata_filters(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -501,6 +501,19 @@ class SearchWord(SQLModel, table=True):
     version_id: int = Field(foreign_key="model_version.id", primary_key=True)
 
 
+class SearchNameWord(SQLModel, table=True):
+    """One word of a model's own ``publisher`` and ``name``: what search's relevance ranks first
+    (``registry.catalog.search``, migration 0011). The models whose name holds a search word are looked up here,
+    never found by reading every model's name."""
+
+    __tablename__ = "search_name_word"
+    __table_args__ = (Index("ix_search_name_word_by_model", "model_id", "word"),)
+
+    word: str = Field(sa_column=Column(String(MAX_WORD_LENGTH).with_variant(
+        String(MAX_WORD_LENGTH, collation="C"), "postgresql"), primary_key=True))
+    model_id: int = Field(foreign_key="registered_model.id", primary_key=True)
+
+
 # Public records: plain values detached from any session, returned by the API.
 
 class SignaturePublic(SQLModel):

@@ -16,18 +16,12 @@ walk's per-model probe reads only covering indexes (migration 0003: a model's
 live versions with their format; a version's task rows with their facts), and
 the records are built from plain columns, never ORM objects.
 
-Text is a substring, which no B-tree index can look up, so the walk splits it
-by where it can match. A model whose own publisher, name or description
-matches (tested on the model row the walk reads anyway) is probed exactly as
-without text. Any other model can match only through a live version's own
-description: early in the walk it is asked directly (migration 0004's partial
-index finds the versions that have a description, whose rows alone are read);
-once the walk has gone far without finding enough, the models that have a
-matching described version are found all at once, in one pass over the
-described versions, and only those are asked. A text that matches nothing thus
-costs one pass over the models plus at most one over the described versions,
-instead of a read of every version row; the walk still stops after ``limit``
-models. The other plan filters the rows it finds on the same test.
+Text is words, the same as the search by need's (``find``, below): each word of ``text`` must begin a word of
+the version's searchable text (``search_word``: its model's publisher, name and description, its own
+description, card and other metadata text, its format's and tasks' names). A rare word's versions are looked up
+from the word index and the other plan is taken; otherwise each word is a probe of the version's own words in
+the walk. ``registry.search(text=...)`` locally and in client mode (which asks ``GET /api/v1/search``) so give
+the same answers.
 """
 
 from __future__ import annotations
@@ -40,7 +34,6 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 from sqlalchemy import (
-    ColumnClause,
     ColumnElement,
     Connection,
     Engine,
@@ -54,6 +47,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union,
 )
 from sqlmodel import Session, col
 
@@ -62,6 +56,7 @@ from registry.catalog.models import (
     MAX_WORD_LENGTH,
     ModelVersion,
     RegisteredModel,
+    SearchNameWord,
     SearchWord,
     VersionMetadata,
     VersionPublic,
@@ -76,18 +71,10 @@ from registry.handles import parse_image_size, shown
 DEFAULT_LIMIT = 100
 
 
-#: The partial index ``ix_version_described``'s condition is ``description <> ''``, spelled the same in queries.
-_EMPTY: ColumnClause[str] = literal_column("''")
 
 #: With a limit, a task matching at most this many rows per result wanted is looked up from the task index first.
 SPARSE_ROWS_PER_RESULT = 10
 
-#: With text, the walk's first this-many models per result wanted are asked one by one about their described
-#: versions; past them, the models with a matching described version are found all at once. Asking one model
-#: reads its described versions' rows; finding them all reads every described version once, which costs about
-#: what asking a fifth of the models does. Of 0, 10, 20, 30, 50 and unbounded, 20 did best (median and worst
-#: case together) on 100,000 versions (``bench/bench_search.py``'s catalog) with none, 30% and all described.
-TEXT_PROBES_PER_RESULT = 20
 
 
 def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple[int, int] | None = None,
@@ -100,8 +87,9 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
     ``image_size`` is ``(height, width)`` and matches the size recorded for the
     task (from ``image_module_info`` or the input shape); a model whose input
     size is flexible and carries no ``image_module_info`` records none, and is
-    found only by searches without ``image_size``. ``text`` is a
-    case-insensitive substring of the publisher, model name or descriptions.
+    found only by searches without ``image_size``. ``text`` is words, as
+    ``find``'s ``q``: every word must begin a word of the version's searchable
+    text (publisher, name, descriptions, card, tags, task and format names).
     ``handles_only`` returns ``publisher/model/N`` strings instead of records
     (building thousands of full records costs far more than finding them).
     ``after`` (``publisher/model``) is a keyset cursor: only models sorting after
@@ -124,16 +112,19 @@ def search_catalog(engine: Engine, *, task: str | None = None, image_size: tuple
         version_where.append(mv.c.format == format)
     for name, value in (checked_filters(filters).items() if filters else ()):
         version_where.append(filter_condition(mv.c[name], value))
-    matcher = _TextMatcher(engine.dialect.name, text) if text else None
+    words = tuple(dict.fromkeys(words_of(text)))[:MAX_QUERY_WORDS] if text else ()
     model_where = _model_where(rm, publisher, after)
 
     with Session(engine) as session:
-        if limit is not None and not (task_where and _is_sparse(session, task_where, int(limit))):
-            newest = _newest_per_model_in_name_order(task_where, version_where, matcher, int(limit),
+        driving, rows_of_driving = _rarest_word(session, words)
+        rare_word = driving is not None and rows_of_driving < WALK_ABOVE_ROWS
+        # A rare word's versions are looked up (and the walk would pass most models by); otherwise each word is a
+        # probe of the version's own words.
+        version_where += _word_conditions(words, driving if rare_word else None)
+        if limit is not None and not rare_word and not (task_where and _is_sparse(session, task_where, int(limit))):
+            newest = _newest_per_model_in_name_order(task_where, version_where, int(limit),
                                                      publisher=publisher, after=after)
         else:
-            if matcher is not None:
-                version_where.append(or_(matcher.model_matches(), matcher.version_matches(mv)))
             newest = _newest_per_model_from_task_index(task_where, version_where, model_where)
         if handles_only:
             statement = (select(col(RegisteredModel.publisher), col(RegisteredModel.name), newest.c.version)
@@ -170,32 +161,6 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class _TextMatcher:
-    """``text`` as a case-insensitive substring test on the model's and a version's text columns.
-
-    PostgreSQL compares ``lower(column)`` with the lower-cased pattern. SQLite's
-    own ``LIKE`` already ignores case exactly as far as its ``lower()`` does
-    (ASCII letters only), so there the column is compared as it is: the same
-    answer without building a lower-cased copy of every value tested.
-    """
-
-    def __init__(self, dialect: str, text: str):
-        self.pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        self.fold = dialect != "sqlite"
-
-    def like(self, column):
-        return (func.lower(column) if self.fold else column).like(self.pattern, escape="\\")
-
-    def model_matches(self):
-        rm = records.table_of(RegisteredModel)
-        return or_(self.like(rm.c.publisher), self.like(rm.c.name), self.like(rm.c.description))
-
-    def version_matches(self, versions):
-        """The version's own description matches. ``<> ''`` (implied: the pattern is never empty) is what lets
-        the planner use the partial index ``ix_version_described``: a literal, since a bound parameter would not."""
-        return and_(versions.c.description != _EMPTY, self.like(versions.c.description))
-
-
 def _model_where(models, publisher: str | None, after: str | None) -> list:
     """The conditions on ``models`` (``registered_model`` or an alias of it) of ``publisher`` and the cursor."""
     where = [models.c.publisher == publisher] if publisher is not None else []
@@ -214,53 +179,18 @@ def _is_sparse(session: Session, task_where: list, limit: int) -> bool:
     return session.execute(select(func.count()).select_from(capped)).scalar_one() <= cap
 
 
-def _newest_per_model_in_name_order(task_where, version_where, matcher, limit: int, *, publisher, after):
+def _newest_per_model_in_name_order(task_where, version_where, limit: int, *, publisher, after):
     """Walk models in name order, asking each for its newest matching version, until ``limit`` have one.
 
     Cheap when matches are common: the walk stops after a little more than
-    ``limit`` models, whatever the catalog's size.
-
-    With text, a model whose own text does not match is asked about its
-    described versions directly while the walk is among its first
-    ``TEXT_PROBES_PER_RESULT * limit`` models (matches come early: no more is
-    read); past them, only if it is in the set of models with a matching
-    described version, made then, once (matches are rare: the walk would
-    otherwise read every described version, one model at a time).
+    ``limit`` models, whatever the catalog's size. Search words are in
+    ``version_where`` as probes of each version's own words.
     """
     mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
     source = mv.join(vt, vt.c.version_id == mv.c.id) if task_where else mv
-
-    def newest_version(*extra):
-        return (select(func.max(mv.c.version)).select_from(source)
-                .where(mv.c.model_id == rm.c.id, *version_where, *task_where, *extra)
-                .correlate(rm).scalar_subquery())
-
-    if matcher is None:
-        version = newest_version()
-    else:
-        # The last model of the walk's first stretch (NULL when the walk has fewer models).
-        first = rm.alias("first_models")
-        last_first = (select(first.c.publisher, first.c.name).where(*_model_where(first, publisher, after))
-                      .order_by(first.c.publisher, first.c.name)
-                      .offset(max(TEXT_PROBES_PER_RESULT * limit - 1, 0)).limit(1)
-                      .cte("last_first").prefix_with("MATERIALIZED"))
-        last_publisher = select(last_first.c.publisher).scalar_subquery()
-        last_name = select(last_first.c.name).scalar_subquery()
-        in_first_stretch = or_(last_publisher.is_(None), rm.c.publisher < last_publisher,
-                               and_(rm.c.publisher == last_publisher, rm.c.name <= last_name))
-        # Models with a live version whose own description matches: made once (MATERIALIZED: the walk's
-        # expression is used twice, in its filter and its result). Nothing else narrows it: a format test here
-        # had SQLite read every version of that format instead.
-        described = mv.alias("described")
-        described_models = (select(described.c.model_id)
-                            .where(described.c.deleted_at.is_(None), matcher.version_matches(described))
-                            .cte("described_models").prefix_with("MATERIALIZED"))
-        newest_described = newest_version(matcher.version_matches(mv))
-        version = case(
-            (matcher.model_matches(), newest_version()),
-            *([(in_first_stretch, newest_described)] if TEXT_PROBES_PER_RESULT > 0 else []),
-            (rm.c.id.in_(select(described_models.c.model_id)), newest_described),
-            else_=None)
+    version = (select(func.max(mv.c.version)).select_from(source)
+               .where(mv.c.model_id == rm.c.id, *version_where, *task_where)
+               .correlate(rm).scalar_subquery())
     per_model = (select(rm.c.id.label("model_id"), rm.c.publisher, rm.c.name, version.label("version"))
                  .where(*_model_where(rm, publisher, after)).subquery())
     return (select(per_model.c.model_id, per_model.c.version).where(per_model.c.version.is_not(None))
@@ -298,8 +228,9 @@ def _size(image_size) -> tuple[int, int]:
 # word matches a version that has a word it begins, so each is one range on the index's primary key; the
 # version must match every search word. "tf1_hub" and "tf1 hub" are the same two words, "224x224" one.
 
-#: How the results can be ordered. ``relevance`` (the default with words): most search words in the model's own
-#: publisher/name first, then the most downloaded, then by name; ``name`` (the default without words).
+#: How the results can be ordered. ``relevance`` (the default with words): most search words matching a word of the
+#: model's own publisher/name first (``search_name_word``), then the most downloaded, then by name; ``name`` (the
+#: default without words).
 SORTS = ("relevance", "name", "newest", "downloads")
 #: Results per page unless told otherwise, and the most one page may hold.
 PAGE_SIZE = 25
@@ -312,6 +243,8 @@ RAREST_WORD_CAP = 20_000
 #: In name order with words, the models are walked (a page's worth, then stop) when the rarest word has at least
 #: this many index rows; below, its versions are read and sorted (the walk would pass most models by).
 WALK_ABOVE_ROWS = 2_000
+#: Matching models are counted exactly up to this many; past it the count is "at least this many" (``1,000+``).
+COUNT_CAP = 1_000
 #: Letters and digits: ``_``, ``-``, ``.``, ``/`` and spaces separate words.
 _WORD = re.compile(r"[^\W_]+")
 #: The greatest code point: ``word <= w < w + _LAST`` is "begins with ``w``" in byte order.
@@ -417,47 +350,70 @@ class CheckedQuery:
 
 @dataclass(frozen=True)
 class SearchResults:
-    """One page of a search: each matching model's newest matching live version, how many models match."""
+    """One page of a search: each matching model's newest matching live version, how many models match.
+
+    ``total`` is exact up to ``COUNT_CAP`` models; past it, ``total_exact`` is false and ``total`` is
+    ``COUNT_CAP``: "at least", shown as ``1,000+`` (``total_shown``), as big catalogs do. Counting every match of a
+    common word means reading every version that has it; the page itself never needs that (``find``).
+    """
 
     items: list[VersionPublic]
     total: int
     page: int
     limit: int
     sort: str
+    total_exact: bool = True
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.limit))
+        """How many pages there are (at least, when ``total_exact`` is false: this page and the next count)."""
+        known = max(1, -(-self.total // self.limit))
+        return known if self.total_exact else max(known, self.page + (1 if self.has_next else 0))
 
     @property
     def has_next(self) -> bool:
-        return self.page * self.limit < self.total
+        if self.total_exact:
+            return self.page * self.limit < self.total
+        return self.page * self.limit < self.total or len(self.items) == self.limit
 
     @property
     def has_previous(self) -> bool:
         return self.page > 1
 
+    @property
+    def total_shown(self) -> str:
+        """The count as people read it: ``1,234``, or ``1,000+`` past the cap."""
+        return f"{self.total:,}" + ("" if self.total_exact else "+")
+
+    @property
+    def pages_shown(self) -> str:
+        return f"{self.pages:,}" + ("" if self.total_exact else "+")
+
 
 def find(engine: Engine, query: SearchQuery) -> SearchResults:
     """The page ``query`` asks for: for each model, its newest live version matching every word and filter.
 
-    The matching set — versions narrowed by every condition (the rarest word's versions looked up, each other
-    word probed on the version's own words, tasks through ``version_task``'s index), grouped by model — is
-    found once. In name order (the default without words) the page comes from walking the models by name,
-    each asked for its newest matching version, and stops after the page (``search_catalog``'s plan); the
-    count is a second statement. In any other order, one statement sorts the matches by their keys alone
-    (small rows: never a card) and counts them with a window; then only the page's versions are read in full.
+    Nothing reads every match of a common word. When the rarest search word has fewer than ``WALK_ABOVE_ROWS``
+    index rows, its versions are few: they are read, grouped by model, sorted and counted exactly in one
+    statement. Otherwise (common words, or filters only) the page is found by walking, each step a probe on
+    covering indexes, stopping once the page is full:
+
+    - by name: the models in (publisher, name) order, each asked for its newest matching version;
+    - newest: the matching versions from the newest down (a model's newest matching version is the first of its
+      versions met), ``_newest_first``;
+    - relevance and downloads: first the few models that rank above the rest (words in their own name, or
+      downloads), sorted; then the rest, which tie, in name order (the walk), ``_ranked``;
+
+    and the count stops at ``COUNT_CAP`` models (``SearchResults.total_exact``).
     """
     checked = query.checked()
     mv, rm = records.table_of(ModelVersion), records.table_of(RegisteredModel)
     with Session(engine) as session:
         driving, rows_of_driving = _rarest_word(session, checked.words)
-        newest = _newest_matching(checked, driving)
-        # A rare word finds few versions: reading them beats walking every model to find those few.
-        if checked.sort == "name" and (driving is None or rows_of_driving >= WALK_ABOVE_ROWS):
-            keys = _walk_in_name_order(session, checked)
-            total = session.execute(select(func.count()).select_from(newest)).scalar_one()
-        else:
+        total_exact = True
+        if driving is not None and rows_of_driving < WALK_ABOVE_ROWS:
+            # A rare word finds few versions: reading them beats walking every model to find those few.
+            newest = _newest_matching(checked, driving)
             total_column = func.count().over().label("search_total")
             statement = (select(newest.c.model_id, newest.c.version, total_column)
                          .join(rm, rm.c.id == newest.c.model_id))
@@ -467,8 +423,19 @@ def find(engine: Engine, query: SearchQuery) -> SearchResults:
             keys = [(row.model_id, row.version) for row in found]
             total = found[0].search_total if found else \
                 session.execute(select(func.count()).select_from(newest)).scalar_one()
+        else:
+            if checked.sort == "name":
+                keys = _walk_in_name_order(session, checked, (checked.page - 1) * checked.limit, checked.limit)
+            elif checked.sort == "newest":
+                keys = _newest_first(session, checked)
+            else:
+                keys = _ranked(session, checked)
+            # Counting from the rarest word's versions pays when they are not too many to list first; past
+            # ``RAREST_WORD_CAP`` rows, matches are dense and a pass in any order meets the cap sooner.
+            total, total_exact = _capped_count(session, checked,
+                                               driving if rows_of_driving < RAREST_WORD_CAP else None)
         if not keys:
-            return SearchResults([], total, checked.page, checked.limit, checked.sort)
+            return SearchResults([], total, checked.page, checked.limit, checked.sort, total_exact)
         # Results leave the card's text out, as every listing does (``records.LISTED_VERSION_COLUMNS``).
         rows = session.execute(select(*records.LISTED_VERSION_COLUMNS, rm.c.publisher, rm.c.name)
                                .join(rm, rm.c.id == mv.c.model_id)
@@ -477,23 +444,92 @@ def find(engine: Engine, query: SearchQuery) -> SearchResults:
         by_key = {(row.model_id, row.version): row for row in rows}
         pairs = [(by_key[key], by_key[key]) for key in keys]
         return SearchResults(records.version_records(session, pairs), total, checked.page, checked.limit,
-                             checked.sort)
+                             checked.sort, total_exact)
 
 
-def _walk_in_name_order(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
+def _capped_count(session: Session, query: CheckedQuery, driving: str | None) -> tuple[int, bool]:
+    """How many models match, counted up to ``COUNT_CAP`` (then ``(COUNT_CAP, False)``): distinct models of the
+    matching versions, read in any order (the rarest word's first), stopping at the cap's next one."""
+    mv = records.table_of(ModelVersion)
+    models = (select(mv.c.model_id).where(*_matching_where(query, driving)).distinct().limit(COUNT_CAP + 1)
+              .subquery("counted"))
+    counted = session.execute(select(func.count()).select_from(models)).scalar_one()
+    return (counted, True) if counted <= COUNT_CAP else (COUNT_CAP, False)
+
+
+def _walk_in_name_order(session: Session, query: CheckedQuery, offset: int, limit: int,
+                        extra: "list | None" = None) -> list[tuple[int, int]]:
     """(model_id, version) of the page in name order: models walked by (publisher, name) from the cursor, each
-    asked for its newest version matching everything (a probe on its own versions), until the page is full."""
+    asked for its newest version matching everything (a probe on its own versions), until the page is full.
+    ``extra`` are conditions on ``registered_model`` (the models ``_ranked`` already placed are left out)."""
     rm = records.table_of(RegisteredModel)
     # Every word a probe here (no word's whole set is built: the walk stops after a page of models).
     matching = _newest_matching(query, None, per_model=rm.c.id)
     per_model = (select(rm.c.id.label("model_id"), matching.label("version"))
-                 .where(*_model_where(rm, query.publisher, query.after))
+                 .where(*_model_where(rm, query.publisher, query.after), *(extra or []))
                  .order_by(rm.c.publisher, rm.c.name).subquery())
     statement = (select(per_model.c.model_id, per_model.c.version).where(per_model.c.version.is_not(None))
-                 .limit(query.limit))
+                 .limit(limit))
     if query.after is None:
-        statement = statement.offset((query.page - 1) * query.limit)
+        statement = statement.offset(offset)
     return [(row.model_id, row.version) for row in session.execute(statement)]
+
+
+def _newest_first(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
+    """(model_id, version) of the page by newest: the matching versions read from the newest down (``id``
+    order: a model's later versions have larger ids), grouped by model, so each model sorts by its newest
+    matching version. Reads a prefix of the matching versions, four times longer each try, until it holds the
+    page's models (those of a longer prefix sort after them) or every matching version."""
+    mv = records.table_of(ModelVersion)
+    wanted = query.page * query.limit
+    prefix = max(4 * wanted, 256)
+    while True:
+        newest = (select(mv.c.id, mv.c.model_id, mv.c.version).where(*_matching_where(query, None))
+                  .order_by(mv.c.id.desc()).limit(prefix).subquery("newest_versions"))
+        grouped = (select(newest.c.model_id, func.max(newest.c.version).label("version"),
+                          func.max(newest.c.id).label("version_id")).group_by(newest.c.model_id)
+                   .subquery("newest_models"))
+        rows = session.execute(select(grouped.c.model_id, grouped.c.version, func.count().over().label("models"))
+                               .order_by(grouped.c.version_id.desc())
+                               .limit(query.limit).offset(wanted - query.limit)).all()
+        if (rows and rows[0].models >= wanted) or \
+                session.execute(select(func.count()).select_from(newest)).scalar_one() < prefix:
+            return [(row.model_id, row.version) for row in rows]
+        prefix *= 4
+
+
+def _ranked(session: Session, query: CheckedQuery) -> list[tuple[int, int]]:
+    """(model_id, version) of the page by relevance or downloads, ranked without reading every match.
+
+    Only a few models rank above the others: by relevance, those with a search word in their own publisher/name
+    or with downloads; by downloads, those with downloads. They are found from ``registered_model`` and the
+    download counts (not from the matches), asked whether they match, and sorted. Every other matching model
+    ties with the rest on both keys, so they follow in name order: the walk, past the ranked ones.
+    """
+    rm = records.table_of(RegisteredModel)
+    downloads = _downloads_per_model()
+    downloaded = func.coalesce(downloads.c.total, 0)
+    by_name = query.sort == "relevance" and bool(query.words)
+    score = _name_score(query, rm) if by_name else None
+    keys = [downloaded.desc()] if score is None else [score.desc(), downloaded.desc()]
+    # The candidates (from the name-word index and the download counts), each asked whether it matches, sorted.
+    candidates: Any = select(downloads.c.model_id).where(downloads.c.total > 0)
+    if by_name:
+        candidates = union(candidates, *_named_models(query))
+    matching = _newest_matching(query, None, per_model=rm.c.id)
+    ahead = (select(rm.c.id.label("model_id"), matching.label("version"))
+             .select_from(rm.outerjoin(downloads, downloads.c.model_id == rm.c.id))
+             .where(rm.c.id.in_(candidates), *_model_where(rm, query.publisher, None))
+             .order_by(*keys, rm.c.publisher, rm.c.name).subquery("ahead"))
+    ranked = [(row.model_id, row.version) for row in session.execute(
+        select(ahead.c.model_id, ahead.c.version).where(ahead.c.version.is_not(None)))]
+    offset, limit = (query.page - 1) * query.limit, query.limit
+    page = ranked[offset:offset + limit]
+    if len(page) < limit:
+        rest_models = select(downloads.c.model_id).where(downloads.c.total > 0)
+        rest = [rm.c.id.not_in(rest_models), *([] if score is None else [score == 0])]
+        page += _walk_in_name_order(session, query, max(0, offset - len(ranked)), limit - len(page), rest)
+    return page
 
 
 def _rarest_word(session: Session, words: tuple[str, ...]) -> tuple[str | None, int]:
@@ -511,11 +547,14 @@ def _rarest_word(session: Session, words: tuple[str, ...]) -> tuple[str | None, 
     return rarest, counts[rarest]
 
 
-def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model: Any = None):
-    """(model_id, version) of each model's newest live version matching ``query``'s words and filters;
-    ``driving`` is the word whose versions are looked up first (the others are probed)."""
-    mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
-    sw = records.table_of(SearchWord)
+def _matching_where(query: CheckedQuery, driving: str | None = None, *, publisher: bool = True
+                    ) -> list[ColumnElement[bool]]:
+    """The conditions on ``model_version`` of a live version matching ``query``'s words and filters (and its
+    publisher, unless the caller tests that on the model, as the walk's per-model probe does); ``driving`` is
+    the word whose versions are looked up first (the others are probed). Tasks are a list of matching versions
+    to look ids up in, or, in the per-model probe, a probe of the version's own task rows (PostgreSQL would
+    otherwise scan the whole list once per version)."""
+    mv, vt = records.table_of(ModelVersion), records.table_of(VersionTask)
     where: list[ColumnElement[bool]] = [mv.c.deleted_at.is_(None)]
     if query.format is not None:
         where.append(mv.c.format == query.format)
@@ -528,22 +567,44 @@ def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model:
         task_where += [vt.c.image_height == query.image_size[0], vt.c.image_width == query.image_size[1]]
     if query.output_dim is not None:
         task_where.append(vt.c.output_dim == int(query.output_dim))
-    if task_where:
+    if task_where and publisher:
         where.append(mv.c.id.in_(select(vt.c.version_id).where(*task_where)))
-    # The rarest word drives (its versions are looked up by id); every other word is a probe of the version's
-    # own words on ``ix_search_word_by_version``, so no large word's set is ever built.
-    for word in query.words:
+    elif task_where:
+        # LIMIT 1 keeps PostgreSQL from turning the probe into a semi-join that rescans the matching task rows
+        # for every version; each version's own rows are read through ``ix_task_by_version_facts``.
+        where.append(select(vt.c.version_id).where(vt.c.version_id == mv.c.id, *task_where).limit(1)
+                     .scalar_subquery().is_not(None))
+    where += _word_conditions(query.words, driving)
+    if publisher and query.publisher is not None:
+        rm = records.table_of(RegisteredModel)
+        where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
+    return where
+
+
+def _word_conditions(words: "tuple[str, ...]", driving: str | None) -> list[ColumnElement[bool]]:
+    """A version has every word (a word of its own it begins). The ``driving`` word's versions are looked up by
+    id (a rare word: few); every other word is a probe of the version's own words on
+    ``ix_search_word_by_version``, so no large word's set is ever built."""
+    mv, sw = records.table_of(ModelVersion), records.table_of(SearchWord)
+    where: list[ColumnElement[bool]] = []
+    for word in words:
         if word == driving:
             where.append(mv.c.id.in_(select(sw.c.version_id).where(sw.c.word >= word, sw.c.word < word + _LAST)))
         else:
             probe = sw.alias("word_probe")
             where.append(select(probe.c.version_id).where(probe.c.version_id == mv.c.id, probe.c.word >= word,
                                                           probe.c.word < word + _LAST).exists())
+    return where
+
+
+def _newest_matching(query: CheckedQuery, driving: str | None = None, per_model: Any = None):
+    """(model_id, version) of each model's newest live version matching ``query``'s words and filters;
+    ``driving`` is the word whose versions are looked up first (the others are probed)."""
+    mv = records.table_of(ModelVersion)
+    where = _matching_where(query, driving, publisher=per_model is None)
     if per_model is not None:  # one model's newest matching version (the walk in name order asks each model)
         return (select(func.max(mv.c.version)).where(mv.c.model_id == per_model, *where)
                 .correlate(records.table_of(RegisteredModel)).scalar_subquery())
-    if query.publisher is not None:
-        where.append(mv.c.model_id.in_(select(rm.c.id).where(rm.c.publisher == query.publisher)))
     # A model's newer versions have larger ids too (both count up as they are published): the newest matching
     # version's id orders "newest" without reading its row.
     return (select(mv.c.model_id.label("model_id"), func.max(mv.c.version).label("version"),
@@ -562,20 +623,37 @@ def _ordered(statement, query: CheckedQuery, newest, rm):
     most_downloaded = func.coalesce(downloads.c.total, 0).desc()
     if query.sort == "downloads":
         return statement.order_by(most_downloaded, *by_name)
-    # relevance: how many of the words the model's own publisher/name holds, then downloads, then name.
-    own = func.lower(rm.c.publisher + "/" + rm.c.name)
-    in_name: Any = sum((case((own.like(f"%{_like_escape(word)}%", escape="\\"), 1), else_=0) for word in query.words),
-                  literal_column("0"))
-    return statement.order_by(in_name.desc(), most_downloaded, *by_name)
+    return statement.order_by(_name_score(query, rm).desc(), most_downloaded, *by_name)
+
+
+def _name_score(query: CheckedQuery, rm) -> Any:
+    """Relevance: how many of the search words match a word of the model's own publisher or name (as a search
+    word matches any word: the start of it), each a probe of ``search_name_word``'s primary key."""
+    nw = records.table_of(SearchNameWord)
+    score: Any = literal_column("0")
+    for word in query.words:
+        probe = nw.alias("name_probe")
+        holds = (select(probe.c.model_id).where(probe.c.word >= word, probe.c.word < word + _LAST,
+                                                probe.c.model_id == rm.c.id).exists())
+        score = score + case((holds, 1), else_=0)
+    return score
+
+
+def _named_models(query: CheckedQuery):
+    """The models with a search word in their own publisher or name (relevance ranks them first)."""
+    nw = records.table_of(SearchNameWord)
+    return [select(nw.c.model_id).where(nw.c.word >= word, nw.c.word < word + _LAST) for word in query.words]
 
 
 def _downloads_per_model():
     from registry.catalog.downloads import DownloadCount
 
     mv, dc = records.table_of(ModelVersion), records.table_of(DownloadCount)
-    return (select(mv.c.model_id.label("model_id"), func.sum(dc.c.count).label("total"))
-            .select_from(dc.join(mv, mv.c.id == dc.c.version_id)).group_by(mv.c.model_id)
-            .subquery("downloads_per_model"))
+    # Read from the counts (each version's model looked up by id), never by a pass over every version.
+    model = select(mv.c.model_id).where(mv.c.id == dc.c.version_id).correlate(dc).scalar_subquery()
+    counted = select(model.label("model_id"), dc.c.count).subquery("counted_downloads")
+    return (select(counted.c.model_id, func.sum(counted.c.count).label("total"))
+            .group_by(counted.c.model_id).subquery("downloads_per_model"))
 
 
 # -- the word index ----------------------------------------------------------------------------------------------
@@ -622,9 +700,10 @@ def index_version(connection: Connection | Session, version_id: int) -> None:
 
 
 def index_versions(connection: Connection | Session, version_ids: "list[int] | None" = None,
-                   batch: int = 500) -> int:
-    """(Re)write the words of these versions (every version when None); how many were indexed. Migration 0010
-    fills the index of an existing catalog through this."""
+                   batch: int = 500, *, names: bool = True) -> int:
+    """(Re)write the words of these versions (every version when None), and their models' name words unless
+    ``names`` is false; how many versions were indexed. Migration 0010 fills the index of an existing catalog
+    through this (without the name words: their table is 0011's, which fills it)."""
     mv, rm, vt = records.table_of(ModelVersion), records.table_of(RegisteredModel), records.table_of(VersionTask)
     sw = records.table_of(SearchWord)
     metadata_columns = [mv.c[name] for name in VersionMetadata.model_fields if name in mv.c]
@@ -632,7 +711,7 @@ def index_versions(connection: Connection | Session, version_ids: "list[int] | N
                                                            .scalars())
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
-        rows = connection.execute(select(mv.c.id, mv.c.format, rm.c.publisher, rm.c.name,
+        rows = connection.execute(select(mv.c.id, mv.c.model_id, mv.c.format, rm.c.publisher, rm.c.name,
                                          rm.c.description.label("model_description"), *metadata_columns)
                                   .join(rm, rm.c.id == mv.c.model_id).where(mv.c.id.in_(chunk))).mappings().all()
         tasks: dict[int, list] = {}
@@ -648,5 +727,25 @@ def index_versions(connection: Connection | Session, version_ids: "list[int] | N
             values += [{"word": word, "version_id": row["id"]} for word in words]
         if values:
             connection.execute(insert(sw), values)
+        if names:
+            index_model_names(connection, sorted({row["model_id"] for row in rows}))
     return len(ids)
+
+
+def index_model_names(connection: Connection | Session, model_ids: "list[int] | None" = None) -> int:
+    """(Re)write the words of these models' own publisher and name (every model's when None) in
+    ``search_name_word``; how many models. Migration 0011 fills it for an existing catalog through this."""
+    rm, nw = records.table_of(RegisteredModel), records.table_of(SearchNameWord)
+    statement = select(rm.c.id, rm.c.publisher, rm.c.name)
+    if model_ids is not None:
+        statement = statement.where(rm.c.id.in_(model_ids))
+    rows = connection.execute(statement).all()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start:start + 500]
+        connection.execute(delete(nw).where(nw.c.model_id.in_([row.id for row in chunk])))
+        values = [{"word": word, "model_id": row.id}
+                  for row in chunk for word in dict.fromkeys(words_of(row.publisher) + words_of(row.name))]
+        if values:
+            connection.execute(insert(nw), values)
+    return len(rows)
 

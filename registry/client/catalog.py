@@ -138,7 +138,7 @@ class HttpCatalog:
 
         body = self.connection.call("GET", "/api/v1/search", params=query.params())
         return SearchResults([_version(item) for item in body["items"]], body["total"], body["page"], body["limit"],
-                             body["sort"])
+                             body["sort"], body.get("total_exact", True))
 
     def _pages(self, path: str, params: dict, *, limit: int | None, after: str | None) -> list[dict]:
         """Follow a keyset-paginated listing until ``limit`` items (or its end)."""

@@ -67,7 +67,8 @@ def _search_parameters() -> list[dict]:
             dependencies=[Depends(READ)], openapi_extra={"parameters": _search_parameters()})
 def search(request: Request, registry: RegistryDep):
     """The catalog page's search (``Registry.find``), the same parameters: every word of ``q`` must match
-    somewhere; ``total`` counts the matching models; ``page`` and ``limit`` page through them; with the name
+    somewhere; ``total`` counts the matching models (exactly up to 1,000; past that ``total_exact`` is false and
+    ``total`` means "at least"); ``page`` and ``limit`` page through them; with the name
     order, ``next`` is also the keyset cursor for ``after`` (page N costs what page 1 does)."""
     from registry.catalog.search import SearchQuery
 
@@ -77,7 +78,8 @@ def search(request: Request, registry: RegistryDep):
     if found.sort == "name" and found.items and (found.has_next if query.after is None
                                                  else len(found.items) == found.limit):
         next_cursor = found.items[-1].model_name
-    return {"items": [version_json(request, v) for v in found.items], "total": found.total, "page": found.page,
+    return {"items": [version_json(request, v) for v in found.items], "total": found.total,
+            "total_exact": found.total_exact, "page": found.page,
             "pages": found.pages, "limit": found.limit, "sort": found.sort, "next": next_cursor}
 
 
