@@ -226,7 +226,7 @@ def _size(image_size) -> tuple[int, int]:
 # sets, languages, licence...), its format's name and its tasks' names and facts (``224x224``, ``224``, the
 # output dimension) — written when the version is published or its card edited (``index_version``). A search
 # word matches a version that has a word it begins, so each is one range on the index's primary key; the
-# version must match every search word. "tf1_hub" and "tf1 hub" are the same two words, "224x224" one.
+# version must match every search word. "my_format" and "my format" are the same two words, "224x224" one.
 
 #: How the results can be ordered. ``relevance`` (the default with words): most search words matching a word of the
 #: model's own publisher/name first (``search_name_word``), then the most downloaded, then by name; ``name`` (the
