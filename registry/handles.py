@@ -34,6 +34,9 @@ NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE | re.ASCII)
 #: As tensorflow_hub: a handle ending so is an archive (its compression is told from its bytes, not this suffix).
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+#: The query that asks a model URL for its archive (tfhub.dev's protocol, which tensorflow_hub sends), declared
+#: once for every URL this project writes.
+COMPRESSED_QUERY = "tf-hub-format=compressed"
 LATEST = "latest"
 #: The catalog's name columns hold this many characters (PostgreSQL refuses more; SQLite would store them).
 MAX_NAME_LENGTH = 128
@@ -142,7 +145,7 @@ class UrlHandle(NamedTuple):
         """The URL to fetch: HTTP(S) URLs of a directory ask for the compressed form, as tfhub.dev served it."""
         if self.protocol in ("http", "https") and not self.is_archive:
             parts = urlsplit(self.url)
-            query = parts.query + ("&" if parts.query else "") + "tf-hub-format=compressed"
+            query = parts.query + ("&" if parts.query else "") + COMPRESSED_QUERY
             return urlunsplit(parts._replace(query=query))
         return self.url
 

@@ -52,7 +52,7 @@ from registry.catalog.search import SearchQuery, SearchResults, find, index_vers
 from registry.catalog.sqlite_reader import locate_query, location_of
 from registry.catalog.webhooks import Webhook  # noqa: F401  (its tables are part of the schema)
 from registry.errors import CatalogError, LegacyHandleConflict, ModelNotFound, VersionNotFound
-from registry.handles import LATEST, CatalogHandle, validate_name
+from registry.handles import COMPRESSED_QUERY, LATEST, CatalogHandle, validate_name
 from registry.handles import catalog_handle as _catalog_handle
 
 Pair = tuple[ModelVersion, RegisteredModel]
@@ -755,7 +755,7 @@ def _state(version: ModelVersion, model: RegisteredModel) -> dict:
     base = current_base_url()
     handle = _subject(model, version)
     return {"version": version.version, "handle": handle, "format": version.format, "sha256": version.sha256,
-            "size": version.size, "url": f"{base}/{handle}?tf-hub-format=compressed" if base else version.artifact_uri,
+            "size": version.size, "url": f"{base}/{handle}?{COMPRESSED_QUERY}" if base else version.artifact_uri,
             "deleted": version.deleted_at is not None}
 
 

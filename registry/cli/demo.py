@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from registry.cli.context import CliContext
+from registry.handles import COMPRESSED_QUERY
 
 
 @click.command()
@@ -85,7 +86,7 @@ def _serve(ctx: click.Context, formats: dict[str, str], port: int) -> None:
     click.echo("")
     click.echo(f"The catalog is served at {base}/ (web pages, JSON API at /api/v1, tfhub.dev-style model URLs). Try:")
     if shutil.which("curl"):
-        click.echo(f"  curl -L '{base}/{first}?tf-hub-format=compressed' | tar tz")
+        click.echo(f"  curl -L '{base}/{first}?{COMPRESSED_QUERY}' | tar tz")
     hub_client = hub_client_python()
     if hub_client is not None:
         hub_line = f"import tensorflow_hub as hub; print(hub.load(\"{base}/{last}\"))"

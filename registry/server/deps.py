@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
-from registry.handles import CatalogHandle, catalog_handle
+from registry.handles import COMPRESSED_QUERY, CatalogHandle, catalog_handle
 from registry.server.settings import ServerSettings
 
 if TYPE_CHECKING:  # the routes get the Registry from the application; only the app factory builds one
@@ -94,4 +94,4 @@ def version_json(request: Request, version) -> dict:
 
 def archive_url(request: Request, publisher: str, model: str, version: int) -> str:
     return str(request.url_for("model_version_url", publisher=publisher, model=model,
-                               version=str(version))) + "?tf-hub-format=compressed"
+                               version=str(version))) + f"?{COMPRESSED_QUERY}"

@@ -46,6 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.error_codes import status_of
 from registry.errors import HandleError, RegistryError, VersionNotFound
+from registry.handles import COMPRESSED_QUERY
 from registry.server.auth import READ
 from registry.server.deps import RegistryDep, hide_server_paths
 
@@ -171,7 +172,7 @@ async def get_model_instance(request: Request, registry: RegistryDep):
     base = str(request.base_url).rstrip("/")
     return {"slug": body["instanceSlug"], "framework": body["framework"], "versionNumber": number,
             "overview": version.description, "licenseName": version.license or "",
-            "url": f"{base}/{version.handle}", "downloadUrl": f"{base}/{version.handle}?tf-hub-format=compressed"}
+            "url": f"{base}/{version.handle}", "downloadUrl": f"{base}/{version.handle}?{COMPRESSED_QUERY}"}
 
 
 @router.post(f"{PREFIX}/{SERVICE}/ListModelInstanceVersionFiles")
@@ -198,7 +199,7 @@ async def download_model_instance_version(request: Request, registry: RegistryDe
     version, _ = await run_in_threadpool(_catalogued, registry, kaggle_handle(body, versioned=True))
     path = body.get("path")
     if path is None:
-        return RedirectResponse(f"/{version.handle}?tf-hub-format=compressed", status_code=302)
+        return RedirectResponse(f"/{version.handle}?{COMPRESSED_QUERY}", status_code=302)
     if not isinstance(path, str) or not path:
         raise HandleError("the request's 'path' must be a file of the model")
     rel = _relative(path)

@@ -27,7 +27,7 @@ from registry.access import Grant
 from registry.cards.render import render_card
 from registry.error_codes import status_of
 from registry.errors import FormatError, HandleError, MetadataError, RegistryError, SignatureError
-from registry.handles import CatalogHandle, catalog_handle
+from registry.handles import COMPRESSED_QUERY, CatalogHandle, catalog_handle
 from registry.server import http_cache, web_views
 from registry.server.auth import ACCESS_ATTRIBUTE, READ, TOKEN_COOKIE, access_rule
 from registry.server.deps import RegistryDep, ServerSettingsDep
@@ -154,7 +154,7 @@ def _model(request: Request, registry: Registry, token_required: bool, handle: C
         # The card first (rendered bounded and inert: registry.cards.render), the archive and its files.
         "card": render_card(version.card) if version.card else None,
         "card_facts": web_views.card_facts(version),
-        "download_href": f"/{version.handle}?tf-hub-format=compressed",
+        "download_href": f"/{version.handle}?{COMPRESSED_QUERY}",
         "files": version.files, "file_count": version.file_count,
         "converted": converted,
         "title": f"{version.model_name} · version {version.version}",

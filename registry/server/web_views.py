@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 from registry.adapter import FormatAdapter, UsageSnippet, registry_usage
+from registry.handles import COMPRESSED_QUERY
 
 if TYPE_CHECKING:
     from registry.plugin_manager import AdapterSet
@@ -61,7 +62,7 @@ def usage_snippets(version, *, base_url: str, token_required: bool, adapters: "A
     folder = f"{version.model}-{version.version}"
     auth = ' -H "Authorization: Bearer $MODEL_REGISTRY_TOKEN"' if token_required else ""
     snippets.append(Snippet("use-curl", "curl",
-                            f'mkdir -p {folder}\ncurl -L{auth} "{url}?tf-hub-format=compressed" | tar xz -C {folder}\n',
+                            f'mkdir -p {folder}\ncurl -L{auth} "{url}?{COMPRESSED_QUERY}" | tar xz -C {folder}\n',
                             note=f"sha256 of the archive: {version.sha256}"))
     return snippets
 
