@@ -31,9 +31,11 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from registry.config import ACCEL_REDIRECT_ENV, DOWNLOADS_ENV, invalid
+from registry.errors import HandleError
 from registry.server.sendfile import PATHSEND
 
 CHUNK = 1 << 20
@@ -54,6 +56,29 @@ class _BigChunkFileResponse(FileResponse):
         await super().__call__(scope, receive, send)  # a client gone mid-chunks cancels this: no count
         if background is not None and not scope.get("extensions", {}).get(PATHSEND, {}).get("incomplete"):
             await background()
+
+
+def wants_archive(hub_format: str | None) -> bool:
+    """Whether a model URL's ``?tf-hub-format=`` asks for the archive (``compressed``) rather than the page (none);
+    ``uncompressed`` and anything else are a ``HandleError`` saying what this server serves."""
+    if hub_format is None:
+        return False
+    if hub_format == "uncompressed":
+        raise HandleError("this registry serves models as compressed archives only: unset TFHUB_MODEL_LOAD_FORMAT "
+                          "(or set it to COMPRESSED), or use ?tf-hub-format=compressed")
+    if hub_format != "compressed":
+        raise HandleError(f"tf-hub-format must be 'compressed', not {hub_format!r}")
+    return True
+
+
+async def send_archive(request, registry, settings, handle, *, pinned: bool) -> Response:
+    """The archive of the version ``handle`` names (a ``CatalogHandle``), sent the way ``settings`` chooses and
+    counted once sent: what every model URL answers, whatever spelling of it (catalog or legacy) was asked."""
+    location = await run_in_threadpool(registry.catalog.locate, handle)  # a deleted version: VersionNotFound
+    counter = getattr(request.app.state, "downloads", None)  # registry.server.background: counted once sent
+    return await run_in_threadpool(archive_response, location, store=registry.store, pinned=pinned,
+                                   method=request.method, on_sent=counter.count if counter is not None else None,
+                                   settings=settings)
 
 
 def check_settings(store, settings) -> None:

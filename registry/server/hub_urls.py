@@ -17,14 +17,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from registry.access import Grant
 from registry.errors import HandleError, ModelNotFound, VersionNotFound
 from registry.server import web_pages
 from registry.server.auth import ACCESS_ATTRIBUTE, READ, access_rule
 from registry.server.deps import RegistryDep, ServerSettingsDep, handle_for
-from registry.server.downloads import archive_response
+from registry.server.downloads import send_archive, wants_archive
 from registry.server.legacy_answers import legacy_answer
 
 router = APIRouter(include_in_schema=False)
@@ -71,18 +70,9 @@ async def _answer(request: Request, registry, settings, publisher: str, model: s
 async def _catalog_answer(request: Request, registry, settings, publisher: str, model: str, ref: str | None,
                           hub_format: str | None):
     handle = handle_for(publisher, model, ref)
-    if hub_format is None:
+    if not wants_archive(hub_format):
         return await web_pages.model_page(request, registry, settings.require_read_token, handle)
-    if hub_format == "uncompressed":
-        raise HandleError("this registry serves models as compressed archives only: unset TFHUB_MODEL_LOAD_FORMAT "
-                          "(or set it to COMPRESSED), or use ?tf-hub-format=compressed")
-    if hub_format != "compressed":
-        raise HandleError(f"tf-hub-format must be 'compressed', not {hub_format!r}")
-    location = await run_in_threadpool(registry.catalog.locate, handle)
-    counter = getattr(request.app.state, "downloads", None)  # registry.server.background: counted once sent
-    return await run_in_threadpool(archive_response, location, store=registry.store, pinned=handle.pinned,
-                                   method=request.method, on_sent=counter.count if counter is not None else None,
-                                   settings=settings)
+    return await send_archive(request, registry, settings, handle, pinned=handle.pinned)
 
 
 @router.api_route("/{publisher}/{model_ref}", methods=["GET", "HEAD"], name="model_url",

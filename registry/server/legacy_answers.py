@@ -16,18 +16,13 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from registry.errors import HandleError
 from registry.handles import CatalogHandle
 from registry.server import web_pages
-from registry.server.downloads import archive_response
+from registry.server.downloads import send_archive, wants_archive
 
 if TYPE_CHECKING:
     from registry.api import Registry
     from registry.server.settings import ServerSettings
-
-UNCOMPRESSED = ("this registry serves models as compressed archives only: unset TFHUB_MODEL_LOAD_FORMAT (or set it "
-                "to COMPRESSED), or use ?tf-hub-format=compressed")
-
 
 async def legacy_answer(request: Request, registry: "Registry", settings: "ServerSettings", legacy: str, *,
                         download: bool) -> Response | None:
@@ -47,14 +42,6 @@ async def legacy_answer(request: Request, registry: "Registry", settings: "Serve
         return None
     handle = CatalogHandle(found.publisher, found.model, found.version)
     hub_format = request.query_params.get("tf-hub-format")
-    if not download and hub_format is None:
+    if not wants_archive(hub_format) and not download:
         return await web_pages.model_page(request, registry, settings.require_read_token, handle)
-    if hub_format == "uncompressed":
-        raise HandleError(UNCOMPRESSED)
-    if hub_format not in (None, "compressed"):
-        raise HandleError(f"tf-hub-format must be 'compressed', not {hub_format!r}")
-    location = await run_in_threadpool(registry.catalog.locate, handle)  # a deleted version: VersionNotFound
-    counter = getattr(request.app.state, "downloads", None)  # registry.server.background: counted once sent
-    return await run_in_threadpool(archive_response, location, store=registry.store,
-                                   pinned=parsed.version is not None, method=request.method,
-                                   on_sent=counter.count if counter is not None else None)
+    return await send_archive(request, registry, settings, handle, pinned=parsed.version is not None)
