@@ -235,6 +235,13 @@ def test_behind_nginx_local_archives_go_out_through_x_accel_redirect(start_regis
     assert direct.status == 200 and direct.body == b""  # type: ignore[attr-defined]
     assert direct.getheader("X-Accel-Redirect") == f"/internal-archives/sha256/{sha256[:2]}/{sha256}.tar.gz"
     assert (storage / "sha256" / sha256[:2] / f"{sha256}.tar.gz").is_file()
+    # Its legacy spellings (a tfhub.dev path, the bucket's .tar.gz) hand the same file over the same way.
+    assert server.json("POST", "/api/v1/models/text/embed/versions/1/legacy-handles", token=server.admin_token,
+                       json_body={"handles": ["https://tfhub.dev/google/embed/1"]})[0] == 200
+    for legacy in ("/google/embed/1?tf-hub-format=compressed", "/tfhub-modules/google/embed/1.tar.gz"):
+        answer = _raw_get(server.url + legacy, token)
+        assert answer.status == 200 and answer.body == b"", legacy  # type: ignore[attr-defined]
+        assert answer.getheader("X-Accel-Redirect") == direct.getheader("X-Accel-Redirect"), legacy
 
     port = free_port()
     nginx = Nginx(tmp_path / "nginx", readme_nginx_site(upstream=f"{LOCALHOST}:{server.port}",
@@ -273,9 +280,9 @@ def test_behind_nginx_local_archives_go_out_through_x_accel_redirect(start_regis
         assert "/internal-archives/" not in open_nginx.error_log()
     finally:
         nginx.stop()
-    # Counted once each: the direct hand-over and the one through nginx (the refused one not; the hub client's on
-    # the other server, which counts into the same catalog).
-    assert _counts(server, "text/embed", 3) == {"versions": {"1": 3}, "total": 3}
+    # Counted once each: the direct hand-over, the two legacy spellings and the one through nginx (the refused one
+    # not; the hub client's on the other server, which counts into the same catalog).
+    assert _counts(server, "text/embed", 5) == {"versions": {"1": 5}, "total": 5}
 
 
 def test_accel_redirect_needs_a_local_storage_folder(gcs_bucket, start_registry_server):
