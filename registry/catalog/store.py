@@ -50,6 +50,7 @@ from registry.catalog.record_cache import DEFAULT_RECORD_CACHE_SIZE, RecordCache
 from registry.catalog.schema import check_schema
 from registry.catalog.search import SearchQuery, SearchResults, find, index_version, search_catalog
 from registry.catalog.sqlite_reader import locate_query, location_of
+from registry.catalog.urls import sqlite_file
 from registry.catalog.webhooks import Webhook  # noqa: F401  (its tables are part of the schema)
 from registry.errors import CatalogError, LegacyHandleConflict, ModelNotFound, VersionNotFound
 from registry.handles import COMPRESSED_QUERY, LATEST, CatalogHandle, validate_name
@@ -71,6 +72,8 @@ class Catalog:
         self.database_url = database_url
         with database_errors(database_url):
             self.engine = make_engine(database_url, timeout=timeout)
+        #: The SQLite file, whose revision reads go through ``sqlite_reader`` (``record_cache.model_revision_of``).
+        self._sqlite_file = sqlite_file(self.engine.url.render_as_string(hide_password=False))
         self._writer = write_engine(self.engine)
         #: Version records read lately, each valid while its model's revision stands (``record_cache``).
         self.records = RecordCache(record_cache_size)
@@ -352,7 +355,8 @@ class Catalog:
         key = (parsed.publisher, parsed.model, parsed.version,
                parsed.alias if parsed.alias != LATEST else None, include_deleted)
         with database_errors(self.database_url):
-            revision = model_revision_of(self.engine, parsed.publisher, parsed.model)  # before the record: see there
+            revision = model_revision_of(self.engine, parsed.publisher, parsed.model,  # before the record: see there
+                                         sqlite_path=self._sqlite_file)
         kept = self.records.get(key, revision) if revision is not None else None
         if kept is not None:
             return kept
@@ -376,7 +380,7 @@ class Catalog:
         """The model's revision: the id of the newest audit entry about it, 0 if none, None for no such model
         (``record_cache``)."""
         with database_errors(self.database_url):
-            return model_revision_of(self.engine, publisher, name)
+            return model_revision_of(self.engine, publisher, name, sqlite_path=self._sqlite_file)
 
     def alias_history(self, handle: CatalogHandle | str) -> list[AliasInterval]:
         """Every version ``publisher/model@alias`` has named, oldest first, each with its interval and actor
