@@ -80,6 +80,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     downloads.check_settings(app.state.registry.store, app.state.server_settings)
     _add_error_handlers(app)
     app.add_middleware(NotModifiedShortcut)  # inside the access log: a 304 it answers is logged like any answer
+    app.add_middleware(hub_urls.ArchiveShortcut)  # likewise: a download it answers is logged
     app.add_middleware(AccessLogMiddleware)
     compress_when_accepted(app)
 
