@@ -79,10 +79,13 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     app.state.server_settings = settings or ServerSettings.from_env()
     downloads.check_settings(app.state.registry.store, app.state.server_settings)
     _add_error_handlers(app)
-    app.add_middleware(NotModifiedShortcut)  # inside the access log: a 304 it answers is logged like any answer
-    app.add_middleware(hub_urls.ArchiveShortcut)  # likewise: a download it answers is logged
-    app.add_middleware(AccessLogMiddleware)
+    # Innermost first. The two shortcuts answer what gzip never touches (a 304 has no body, an archive is
+    # excluded), so they sit outside it and skip its wrapper; inside the access log, which logs what they answer
+    # like any answer (the bytes sent on the wire, compressed or not).
     compress_when_accepted(app)
+    app.add_middleware(NotModifiedShortcut)
+    app.add_middleware(hub_urls.ArchiveShortcut)
+    app.add_middleware(AccessLogMiddleware)
 
     # Open to everyone, whatever the read-token setting: a load balancer's probe has no token. Where reads need a
     # token, an anonymous probe learns only the status: the catalog's location (a file path, user@host:port/db),
