@@ -41,9 +41,9 @@ def served(registry_env, monkeypatch):
     route_calls: list[tuple] = []
     learn = hub_urls.ArchiveShortcut.learn.__func__
 
-    def counting_learn(cls, request, parameters):
+    def counting_learn(cls, request, parameters, answer):
         route_calls.append((request.method, parameters))
-        learn(cls, request, parameters)
+        learn(cls, request, parameters, answer)
 
     monkeypatch.setattr(hub_urls.ArchiveShortcut, "learn", classmethod(counting_learn))
     app = create_app()
@@ -95,7 +95,8 @@ def test_what_the_route_would_decide_otherwise_still_reaches_it(served):
     gone = client.get(URL)
     assert gone.status_code == 404 and "acme/model" in gone.text and gone.headers["content-type"].startswith(
         "application/json")
-    assert len(route_calls) == calls + 4
+    assert len(route_calls) == calls + 3  # a 404 is nothing to learn
+    assert gone.json() == client.get(f"/acme/model/1?{COMPRESSED_QUERY}&again=1").json()  # the route's very answer
 
 
 def test_a_server_that_requires_read_tokens_never_answers_from_what_it_learnt(monkeypatch, served):

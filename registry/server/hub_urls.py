@@ -88,7 +88,6 @@ async def model_url(request: Request, registry: RegistryDep, settings: ServerSet
                   dependencies=[Depends(model_url_reader)])
 async def model_version_url(request: Request, registry: RegistryDep, settings: ServerSettingsDep, publisher: str,
                             model: str, version: str, hub_format: HubFormat = None):
-    ArchiveShortcut.learn(request, (publisher, model, version))
     if not version.isdigit():
         legacy = await legacy_answer(request, registry, settings, f"https://tfhub.dev/{publisher}/{model}/{version}",
                                      download=hub_format is not None)  # a tfhub.dev path of three names
@@ -96,7 +95,9 @@ async def model_version_url(request: Request, registry: RegistryDep, settings: S
             return legacy
         raise HandleError(f"/{publisher}/{model}/{version}: a version in a model URL is a number; for an alias "
                           f"use /{publisher}/{model}@{version}")
-    return await _answer(request, registry, settings, publisher, model, version, hub_format)
+    answer = await _answer(request, registry, settings, publisher, model, version, hub_format)
+    ArchiveShortcut.learn(request, (publisher, model, version), answer)
+    return answer
 
 
 class ArchiveShortcut:
@@ -108,9 +109,10 @@ class ArchiveShortcut:
     2-core machine that shares its caches with the transfers, ~1.4 ms of the event loop a download. Which
     route takes a path is fixed once the application is built, so it is learnt, not re-derived: the first
     request for a path goes through the router as always, and when the router gave it to
-    ``model_version_url`` the route records the path with its parameters (``learn``). A later request for
-    that exact path is answered here by the route's own ``_answer``, when nothing else could change the
-    answer: a GET whose whole query is ``tf-hub-format=compressed`` (what the hub client sends), reads open
+    ``model_version_url`` and the route answered with success, the route records the path with its
+    parameters (``learn``). A later request for that exact path is answered here by the route's own
+    ``_answer``, when nothing else could change the answer: a GET whose whole query is
+    ``tf-hub-format=compressed`` (what the hub client sends), reads open
     (``MODEL_REGISTRY_REQUIRE_READ_TOKEN`` unset) and no credential sent (a token, even on an open server,
     is checked by the route, which refuses a bad one) — the route's read check lets exactly such a request
     through without looking anything up. A ``RegistryError`` (a version deleted since, a catalog error)
@@ -124,8 +126,11 @@ class ArchiveShortcut:
         self.app = app
 
     @classmethod
-    def learn(cls, request: Request, parameters: tuple[str, str, str]) -> None:
-        if request.method != "GET" or not parameters[2].isdigit():
+    def learn(cls, request: Request, parameters: tuple[str, str, str], answer: Any) -> None:
+        """Remember that the router sent this GET's path to the route, once the route answered it with success
+        (an archive, a redirect to one, or the version's page: the router's choice does not depend on the
+        query); a path that names nothing is not worth a place."""
+        if request.method != "GET" or not parameters[2].isdigit() or not 200 <= answer.status_code < 400:
             return
         paths = _learnt(request.app)
         if len(paths) >= cls.LIMIT:
