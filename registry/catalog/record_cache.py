@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any, Optional
 from sqlalchemy import text
 
 from registry.catalog import sqlite_reader
-from registry.catalog.sqlite_reader import REVISION_SQL as _REVISION_SQL
 
 if TYPE_CHECKING:
     from registry.catalog.models import VersionPublic
@@ -56,9 +55,10 @@ if TYPE_CHECKING:
 #: Records a catalog keeps by default (a record with a few signatures is ~1-3 kB pickled).
 DEFAULT_RECORD_CACHE_SIZE = 2048
 
-_REVISION = text(_REVISION_SQL.format(p=":publisher", m=":model"))
-#: Positional placeholders of the DB-API parameter styles the plain-driver read speaks.
-_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_REVISION = text(sqlite_reader.REVISION_SQL.format(p=":publisher", m=":model"))
+#: The revision query in each DB-API parameter style the plain-driver read speaks (positional placeholders).
+_REVISION_BY_STYLE = {style: sqlite_reader.REVISION_SQL.format(p=mark, m=mark)
+                      for style, mark in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))}
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 
 #: (publisher, model, version number or None, alias or None, include_deleted)
@@ -84,14 +84,14 @@ def model_revision_of(engine: Any, publisher: str, model: str, *, sqlite_path: P
         known, revision = sqlite_reader.revision(sqlite_path, publisher, model)
         if known:
             return revision
-    mark = _MARKS.get(engine.dialect.paramstyle)
-    if mark is not None:
+    sql = _REVISION_BY_STYLE.get(engine.dialect.paramstyle)
+    if sql is not None:
         try:
             connection = engine.raw_connection()
             try:
                 cursor = connection.cursor()
                 try:
-                    cursor.execute(_REVISION_SQL.format(p=mark, m=mark), (publisher, model, publisher, model))
+                    cursor.execute(sql, (publisher, model, publisher, model))
                     row = cursor.fetchone()
                 finally:
                     cursor.close()

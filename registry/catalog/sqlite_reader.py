@@ -7,11 +7,11 @@ schema revision and finds the version in one query. A long-lived process (the
 server answers every download through here) keeps that read-only connection
 open, one per thread, rather than pay ~0.5 ms to open the file on every call
 (measured: 470 µs a call reopened, 10 µs kept open); the revision is still
-checked on every call, and a file replaced under the same name is reopened. It
-answers only the happy path: whenever it cannot (no file yet, a schema to check or create, an unknown
-model, a deleted version, a busy or unreadable file) it returns None and the
-full catalog (``registry.catalog.store``) answers instead, with its precise
-errors.
+checked on every call, and a file replaced under the same name is reopened.
+It answers only the happy path: whenever it cannot (no file yet, a schema to
+check or create, an unknown model, a deleted version, a busy or unreadable
+file) it returns None and the full catalog (``registry.catalog.store``)
+answers instead, with its precise errors.
 """
 
 from __future__ import annotations
@@ -69,10 +69,13 @@ REVISION_SQL = ("SELECT (SELECT max(id) FROM audit_entry WHERE publisher = {p} A
                 "FROM registered_model WHERE publisher = {p} AND name = {m}")
 
 
+_REVISION_QMARK = REVISION_SQL.format(p="?", m="?")
+
+
 def revision(path: Path, publisher: str, model: str) -> tuple[bool, int | None]:
     """``(True, the model's revision or None for no such model)`` read from the SQLite catalog at ``path``, or
     ``(False, None)`` when this reader cannot tell and the full catalog must answer."""
-    rows = _read(path, REVISION_SQL.format(p="?", m="?"), (publisher, model, publisher, model))
+    rows = _read(path, _REVISION_QMARK, (publisher, model, publisher, model))
     if rows is None:
         return False, None
     return True, (None if not rows else rows[0][0] or 0)
@@ -96,8 +99,14 @@ def _read(path: Path, sql: str, parameters) -> list | None:
             connection.close()
 
 
-#: Per thread: ``{path: (pid, device and inode of the file, read-only connection)}``.
-_open = threading.local()
+class _KeptConnections(threading.local):
+    """Per thread: ``{path: ((pid, device, inode) of the file when opened, read-only connection)}``."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, tuple[tuple[int, int, int], sqlite3.Connection]] = {}
+
+
+_open = _KeptConnections()
 #: Catalog files one thread keeps open at most (a test suite opens many; a server one).
 _KEPT = 4
 
@@ -114,8 +123,7 @@ def _connection(path: Path) -> tuple[sqlite3.Connection | None, bool]:
     except OSError:
         return None, False
     identity = (os.getpid(), stat.st_dev, stat.st_ino)
-    kept: dict = getattr(_open, "connections", None) or {}
-    _open.connections = kept
+    kept = _open.connections
     key = str(path)
     if key in kept:
         if kept[key][0] == identity:
@@ -138,10 +146,9 @@ def _connection(path: Path) -> tuple[sqlite3.Connection | None, bool]:
 
 def _forget(path: Path) -> None:
     """Close and drop this thread's connection to ``path`` (one opened by a parent process is only dropped)."""
-    kept: dict = getattr(_open, "connections", None) or {}
-    identity_and_connection = kept.pop(str(path), None)
-    if identity_and_connection is not None and identity_and_connection[0][0] == os.getpid():
-        identity_and_connection[1].close()
+    entry = _open.connections.pop(str(path), None)
+    if entry is not None and entry[0][0] == os.getpid():
+        entry[1].close()
 
 
 def is_read_only(path: Path) -> bool:

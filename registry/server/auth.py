@@ -49,6 +49,14 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
+def open_anonymous_read(request: Request, settings) -> bool:
+    """Whether ``request`` is a read that needs no look-up at all: reads are open (no
+    ``MODEL_REGISTRY_REQUIRE_READ_TOKEN``) and it carries no credential (a token sent, even to an open
+    server, is checked, and a bad one refused). The read check lets such a request through as is, and so
+    may the shortcuts that answer before routing (``http_cache``, ``hub_urls``)."""
+    return not settings.require_read_token and bearer_token(request) is None
+
+
 async def caller(request: Request, registry) -> Grant | None:
     """The grant of the request's token; None without one. An unknown or revoked token is refused outright.
 
@@ -111,8 +119,8 @@ def scope(needed: Scope, *, every_publisher: bool = False) -> Callable[..., Awai
     dependency: Callable[..., Awaitable[Grant | None]]
     if needed == "read":
         async def read_check(request: Request, registry: RegistryDep, settings: ServerSettingsDep) -> Grant | None:
-            if not settings.require_read_token and bearer_token(request) is None:
-                return None  # the anonymous read: nothing to look up
+            if open_anonymous_read(request, settings):
+                return None  # nothing to look up
             return check(await caller(request, registry), "read", reads_open=not settings.require_read_token)
         dependency = read_check
     elif every_publisher:

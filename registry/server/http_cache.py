@@ -153,7 +153,7 @@ class NotModifiedShortcut:
         from starlette.concurrency import run_in_threadpool
 
         from registry.errors import RegistryError
-        from registry.server.auth import bearer_token
+        from registry.server.auth import open_anonymous_read
         from registry.server.deps import get_registry, get_server_settings, handle_for
 
         segments = scope["path"].split("/")
@@ -161,9 +161,9 @@ class NotModifiedShortcut:
                 fixed is not None and fixed != part for fixed, part in zip(_VERSION_PATH, segments, strict=True)):
             return None
         request = Request(scope)
-        if not request.headers.get("if-none-match") or (await get_server_settings(request)).require_read_token:
+        if not request.headers.get("if-none-match") or set(request.query_params) - {"include_deleted"}:
             return None
-        if bearer_token(request) is not None or set(request.query_params) - {"include_deleted"}:
+        if not open_anonymous_read(request, await get_server_settings(request)):
             return None
         include_deleted = request.query_params.get("include_deleted", "false").lower()
         if include_deleted not in ("true", "false", "1", "0"):

@@ -150,12 +150,12 @@ class ArchiveShortcut:
     @staticmethod
     async def _answer(scope: dict, receive: Any, parameters: tuple[str, str, str]) -> Any:
         from registry.errors import RegistryError
-        from registry.server.auth import bearer_token
+        from registry.server.auth import open_anonymous_read
         from registry.server.deps import get_registry, get_server_settings
 
         request = Request(scope, receive)
         settings = await get_server_settings(request)
-        if settings.require_read_token or bearer_token(request) is not None:
+        if not open_anonymous_read(request, settings):
             return None
         publisher, model, version = parameters
         try:
