@@ -117,9 +117,8 @@ def test_a_server_that_requires_read_tokens_never_answers_from_what_it_learnt(mo
 def test_the_kept_sqlite_connection_sees_later_writes_and_a_replaced_file(registry_env, served):
     """The load path's reader keeps one read-only connection per thread and file: it must see a version
     published after it opened, and a catalog file swapped for another under the same name."""
-    from registry.catalog import sqlite_reader
-
     import registry
+    from registry.catalog import sqlite_reader
 
     path = registry_env.root / "catalog.db"
     assert sqlite_reader.locate(path, catalog_handle("acme/model/2")).version == 2
@@ -139,3 +138,60 @@ def test_the_kept_sqlite_connection_sees_later_writes_and_a_replaced_file(regist
     (registry_env.root / "catalog.db-shm").unlink(missing_ok=True)
     other.replace(path)
     assert sqlite_reader.locate(path, catalog_handle("acme/model/3")).version == 3
+
+
+VERSION_JSON = "/api/v1/models/acme/model/versions/1"
+
+
+def test_the_front_door_logs_what_the_shortcuts_answer_and_the_route_answers_what_they_fail_on(
+        served, monkeypatch, caplog):
+    """The access log and both shortcuts sit in front of FastAPI (``registry.server.front_door``): each answer
+    is logged once, whoever gave it; a shortcut that fails unexpectedly hands the request to the route, whose
+    answer is the same."""
+    from registry.server import http_cache
+
+    app, client, _, route_calls = served
+    archive = client.get(URL)
+    etag = client.get(VERSION_JSON).headers["etag"]
+    caplog.set_level("INFO", logger="registry.server.access")
+    caplog.clear()
+    assert _answer(client.get(URL)) == _answer(archive)  # the archive shortcut
+    assert client.get(VERSION_JSON, headers={"If-None-Match": etag}).status_code == 304  # the 304 shortcut
+    logged = [record.getMessage() for record in caplog.records if record.name == "registry.server.access"]
+    assert len(logged) == 2, logged
+    assert f'"GET {URL} HTTP/1.1" 200 {len(archive.content)} ' in logged[0]
+    assert f'"GET {VERSION_JSON} HTTP/1.1" 304 0 ' in logged[1]
+
+    calls = len(route_calls)
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a fault no request can cause")
+
+    monkeypatch.setattr(hub_urls.ArchiveShortcut, "_answer", staticmethod(broken))
+    monkeypatch.setattr(http_cache.NotModifiedShortcut, "_not_modified", broken)
+    assert _answer(client.get(URL)) == _answer(archive)
+    assert len(route_calls) == calls + 1  # the router, this time
+    revalidated = client.get(VERSION_JSON, headers={"If-None-Match": etag})
+    assert revalidated.status_code == 304 and revalidated.headers["etag"] == etag  # the route's own 304
+    assert app.state.downloads.pending() == 3
+
+
+def test_a_version_etag_is_the_base_url_s_and_the_304_shortcut_keeps_them_apart(served):
+    """The version JSON's links are made of the URL the client used: its ETag differs per host, and the
+    shortcut's kept validators (keyed by what the ETag is made of) never answer one host's ETag for another."""
+    import registry
+
+    _, client, _, _ = served
+    tags = {host: client.get(VERSION_JSON, headers={"Host": host}).headers["etag"]
+            for host in ("a.example", "b.example")}
+    assert tags["a.example"] != tags["b.example"]
+    for _ in range(2):
+        assert client.get(VERSION_JSON, headers={"Host": "a.example",
+                                                 "If-None-Match": tags["a.example"]}).status_code == 304
+        other = client.get(VERSION_JSON, headers={"Host": "b.example", "If-None-Match": tags["a.example"]})
+        assert other.status_code == 200 and other.headers["etag"] == tags["b.example"]
+        assert "http://b.example/" in other.text
+    # Any change of the model: the kept validators no longer match, and the old ETag gets the new record.
+    registry.set_alias("acme/model", "prod", 1)
+    changed = client.get(VERSION_JSON, headers={"Host": "a.example", "If-None-Match": tags["a.example"]})
+    assert changed.status_code == 200 and changed.headers["etag"] != tags["a.example"] and '"prod"' in changed.text

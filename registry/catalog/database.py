@@ -84,6 +84,10 @@ class DatabaseCatalog:
         return self.store.get_version(handle, include_deleted=include_deleted, at=at)
 
     def revision(self, *, publisher: str, name: str) -> int | None:
+        if self._sqlite_file is not None:  # the query behind every 304, on the kept connection as ``locate``
+            known, revision = sqlite_reader.revision(self._sqlite_file, publisher, name)
+            if known:
+                return revision
         return self.store.revision(publisher=publisher, name=name)
 
     def alias_history(self, handle):

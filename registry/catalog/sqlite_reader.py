@@ -81,6 +81,14 @@ def revision(path: Path, publisher: str, model: str) -> tuple[bool, int | None]:
     return True, (None if not rows else rows[0][0] or 0)
 
 
+#: One statement for both: the schema revision (``group_concat``: one row of alembic_version, as it has at this
+#: code's schema) and the query's rows, each behind a marker (1), so that no row (a NULL marker) and a row of
+#: NULLs stay apart. One statement rather than two is a tenth of a kept-connection read.
+_CHECKED_SQL = ("SELECT (SELECT group_concat(version_num) FROM alembic_version), q.* FROM (SELECT 1) "
+                "LEFT JOIN (SELECT 1 AS present, * FROM ({sql})) AS q ON 1")
+_CHECKED: dict[str, str] = {}
+
+
 def _read(path: Path, sql: str, parameters) -> list | None:
     """The rows of one query on the catalog file at ``path`` at the schema this code knows; None if it cannot
     be answered here (no file, another schema revision, a busy or unreadable file)."""
@@ -88,9 +96,13 @@ def _read(path: Path, sql: str, parameters) -> list | None:
     if connection is None:
         return None
     try:
-        if connection.execute("SELECT version_num FROM alembic_version").fetchall() != [(HEAD_REVISION,)]:
+        checked = _CHECKED.get(sql)
+        if checked is None:
+            checked = _CHECKED[sql] = _CHECKED_SQL.format(sql=sql)
+        rows = connection.execute(checked, parameters).fetchall()
+        if not rows or rows[0][0] != HEAD_REVISION:
             return None
-        return connection.execute(sql, parameters).fetchmany(1)
+        return [row[2:] for row in rows[:1] if row[1] is not None]
     except sqlite3.Error:
         _forget(path)
         return None

@@ -1,5 +1,8 @@
 """The ASGI application: routes, error handlers and the access log around one ``Registry``.
 
+``create_app`` returns it behind its ``FrontDoor`` (``registry.server.front_door``): the access log and the
+shortcuts that answer repeated reads before FastAPI's own middleware.
+
 ``create_app`` takes a ``Registry`` (tests pass one), or builds one from the
 environment as ``model-registry serve`` does — each uvicorn worker process calls
 ``app_from_env`` and so opens its own connections to the shared catalog and
@@ -37,12 +40,11 @@ from registry.server import (
     pages,
     publisher_pages,
 )
-from registry.server.access_log import AccessLogMiddleware
 from registry.server.auth import bearer_token
 from registry.server.deps import RegistryDep, ServerSettingsDep, hide_server_paths
 from registry.server.downloads import ARCHIVE_TYPE
+from registry.server.front_door import FrontDoor
 from registry.server.heap import SettleHeap
-from registry.server.http_cache import NotModifiedShortcut
 from registry.server.sendfile import PathsendMiddleware
 from registry.server.settings import ServerSettings
 
@@ -65,7 +67,7 @@ def server_registry():
     return Registry(settings=Settings.from_env()._replace(server_url=None, token=None))
 
 
-def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI:
+def create_app(registry=None, settings: ServerSettings | None = None) -> FrontDoor:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -79,13 +81,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     app.state.server_settings = settings or ServerSettings.from_env()
     downloads.check_settings(app.state.registry.store, app.state.server_settings)
     _add_error_handlers(app)
-    # Innermost first. The two shortcuts answer what gzip never touches (a 304 has no body, an archive is
-    # excluded), so they sit outside it and skip its wrapper; inside the access log, which logs what they answer
-    # like any answer (the bytes sent on the wire, compressed or not).
-    compress_when_accepted(app)
-    app.add_middleware(NotModifiedShortcut)
-    app.add_middleware(hub_urls.ArchiveShortcut)
-    app.add_middleware(AccessLogMiddleware)
+    compress_when_accepted(app)  # the access log and the shortcuts are in front of FastAPI (FrontDoor)
 
     # Open to everyone, whatever the read-token setting: a load balancer's probe has no token. Where reads need a
     # token, an anonymous probe learns only the status: the catalog's location (a file path, user@host:port/db),
@@ -118,7 +114,7 @@ def create_app(registry=None, settings: ServerSettings | None = None) -> FastAPI
     app.include_router(publisher_pages.router)  # /{publisher}: after every fixed one-segment path
     app.include_router(hub_urls.router)  # after the fixed paths: its /{publisher}/{model} would shadow them
     app.include_router(legacy_urls.router)  # last of all: its /{path:path} takes whatever nothing else did
-    return app
+    return FrontDoor(app)
 
 
 #: Responses never compressed: archives (already gzip: a download keeps its bytes, its sha256 and its
@@ -163,7 +159,7 @@ def app_from_env() -> PathsendMiddleware:
     return PathsendMiddleware(app)
 
 
-def reclaim_dead_uploads(app: FastAPI) -> None:
+def reclaim_dead_uploads(app: FrontDoor) -> None:
     """Remove the upload work directories that server processes killed mid-upload left in the cache.
 
     Each live upload holds an flock on its directory (``ModelCache.new_workdir``), which the kernel drops when
@@ -178,7 +174,7 @@ def reclaim_dead_uploads(app: FastAPI) -> None:
         logger.info("removed %d work directories of server processes that ended mid-upload", len(removed))
 
 
-def settle_start_up_heap(app: FastAPI) -> None:
+def settle_start_up_heap(app: FrontDoor) -> None:
     """Load the database stack now and take everything alive out of the garbage collector's reach.
 
     A full (generation 2) collection walks every tracked object; a server's ~100,000

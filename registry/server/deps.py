@@ -14,6 +14,7 @@ reading an attribute.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from datetime import datetime, timezone
@@ -43,8 +44,12 @@ RegistryDep = Annotated["Registry", Depends(get_registry)]
 ServerSettingsDep = Annotated[ServerSettings, Depends(get_server_settings)]
 
 
+@functools.lru_cache(maxsize=4096)
 def handle_for(publisher: str, model: str, ref: str | None = None) -> CatalogHandle:
-    """The catalog handle named by a URL's parts; ``ref`` is a number, ``latest``, an alias, or ``@alias``."""
+    """The catalog handle named by a URL's parts; ``ref`` is a number, ``latest``, an alias, or ``@alias``.
+
+    Kept for the URLs most recently asked (a handle is an immutable tuple; a refused one is not kept): a crowd
+    asks the same few, and parsing one costs more than the rest of a ``304``."""
     if ref is None or ref == "latest":
         text = f"{publisher}/{model}"
     elif ref.isdigit():

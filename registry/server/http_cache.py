@@ -104,6 +104,10 @@ class VersionValidators:
     def not_modified(self) -> Response:
         return not_modified(self.headers)
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The validators as an ASGI ``http.response.start`` message's headers."""
+        return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()]
+
     def json(self, body: Any) -> JSONResponse:
         return JSONResponse(body, headers=self.headers)
 
@@ -130,26 +134,37 @@ class NotModifiedShortcut:
 
     The ``304`` itself is one indexed query (the model's revision) and a hash; what a route costs around it —
     routing, the dependencies, a worker-thread hop, the response machinery — was most of its time, so
-    revalidations ran at the rate of full answers. This answers them first, when nothing else could decide
-    the answer: a GET of the version route with ``If-None-Match``, no query but ``include_deleted``, reads
-    open (``MODEL_REGISTRY_REQUIRE_READ_TOKEN`` unset) and no credential sent (a token, even on an open
-    server, is checked by the route, which refuses a bad one). Anything else, a stale ETag or a handle the
-    catalog does not know goes on to the route, which answers as always. On an SQLite catalog the query
-    runs on the event loop (tens of microseconds); on a server database, on a worker thread.
+    revalidations ran at the rate of full answers. This answers them first (in front of FastAPI:
+    ``registry.server.front_door``), when nothing else could decide the answer: a GET of the version route
+    with ``If-None-Match``, no query but ``include_deleted``, reads open (``MODEL_REGISTRY_REQUIRE_READ_TOKEN``
+    unset) and no credential sent (a token, even on an open server, is checked by the route, which refuses a
+    bad one). Anything else, a stale ETag, a handle the catalog does not know, or any failure here goes on to
+    the route, which answers as always. On an SQLite catalog the query runs on the event loop (tens of
+    microseconds); on a server database, on a worker thread. The ``304`` goes out as two ASGI messages, the
+    validators as headers (what ``not_modified`` would send, without building a ``Response``).
     """
+
+    #: Validators kept at most (emptied when full); each is keyed by everything its ETag is made of.
+    LIMIT = 4096
 
     def __init__(self, app: Any):
         self.app = app
+        self._known: dict[tuple, VersionValidators] = {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            response = await self._not_modified(scope)
-            if response is not None:
-                await response(scope, receive, send)
+            try:
+                found = await self._not_modified(scope)
+            except Exception:  # noqa: BLE001 - the route answers the request, and its error handling reports
+                found = None
+            if found is not None:
+                await send({"type": "http.response.start", "status": 304, "headers": found.raw_headers()})
+                await send({"type": "http.response.body", "body": b""})
                 return
         await self.app(scope, receive, send)
 
-    async def _not_modified(self, scope: dict) -> Response | None:
+    async def _not_modified(self, scope: dict) -> VersionValidators | None:
+        """The validators to answer a 304 with, or None when the route must answer."""
         from starlette.concurrency import run_in_threadpool
 
         from registry.errors import RegistryError
@@ -161,22 +176,40 @@ class NotModifiedShortcut:
                 fixed is not None and fixed != part for fixed, part in zip(_VERSION_PATH, segments, strict=True)):
             return None
         request = Request(scope)
-        if not request.headers.get("if-none-match") or set(request.query_params) - {"include_deleted"}:
+        if not request.headers.get("if-none-match"):
             return None
+        include_deleted = "false"
+        if scope["query_string"]:
+            if set(request.query_params) - {"include_deleted"}:
+                return None
+            include_deleted = request.query_params.get("include_deleted", "false").lower()
+            if include_deleted not in ("true", "false", "1", "0"):
+                return None
         if not open_anonymous_read(request, await get_server_settings(request)):
-            return None
-        include_deleted = request.query_params.get("include_deleted", "false").lower()
-        if include_deleted not in ("true", "false", "1", "0"):
             return None
         registry = await get_registry(request)
         try:
-            handle = handle_for(segments[4], segments[5], segments[7])
-            deleted_too = include_deleted in ("true", "1")
-
             def validators() -> VersionValidators | None:
-                return VersionValidators.of(request, registry, handle, include_deleted=deleted_too, private=False)
+                # What the ETag is made of, but the code stamp (one per application): the model's revision, the
+                # URL (handle and include_deleted) and the base URL's parts. Known, the validators are reused;
+                # else made as the route makes them, which also checks the handle.
+                revision = registry.catalog.revision(publisher=segments[4], name=segments[5])
+                if revision is None:
+                    return None
+                key = (revision, scope["path"], scope["query_string"], request.headers.get("host"),
+                       scope.get("scheme"), scope.get("server"), scope.get("app_root_path"), scope.get("root_path"))
+                known = self._known.get(key)
+                if known is None:
+                    handle = handle_for(segments[4], segments[5], segments[7])
+                    known = VersionValidators.of(request, registry, handle, include_deleted=include_deleted
+                                                 in ("true", "1"), private=False)
+                    if known is not None:
+                        if len(self._known) >= self.LIMIT:
+                            self._known.clear()
+                        self._known[key] = known
+                return known
 
             found = validators() if registry.catalog.is_local else await run_in_threadpool(validators)
         except RegistryError:
             return None  # the route says what is wrong
-        return found.not_modified() if found is not None and found.fresh(request) else None
+        return found if found is not None and found.fresh(request) else None

@@ -115,8 +115,9 @@ class ArchiveShortcut:
     ``tf-hub-format=compressed`` (what the hub client sends), reads open
     (``MODEL_REGISTRY_REQUIRE_READ_TOKEN`` unset) and no credential sent (a token, even on an open server,
     is checked by the route, which refuses a bad one) — the route's read check lets exactly such a request
-    through without looking anything up. A ``RegistryError`` (a version deleted since, a catalog error)
-    goes on to the router, which answers it as always; so does everything else.
+    through without looking anything up. A ``RegistryError`` (a version deleted since, a catalog error), or
+    any other failure before the answer starts, goes on to the router, which answers it as always; so does
+    everything else. It sits in front of FastAPI (``registry.server.front_door``).
     """
 
     #: Paths remembered at most (the set is emptied when full: the next request of each path learns it again).
@@ -141,7 +142,10 @@ class ArchiveShortcut:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["query_string"] == _ARCHIVE_QUERY:
             parameters = _learnt(scope["app"]).get(scope["path"])
             if parameters is not None:
-                response = await self._answer(scope, receive, parameters)
+                try:
+                    response = await self._answer(scope, receive, parameters)
+                except Exception:  # noqa: BLE001 - the route answers the request, and its error handling reports
+                    response = None
                 if response is not None:
                     await response(scope, receive, send)
                     return
