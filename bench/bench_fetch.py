@@ -11,6 +11,9 @@ downloading the same ``.tar.gz`` from one HTTP server on 127.0.0.1:
 - ``registry.resolve("bench/big/1")``             a catalog handle whose artifact is served over HTTP;
 - ``16 x registry.resolve("bench/big/1")``        sixteen processes started at once on one empty cache:
                                                   one download, the rest wait for it and share the entry;
+- ``1 resolve + 15 x python [-S] -c pass``        the same crowd's floor on this machine: one resolve beside
+                                                  fifteen interpreters that only start (with the
+                                                  environment's site-packages, and without: ``-S``);
 - from GCS (the storage emulator the tests use, through gcsfs): ``curl | tar xz`` of the object's
   media URL against ``registry.resolve`` of a catalog handle whose artifact is ``gs://…``.
 
@@ -196,13 +199,15 @@ def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, int(rss_file.read_text().split()[-1]) / 1024
 
 
-def run_crowd(command: list[str], env: dict[str, str], n: int) -> tuple[float, float]:
-    """(wall seconds until the last of ``n`` processes started at once exits, the largest peak RSS MB)."""
+def run_crowd(commands: list[list[str]], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds until the last of ``commands``, started at once, exits, the largest peak RSS MB)."""
+    n = len(commands)
     rss_dir = fresh(WORK / "crowd-rss")
     rss_files = [rss_dir / f"{i}.txt" for i in range(n)]
     started = time.perf_counter()
     processes = [subprocess.Popen([TIME, "-f", "%M", "-o", str(f), *command], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for f in rss_files]
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for f, command in zip(rss_files, commands)]
     errors = [p.communicate()[1].decode()[-2000:] for p in processes]  # stderr drained: none blocks on a pipe
     wall = time.perf_counter() - started
     failed = [error for p, error in zip(processes, errors) if p.returncode]
@@ -277,10 +282,19 @@ def main() -> None:
     def registry_crowd():
         cache = fresh(scratch / "registry-cache")
         before = server.requests
-        result = run_crowd(RESOLVE_CATALOG_HANDLE,
-                           {**registry_env, "MODEL_REGISTRY_CACHE_DIR": str(cache)}, args.crowd)
+        result = run_crowd([RESOLVE_CATALOG_HANDLE] * args.crowd,
+                           {**registry_env, "MODEL_REGISTRY_CACHE_DIR": str(cache)})
         downloads.append(server.requests - before)
         return result
+
+    def start_up_floor(interpreter: list[str]):
+        """One resolve beside ``args.crowd - 1`` interpreters that do nothing at all: what the crowd would
+        cost on this machine if its waiting processes cost only the start of an interpreter."""
+        def floor():
+            cache = fresh(scratch / "registry-cache")
+            return run_crowd([RESOLVE_CATALOG_HANDLE] + [[PYTHON, *interpreter, "-c", "pass"]] * (args.crowd - 1),
+                             {**registry_env, "MODEL_REGISTRY_CACHE_DIR": str(cache)})
+        return floor
 
     def curl_tar_gcs():
         dest = fresh(scratch / "curl")
@@ -308,8 +322,11 @@ def main() -> None:
     contenders = {"curl | tar xz": curl_tar, "registry.resolve(URL)": registry_url,
                   "registry.resolve(catalog handle)": registry_catalog}
     crowd = f"{args.crowd} x registry.resolve(catalog)"
+    floors = {f"1 resolve + {args.crowd - 1} x python -c pass": start_up_floor([]),
+              f"1 resolve + {args.crowd - 1} x python -S -c pass": start_up_floor(["-S"])}
     if args.crowd:
         contenders[crowd] = registry_crowd
+        contenders.update(floors)
     if not args.skip_gcs:
         contenders["curl | tar xz (GCS)"] = curl_tar_gcs
         contenders["registry.resolve(catalog, GCS)"] = registry_catalog_gcs
@@ -352,6 +369,9 @@ def main() -> None:
         print(f"  {crowd:34s} {wall[crowd] / wall[one]:.2f} x one resolve"
               f" (target <= 1.30; round by round {per_round});  downloads per round {downloads} (target: 1 each);"
               f"  largest peak RSS {rss[crowd]:.0f} MB")
+        for name in floors:  # the same crowd, its waiting processes doing nothing: the machine's floor
+            print(f"  {name:34s} {wall[name] / wall[one]:.2f} x one resolve (the floor: interpreters that "
+                  f"only start)")
     if "registry.publish(dir)" in wall:
         print(f"  {'registry.publish(dir)':34s} {wall['registry.publish(dir)'] / wall['tar czf + cp']:.2f} x tar czf + cp"
               f" (target <= 1.00);  peak RSS {rss['registry.publish(dir)']:.0f} MB (target <= 300)")
