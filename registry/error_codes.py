@@ -14,6 +14,7 @@ from registry import errors
 #: (status, code) per error class; the most specific class listed wins (looked up along the MRO).
 STATUS: dict[type[errors.RegistryError], tuple[int, str]] = {
     errors.HandleError: (400, "bad_handle"),
+    errors.QueryError: (400, "bad_query"),
     errors.UnknownMode: (400, "bad_request"),
     errors.AuthenticationRequired: (401, "unauthorized"),
     errors.AccessDenied: (403, "forbidden"),

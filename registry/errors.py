@@ -23,6 +23,11 @@ class HandleError(RegistryError, ValueError):
     """A string is not a handle this registry understands."""
 
 
+class QueryError(RegistryError, ValueError):
+    """A search or listing parameter has a value the catalog cannot use (a sort it does not know, a page out of
+    range, an image size it cannot read); the message names the parameter and what it takes."""
+
+
 class ModelNotFound(RegistryError, LookupError):
     """The catalog has no model of that publisher and name."""
 

@@ -27,7 +27,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
-from registry.errors import HandleError
+from registry.errors import HandleError, QueryError
 
 NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 #: ASCII only: with Unicode case folding, "İHTTP" would match and lower-case to a longer, different string.
@@ -383,13 +383,13 @@ def parse_image_size(text: str | None, what: str = "image size") -> tuple[int, i
     """``"224x224"``, ``"224,224"`` or ``"224"`` (a square) as ``(height, width)``; None for none given.
 
     The one grammar of a search's image size, for the CLI's ``--image-size`` and the API's ``image_size``;
-    ``what`` names the option in the ``HandleError`` for anything else.
+    ``what`` names the option in the ``QueryError`` for anything else.
     """
     if text is None or not str(text).strip():
         return None
     match = _IMAGE_SIZE_RE.match(str(text))
     if not match:
-        raise HandleError(f"{what} takes HEIGHTxWIDTH such as 224x224 (or one number for a square), not "
+        raise QueryError(f"{what} takes HEIGHTxWIDTH such as 224x224 (or one number for a square), not "
                           f"{shown(str(text))}")
     height = int(match.group(1))
     return height, int(match.group(2) or height)

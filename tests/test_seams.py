@@ -18,13 +18,21 @@ import registry
 from registry.api import Registry
 from registry.catalog.database import DatabaseCatalog
 from registry.catalog.interface import CatalogBackend, TokenBackend
-from registry.catalog.tokens import TokenStore
 from registry.catalog.models import VersionCreate
+from registry.catalog.tokens import TokenStore
 from registry.client.catalog import HttpCatalog, RemoteTokens
 from registry.client.connection import ServerConnection
 from registry.client.storage import ServerArtifactStore
 from registry.config import Settings
-from registry.errors import AccessDenied, ArtifactError, CatalogError, HandleError, OfflineError, ServerError
+from registry.errors import (
+    AccessDenied,
+    ArtifactError,
+    CatalogError,
+    HandleError,
+    OfflineError,
+    QueryError,
+    ServerError,
+)
 from registry.handles import CatalogHandle, catalog_handle, parse, parse_image_size
 from registry.storage.artifacts import ArtifactStorage, ArtifactStore
 
@@ -158,7 +166,7 @@ def test_one_image_size_grammar():
     assert parse_image_size("96") == (96, 96) and parse_image_size("96X96") == (96, 96)
     assert parse_image_size(None) is None and parse_image_size("") is None
     for bad in ("big", "224x", "x224", "1x2x3", "-1x3", "2.5x3"):
-        with pytest.raises(HandleError, match="--image-size takes HEIGHTxWIDTH"):
+        with pytest.raises(QueryError, match="--image-size takes HEIGHTxWIDTH"):
             parse_image_size(bad, "--image-size")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from registry.errors import HandleError, SignatureError
+from registry.errors import QueryError, SignatureError
 from registry.plugin_manager import make_plugin_manager
 from tests.conftest import REFERENCE_DIR
 from tests.test_search import _feature_vector_module
@@ -166,11 +166,11 @@ def test_downloads_order_the_most_downloaded_first(need):
 
 
 @pytest.mark.parametrize("params, error, words", [
-    ({"image_size": "big"}, HandleError, "image_size"),
-    ({"sort": "stars"}, HandleError, "sort is one of"),
-    ({"limit": 0}, HandleError, "limit"),
-    ({"page": 0}, HandleError, "page"),
-    ({"output_dim": "many"}, HandleError, "output_dim"),
+    ({"image_size": "big"}, QueryError, "image_size"),
+    ({"sort": "stars"}, QueryError, "sort is one of"),
+    ({"limit": 0}, QueryError, "limit"),
+    ({"page": 0}, QueryError, "page"),
+    ({"output_dim": "many"}, QueryError, "output_dim"),
     ({"task": "image_feature_vectr"}, SignatureError, "image_feature_vectr"),
 ])
 def test_bad_values_are_typed_errors(need, params, error, words):

@@ -96,8 +96,8 @@ def test_json_api_reads(any_server):
     ("/api/v1/models/text/nope/versions/1", 404, "not_found"),
     ("/api/v1/models/Bad%20Name/x/versions/1", 400, "bad_handle"),
     ("/api/v1/models/text/embed/versions/99", 404, "not_found"),
-    ("/api/v1/search?image_size=big", 400, "bad_handle"),
-    ("/api/v1/search?limit=100000", 400, "bad_handle"),
+    ("/api/v1/search?image_size=big", 400, "bad_query"),
+    ("/api/v1/search?limit=100000", 400, "bad_query"),
     ("/api/v1/no/such/route/at/all", 404, "not_found"),
     ("/text/embed/notanumber?tf-hub-format=compressed", 400, "bad_handle"),
 ])

@@ -64,7 +64,7 @@ from registry.catalog.models import (
     checked_filters,
     filter_names,
 )
-from registry.errors import HandleError, SignatureError
+from registry.errors import QueryError, SignatureError
 from registry.handles import parse_image_size, shown
 
 #: How many versions a search returns unless told otherwise.
@@ -283,7 +283,7 @@ class SearchQuery(BaseModel):
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "SearchQuery":
         """The query of a form or query string: empty values are no filter; metadata fields by their own names.
-        An unparseable number is a ``HandleError`` naming the parameter."""
+        An unparseable number is a ``QueryError`` naming the parameter."""
         own = {name: value for name, value in params.items()
                if name in cls.model_fields and name != "filters" and value not in (None, "")}
         for name in ("output_dim", "page", "limit"):
@@ -291,7 +291,7 @@ class SearchQuery(BaseModel):
                 try:
                     own[name] = int(own[name])
                 except (TypeError, ValueError):
-                    raise HandleError(f"{name} takes a whole number, not {shown(str(own[name]))}") from None
+                    raise QueryError(f"{name} takes a whole number, not {shown(str(own[name]))}") from None
         metadata = {name: params[name] for name in filter_names() if params.get(name) not in (None, "")}
         return cls(**own, filters=metadata)
 
@@ -313,14 +313,14 @@ class SearchQuery(BaseModel):
     def checked(self) -> "CheckedQuery":
         """The query with its values checked: a typed error naming the first one that is wrong."""
         if not 1 <= self.limit <= MAX_PAGE_SIZE:
-            raise HandleError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
+            raise QueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
         if self.page < 1:
-            raise HandleError(f"page counts from 1, not {self.page}")
+            raise QueryError(f"page counts from 1, not {self.page}")
         sort = self.effective_sort()
         if sort not in SORTS:
-            raise HandleError(f"sort is one of {', '.join(SORTS)}, not {shown(sort)}")
+            raise QueryError(f"sort is one of {', '.join(SORTS)}, not {shown(sort)}")
         if self.after is not None and sort != "name":
-            raise HandleError("'after' continues a search sorted by name; with another sort, ask for a page")
+            raise QueryError("'after' continues a search sorted by name; with another sort, ask for a page")
         return CheckedQuery(words=tuple(self.words()), task=self.task, format=self.format,
                             publisher=self.publisher, image_size=parse_image_size(self.image_size, "image_size"),
                             output_dim=self.output_dim, sort=sort, page=self.page, limit=self.limit,

@@ -14,7 +14,7 @@ from typing import Any
 
 from registry.catalog.interface import VersionLocation
 from registry.client.connection import ServerConnection, quoted
-from registry.errors import AccessDenied, CatalogError, HandleError
+from registry.errors import AccessDenied, CatalogError, QueryError
 from registry.handles import LATEST, CatalogHandle
 from registry.handles import catalog_handle as _handle
 
@@ -118,7 +118,7 @@ class HttpCatalog:
                limit: int | None = 100, after: str | None = None, handles_only: bool = False,
                filters: dict[str, Any] | None = None, sort: str | None = None, **unknown: Any):
         if unknown:
-            raise HandleError(f"unknown search criteria: {', '.join(sorted(unknown))}")
+            raise QueryError(f"unknown search criteria: {', '.join(sorted(unknown))}")
         size = None
         if image_size is not None:
             height, width = image_size

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from registry.errors import HandleError
+from registry.errors import HandleError, QueryError
 from registry.handles import validate_name
 from registry.server import http_cache
 from registry.server.auth import ADMIN, ADMIN_EVERY_PUBLISHER, PUBLISH, READ
@@ -32,7 +32,7 @@ MAX_PAGE = 500
 
 def _page_size(limit: int) -> int:
     if limit < 1 or limit > MAX_PAGE:
-        raise HandleError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        raise QueryError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
     return limit
 
 

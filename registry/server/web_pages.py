@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.access import Grant
 from registry.cards.render import render_card
 from registry.error_codes import status_of
-from registry.errors import FormatError, HandleError, MetadataError, RegistryError, SignatureError
+from registry.errors import FormatError, HandleError, MetadataError, QueryError, RegistryError, SignatureError
 from registry.handles import COMPRESSED_QUERY, CatalogHandle, catalog_handle
 from registry.server import http_cache, web_views
 from registry.server.auth import ACCESS_ATTRIBUTE, READ, TOKEN_COOKIE, access_rule
@@ -107,7 +107,7 @@ def index(request: Request, registry: Registry, token_required: bool) -> tuple[s
     try:
         query = SearchQuery.from_params(request.query_params)
         found = registry.find(query)
-    except (HandleError, SignatureError, FormatError, MetadataError) as error:  # bad input: shown by the form
+    except (HandleError, QueryError, SignatureError, FormatError, MetadataError) as error:  # shown by the form
         query, problem = SearchQuery.from_params({}), str(error)
         found = None
     from registry.catalog.models import filter_names
