@@ -132,9 +132,10 @@ _VERSION_PATH = ("", "api", "v1", "models", None, None, "versions", None)
 class NotModifiedShortcut:
     """ASGI middleware: an anonymous ``If-None-Match`` revalidation of version JSON answered before routing.
 
-    The ``304`` itself is one indexed query (the model's revision) and a hash; what a route costs around it —
-    routing, the dependencies, a worker-thread hop, the response machinery — was most of its time, so
-    revalidations ran at the rate of full answers. This answers them first (in front of FastAPI:
+    The ``304`` itself is one indexed query (the model's revision) and a comparison with the validators, made
+    once per URL, host and revision and then kept; what a route costs around it — routing, the dependencies, a
+    worker-thread hop, the response machinery — was most of its time, so revalidations ran at the rate of
+    full answers. This answers them first (in front of FastAPI:
     ``registry.server.front_door``), when nothing else could decide the answer: a GET of the version route
     with ``If-None-Match``, no query but ``include_deleted``, reads open (``MODEL_REGISTRY_REQUIRE_READ_TOKEN``
     unset) and no credential sent (a token, even on an open server, is checked by the route, which refuses a
@@ -167,7 +168,6 @@ class NotModifiedShortcut:
         """The validators to answer a 304 with, or None when the route must answer."""
         from starlette.concurrency import run_in_threadpool
 
-        from registry.errors import RegistryError
         from registry.server.auth import open_anonymous_read
         from registry.server.deps import get_registry, get_server_settings, handle_for
 
@@ -188,28 +188,28 @@ class NotModifiedShortcut:
         if not open_anonymous_read(request, await get_server_settings(request)):
             return None
         registry = await get_registry(request)
-        try:
-            def validators() -> VersionValidators | None:
-                # What the ETag is made of, but the code stamp (one per application): the model's revision, the
-                # URL (handle and include_deleted) and the base URL's parts. Known, the validators are reused;
-                # else made as the route makes them, which also checks the handle.
-                revision = registry.catalog.revision(publisher=segments[4], name=segments[5])
-                if revision is None:
-                    return None
-                key = (revision, scope["path"], scope["query_string"], request.headers.get("host"),
-                       scope.get("scheme"), scope.get("server"), scope.get("app_root_path"), scope.get("root_path"))
-                known = self._known.get(key)
-                if known is None:
-                    handle = handle_for(segments[4], segments[5], segments[7])
-                    known = VersionValidators.of(request, registry, handle, include_deleted=include_deleted
-                                                 in ("true", "1"), private=False)
-                    if known is not None:
-                        if len(self._known) >= self.LIMIT:
-                            self._known.clear()
-                        self._known[key] = known
-                return known
 
-            found = validators() if registry.catalog.is_local else await run_in_threadpool(validators)
-        except RegistryError:
-            return None  # the route says what is wrong
+        def validators() -> VersionValidators | None:
+            # What the ETag is made of, but the code stamp (one per application): the model's revision, the
+            # URL (handle and include_deleted) and the base URL's parts. Known, the validators are reused;
+            # else made as the route makes them, which also checks the handle.
+            revision = registry.catalog.revision(publisher=segments[4], name=segments[5])
+            if revision is None:
+                return None
+            key = (revision, scope["path"], scope["query_string"], request.headers.get("host"),
+                   scope.get("scheme"), scope.get("server"), scope.get("app_root_path"), scope.get("root_path"))
+            known = self._known.get(key)
+            if known is None:
+                handle = handle_for(segments[4], segments[5], segments[7])
+                known = VersionValidators.of(request, registry, handle, include_deleted=include_deleted
+                                             in ("true", "1"), private=False)
+                if known is not None:
+                    if len(self._known) >= self.LIMIT:
+                        self._known.clear()
+                    self._known[key] = known
+            return known
+
+        # A RegistryError (a handle the catalog refuses, a catalog error) goes on to the route, which says what is
+        # wrong (``__call__``).
+        found = validators() if registry.catalog.is_local else await run_in_threadpool(validators)
         return found if found is not None and found.fresh(request) else None
