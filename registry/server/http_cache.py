@@ -29,6 +29,7 @@ one; with open reads the same body goes to everyone, so it is ``public``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,12 @@ class VersionValidators:
         revision = registry.catalog.revision(publisher=handle.publisher, name=handle.model)
         if revision is None:
             return None
+        return cls.at_revision(request, registry, handle, revision, include_deleted=include_deleted, private=private)
+
+    @classmethod
+    def at_revision(cls, request: Request, registry: "Registry", handle: "CatalogHandle", revision: int, *,
+                    include_deleted: bool, private: bool) -> "VersionValidators":
+        """The URL's validators while its model is at ``revision`` (read by the caller)."""
         material = f"{_code_stamp(request, registry)}|{request.base_url}|{handle}|{int(include_deleted)}|{revision}"
         etag = '"' + hashlib.sha256(material.encode()).hexdigest()[:32] + '"'
         return cls(etag, cache_control(pinned=handle.pinned, private=private))
@@ -104,8 +111,10 @@ class VersionValidators:
     def not_modified(self) -> Response:
         return not_modified(self.headers)
 
+    @functools.cached_property
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        """The validators as an ASGI ``http.response.start`` message's headers."""
+        """The validators as an ASGI ``http.response.start`` message's headers (made once: the 304 shortcut
+        keeps validators and sends them again)."""
         return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()]
 
     def json(self, body: Any) -> JSONResponse:
@@ -159,7 +168,7 @@ class NotModifiedShortcut:
             except Exception:  # noqa: BLE001 - the route answers the request, and its error handling reports
                 found = None
             if found is not None:
-                await send({"type": "http.response.start", "status": 304, "headers": found.raw_headers()})
+                await send({"type": "http.response.start", "status": 304, "headers": found.raw_headers})
                 await send({"type": "http.response.body", "body": b""})
                 return
         await self.app(scope, receive, send)
@@ -192,7 +201,7 @@ class NotModifiedShortcut:
         def validators() -> VersionValidators | None:
             # What the ETag is made of, but the code stamp (one per application): the model's revision, the
             # URL (handle and include_deleted) and the base URL's parts. Known, the validators are reused;
-            # else made as the route makes them, which also checks the handle.
+            # else made as the route makes them at this revision (parsing the handle checks it).
             revision = registry.catalog.revision(publisher=segments[4], name=segments[5])
             if revision is None:
                 return None
@@ -201,12 +210,11 @@ class NotModifiedShortcut:
             known = self._known.get(key)
             if known is None:
                 handle = handle_for(segments[4], segments[5], segments[7])
-                known = VersionValidators.of(request, registry, handle, include_deleted=include_deleted
-                                             in ("true", "1"), private=False)
-                if known is not None:
-                    if len(self._known) >= self.LIMIT:
-                        self._known.clear()
-                    self._known[key] = known
+                known = VersionValidators.at_revision(request, registry, handle, revision,
+                                                      include_deleted=include_deleted in ("true", "1"), private=False)
+                if len(self._known) >= self.LIMIT:
+                    self._known.clear()
+                self._known[key] = known
             return known
 
         # A RegistryError (a handle the catalog refuses, a catalog error) goes on to the route, which says what is

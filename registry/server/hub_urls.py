@@ -153,7 +153,6 @@ class ArchiveShortcut:
 
     @staticmethod
     async def _answer(scope: dict, receive: Any, parameters: tuple[str, str, str]) -> Any:
-        from registry.errors import RegistryError
         from registry.server.auth import open_anonymous_read
         from registry.server.deps import get_registry, get_server_settings
 
@@ -162,11 +161,9 @@ class ArchiveShortcut:
         if not open_anonymous_read(request, settings):
             return None
         publisher, model, version = parameters
-        try:
-            return await _answer(request, await get_registry(request), settings, publisher, model, version,
-                                 "compressed")
-        except RegistryError:
-            return None  # the route answers it, with its error
+        # A RegistryError (a version deleted since, a catalog error) goes on to the route, which answers it with
+        # its error (``__call__``).
+        return await _answer(request, await get_registry(request), settings, publisher, model, version, "compressed")
 
 
 _ARCHIVE_QUERY = COMPRESSED_QUERY.encode("ascii")
